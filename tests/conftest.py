@@ -1,0 +1,74 @@
+"""Shared fixtures: real services (Redis, PostgreSQL, Chromium) that skip on a laptop
+without them but fail under ``CI=true``, where a missing service is a defect."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_service(what: str, reason: str) -> None:
+    """Skip locally, fail in CI: a test that needs a service must run there."""
+    message = f"{what} is not available: {reason}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: services are required, .ci/run should have started it)")
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("WECOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        import redis
+    except ImportError:
+        require_service("Redis", "the 'redis' package is not installed (pip install -e '.[test]')")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no usable Redis"
+        require_service("Redis", f"cannot reach {url} ({exc.__class__.__name__})")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get(
+        "WECOM_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    )
+    try:
+        import psycopg2  # noqa: F401
+        import sqlalchemy
+    except ImportError:
+        require_service("PostgreSQL", "psycopg2 is not installed (pip install -e '.[test]')")
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 2})
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        require_service("PostgreSQL", f"cannot reach {url} ({exc.__class__.__name__})")
+    return url
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("WECOM_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        require_service("Chromium", "Debian's 'chromium' package is not installed (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        require_service("Playwright", "the 'playwright' package is not installed")
+    return path
