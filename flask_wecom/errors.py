@@ -135,8 +135,12 @@ class WeComAPIError(WeComError):
             text += f" — {self.hint}"
         super().__init__(text, code=self.errcode)
 
-    def __reduce__(self):  # keep pickling (multiprocessing, caches) working
-        return (self.__class__, (self.errcode, self.errmsg, self.hint), {"path": self.path})
+    def __reduce__(self):  # keep pickling (multiprocessing, caches) working, path included
+        return (_rebuild_api_error, (self.__class__, self.errcode, self.errmsg, self.hint, self.path))
+
+
+def _rebuild_api_error(cls, errcode, errmsg, hint, path):
+    return cls(errcode, errmsg, hint, path=path)
 
 
 class NoSuiteTicketError(WeComError):
