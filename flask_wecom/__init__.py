@@ -1,0 +1,69 @@
+"""flask-wecom: WeCom (企业微信) login and the 代开发 provider flow for Flask.
+
+``from flask_wecom import WeCom, login_required, wecom_user``
+
+The Flask layer is imported lazily (PEP 562), so the framework-free core —
+``flask_wecom.crypto``, ``.client``, ``.tokens``, ``.testing`` — can be used without
+importing Flask's request machinery.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    ConfigError,
+    CorpNotFoundError,
+    CryptoError,
+    LoginError,
+    NoSuiteTicketError,
+    ReceiveIdError,
+    SignatureError,
+    TransportError,
+    WeComAPIError,
+    WeComError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "WeCom": "flask_wecom.extension",
+    "login_required": "flask_wecom.login",
+    "wecom_user": "flask_wecom.login",
+    "WeComUser": "flask_wecom.user",
+    "AnonymousUser": "flask_wecom.user",
+    "signals": "flask_wecom.signals",
+}
+
+__all__ = [
+    "WeCom",
+    "login_required",
+    "wecom_user",
+    "WeComUser",
+    "AnonymousUser",
+    "signals",
+    "WeComError",
+    "WeComAPIError",
+    "ConfigError",
+    "CryptoError",
+    "SignatureError",
+    "ReceiveIdError",
+    "TransportError",
+    "NoSuiteTicketError",
+    "CorpNotFoundError",
+    "LoginError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flask_wecom' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    value = mod if name == "signals" else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,20 @@
+"""The blueprint ``WeCom(app)`` registers under ``WECOM_URL_PREFIX`` (default ``/wecom``)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from . import callback
+
+
+def create_blueprint(wecom) -> Blueprint:
+    bp = Blueprint("wecom", __name__, template_folder="templates", static_folder="static",
+                   static_url_path="/static")
+    methods = ["GET", "POST"]
+    bp.add_url_rule("/callback", "callback", callback.template_callback, methods=methods)
+    bp.add_url_rule("/callback/data", "callback_data", callback.data_callback, methods=methods)
+    try:
+        from .views import register_login_views
+    except ImportError:  # pragma: no cover - until the login layer lands
+        return bp
+    register_login_views(bp, wecom)
+    return bp

@@ -1,0 +1,222 @@
+"""Callback views: the template (指令) URL and the app (数据) URL.
+
+Order of checks, each with its own answer and a log line (never a 500):
+params present (400) → body size (413) → timestamp window (403) → envelope XML (400) →
+signature (403) → decrypt (400) → receiveid in the endpoint's accepted set (403) →
+replay (answered `success`, not processed again) → event XML (400) → handle.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterable, Optional, Set
+
+from flask import Response, current_app, request
+
+from . import signals
+from .crypto import MessageCrypto
+from .errors import ParseXMLError, ReceiveIdError, SignatureError, WeComError
+from .events import CallbackEvent, parse_event
+from .extension import WeCom, WeComState
+from .provider import INTERNAL
+from .xmlutil import parse_xml
+
+log = logging.getLogger("flask_wecom.callback")
+
+TEMPLATE = "template"
+DATA = "data"
+
+
+def _answer(status: int, text: str) -> Response:
+    return Response(text, status=status, mimetype="text/plain")
+
+
+def _refuse(status: int, reason: str, *args) -> Response:
+    log.warning("callback refused (%d): " + reason, status, *args)
+    return _answer(status, (reason % args) if args else reason)
+
+
+def accepted_receive_ids(state: WeComState, endpoint: str, method: str) -> Set[str]:
+    """The receiveids wecom-api.md §1.7 allows for this endpoint and method.
+
+    * template URL: POST events are encrypted for the suite id (official, §1.7); URL verification
+      (GET) for the provider's corp id (staff answers; partly UNCONFIRMED), so both are accepted there.
+    * app (data) URL: messages are encrypted for the customer corp id (= ToUserName; encrypted id for
+      post-2022 installs); GET verification reportedly uses the provider corp id (UNCONFIRMED) — accepted too.
+    * self-built apps use their own corp id everywhere.
+    """
+    provider = state.provider
+    ids: Set[Optional[str]] = set()
+    if state.app_type == INTERNAL:
+        ids.add(provider.corp_id)
+    elif endpoint == TEMPLATE:
+        ids.add(provider.suite_id)
+        if method == "GET":
+            ids.add(provider.provider_corp_id)
+    else:
+        ids.update(provider.corp_ids())
+        ids.add(provider.corp_id)
+        if method == "GET":
+            ids.add(provider.provider_corp_id)
+    return {i for i in ids if i}
+
+
+def _crypto_settings(state: WeComState, endpoint: str):
+    config = state.config
+    if endpoint == DATA:
+        return (config["WECOM_DATA_TOKEN"] or config["WECOM_TOKEN"],
+                config["WECOM_DATA_ENCODING_AES_KEY"] or config["WECOM_ENCODING_AES_KEY"])
+    return config["WECOM_TOKEN"], config["WECOM_ENCODING_AES_KEY"]
+
+
+def handle_callback(endpoint: str) -> Response:
+    state = WeCom.state()
+    token, aes_key = _crypto_settings(state, endpoint)
+    if not token or not aes_key:
+        return _refuse(404, "callback is not configured: set WECOM_TOKEN and WECOM_ENCODING_AES_KEY")
+    args = request.args
+    needed = ("msg_signature", "timestamp", "nonce") + (("echostr",) if request.method == "GET" else ())
+    missing = [name for name in needed if not args.get(name)]
+    if missing:
+        return _refuse(400, "missing query parameter(s): %s", ", ".join(missing))
+    msg_signature, timestamp, nonce = args["msg_signature"], args["timestamp"], args["nonce"]
+    try:
+        skew = abs(time.time() - int(timestamp))
+    except ValueError:
+        return _refuse(400, "timestamp is not a number")
+    max_age = int(state.config["WECOM_CALLBACK_MAX_AGE"])
+    if max_age and skew > max_age:
+        return _refuse(403, "stale timestamp: %d s from our clock (limit %d s; check the server clock)",
+                       skew, max_age)
+
+    accepted = accepted_receive_ids(state, endpoint, request.method)
+    crypto = MessageCrypto(token, aes_key, accepted or None)
+    if request.method == "GET":
+        return _verify_url(crypto, msg_signature, timestamp, nonce, args["echostr"], accepted)
+
+    limit = int(state.config["WECOM_CALLBACK_MAX_BODY"])
+    if request.content_length is not None and request.content_length > limit:
+        return _refuse(413, "body of %d bytes is over the %d-byte limit", request.content_length, limit)
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        return _refuse(413, "body is over the %d-byte limit", limit)
+    try:
+        envelope = parse_xml(body)
+    except ParseXMLError as exc:
+        return _refuse(400, "body is not acceptable XML: %s", exc.message)
+    encrypt = envelope.get("Encrypt")
+    if not encrypt or not isinstance(encrypt, str):
+        return _refuse(400, "XML body has no <Encrypt> element")
+    try:
+        crypto.check_signature(msg_signature, timestamp, nonce, encrypt)
+        plaintext, receive_id = crypto.decrypt(encrypt)
+    except SignatureError:
+        return _refuse(403, "msg_signature does not match: check WECOM_TOKEN (回调 Token 不一致)")
+    except WeComError as exc:
+        return _refuse(400, "cannot decrypt: %s (check WECOM_ENCODING_AES_KEY)", exc.message)
+    if accepted and receive_id not in accepted:
+        return _refuse(403, "receiveid %r is not accepted on the %s callback (expected one of %s)",
+                       receive_id, endpoint, sorted(accepted))
+    if not state.store.first_delivery(msg_signature, nonce):
+        log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
+        return _answer(200, "success" if endpoint == TEMPLATE else "")
+    try:
+        event = parse_event(plaintext)
+    except ParseXMLError as exc:
+        return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
+    reply = _dispatch(state, endpoint, event)
+    if endpoint == TEMPLATE:
+        return _answer(200, "success")
+    if reply:
+        # Encrypt the passive reply for the id the message came with (a reply for another id is dropped).
+        return Response(crypto.encrypt_message(reply, nonce, receive_id=receive_id), mimetype="application/xml")
+    return _answer(200, "")
+
+
+def _verify_url(crypto: MessageCrypto, msg_signature: str, timestamp: str, nonce: str, echostr: str,
+                accepted: Iterable[str]) -> Response:
+    try:
+        plaintext = crypto.verify_url(msg_signature, timestamp, nonce, echostr)
+    except SignatureError:
+        return _refuse(403, "URL verification: msg_signature does not match (check WECOM_TOKEN)")
+    except ReceiveIdError as exc:
+        return _refuse(403, "URL verification: receiveid %r is not accepted (expected one of %s; "
+                       "check WECOM_PROVIDER_CORP_ID / WECOM_SUITE_ID)", getattr(exc, "received", "?"),
+                       sorted(accepted))
+    except WeComError as exc:
+        return _refuse(400, "URL verification: cannot decrypt echostr: %s", exc.message)
+    # WeCom wants the bare plaintext: no quotes, no BOM, no newline (§1.2).
+    return Response(plaintext, status=200, content_type="text/html; charset=utf-8")
+
+
+def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optional[str]:
+    app = current_app._get_current_object()
+    if endpoint == TEMPLATE and event.is_template_event:
+        _handle_template_event(state, app, event)
+    signals.callback_received.send(app, event=event, endpoint=endpoint)
+    reply = None
+    for handler in state.ext.handlers_for(event.type):
+        try:
+            result = current_app.ensure_sync(handler)(event)
+        except Exception:  # a user's handler must not turn into a 500 that WeCom retries forever
+            log.exception("callback handler %r for %r failed", handler, event.type)
+            continue
+        if isinstance(result, str) and reply is None:
+            reply = result
+    return reply
+
+
+def _handle_template_event(state: WeComState, app, event: CallbackEvent) -> None:
+    provider = state.provider
+    outcome = provider.handle_template_event(event)
+    if outcome.action == "ignored":
+        log.info("template event %s ignored: %s", event.type, outcome.reason)
+    elif outcome.action == "ticket_stored":
+        signals.suite_ticket_received.send(app, suite_id=event.suite_id, event=event)
+    elif outcome.action == "auth_code_recorded" and not outcome.duplicate:
+        code_id = outcome.auth_code_id
+        info_type = event.info_type
+        if state.config["WECOM_EXCHANGE_IN_BACKGROUND"]:
+            state.run_in_background(lambda: exchange_and_notify(state, app, code_id, info_type))
+        else:
+            exchange_and_notify(state, app, code_id, info_type)
+    elif outcome.action == "revoked":
+        signals.corp_auth_cancelled.send(app, corp_id=outcome.corp_id, event=event)
+    elif outcome.action == "auth_changed" and outcome.corp_id:
+        corp_id = outcome.corp_id
+        state.run_in_background(lambda: refresh_and_notify(state, app, corp_id, event))
+
+
+def exchange_and_notify(state: WeComState, app, code_id: int, info_type: str):
+    """Exchange one AuthCode and send the matching signal (used by the view and `flask wecom exchange`)."""
+    corp = state.provider.exchange_auth_code(code_id)
+    if corp is None:
+        record = state.store.get_auth_code(code_id)
+        if record is not None and record.status == "failed":
+            signals.auth_code_failed.send(app, auth_code_id=code_id, error=record.error)
+        return None
+    if info_type == "reset_permanent_code":
+        signals.permanent_code_reset.send(app, corp_id=corp.corp_id, corp=corp)
+    else:
+        signals.corp_authorized.send(app, corp_id=corp.corp_id, corp=corp)
+    log.info("corp %s (%s) %s; agent %s", corp.corp_id, corp.corp_name,
+             "secret reset" if info_type == "reset_permanent_code" else "authorized", corp.agent_id)
+    return corp
+
+
+def refresh_and_notify(state: WeComState, app, corp_id: str, event: CallbackEvent):
+    corp = None
+    try:
+        corp = state.provider.refresh_auth_info(corp_id)
+    except WeComError as exc:
+        log.error("change_auth for %s: could not refresh auth info: %s", corp_id, exc)
+    signals.corp_auth_changed.send(app, corp_id=corp_id, corp=corp, event=event)
+    return corp
+
+
+def template_callback() -> Response:
+    return handle_callback(TEMPLATE)
+
+
+def data_callback() -> Response:
+    return handle_callback(DATA)

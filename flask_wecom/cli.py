@@ -1,0 +1,138 @@
+"""``flask wecom …`` commands: what people otherwise do by hand in the WeCom console or with curl."""
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .extension import WeCom
+from .redact import mask
+
+
+def _when(timestamp) -> str:
+    if not timestamp:
+        return "-"
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _age(seconds) -> str:
+    if seconds is None:
+        return "never"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+@click.group("wecom", help="WeCom (企业微信) integration: status, authorized corps, secrets, doctor.")
+def wecom_cli() -> None:
+    pass
+
+
+def status_lines(state) -> list:
+    """The status report as lines (shared by the CLI and the demo's status panel)."""
+    provider = state.provider
+    config = state.config
+    lines = [
+        f"mode:            {state.app_type}",
+        f"API base:        {config['WECOM_API_BASE']}",
+        f"suite id:        {provider.suite_id or '-'}",
+        f"suite secret:    {mask(config['WECOM_SUITE_SECRET']) if config['WECOM_SUITE_SECRET'] else '-'}",
+        f"corp id:         {provider.corp_id or '-'}  secret: {mask(config['WECOM_SECRET']) if config['WECOM_SECRET'] else '-'}",
+    ]
+    if provider.suite_id:
+        lines.append(f"suite ticket:    {_age(provider.suite_ticket_age())}")
+    backend = state.cache_backend
+    lines.append(f"token cache:     {type(backend).__name__}")
+    lines.append(f"store:           {state.store!r}")
+    return lines
+
+
+@wecom_cli.command("status")
+@with_appcontext
+def status_command() -> None:
+    """Mode, suite ticket age, authorized corps, token cache backend (secrets masked)."""
+    state = WeCom.state()
+    for line in status_lines(state):
+        click.echo(line)
+    corps = state.store.list_corps()
+    click.echo(f"authorized corps: {len([c for c in corps if c.active])} active, {len(corps)} known")
+    _print_corps(state, corps)
+
+
+def _print_corps(state, corps) -> None:
+    if not corps:
+        click.echo("  (none yet — the customer's admin must scan the template QR code / 等待企业管理员扫码授权)")
+        return
+    click.echo(f"  {'corp id':34} {'name':20} {'agent':8} {'status':8} {'authorized':19} token")
+    for corp in corps:
+        cached = state.provider.corp_token_cache_source(corp.corp_id).peek()
+        token = f"cached, expires {_when(cached['expires_at'])}" if cached else "-"
+        click.echo(f"  {corp.corp_id:34} {(corp.corp_name or '-'):20} {(corp.agent_id or '-'):8} "
+                   f"{corp.status:8} {_when(corp.auth_time):19} {token}")
+
+
+@wecom_cli.command("corps")
+@with_appcontext
+def corps_command() -> None:
+    """List the corps that authorized the app."""
+    state = WeCom.state()
+    _print_corps(state, state.store.list_corps())
+
+
+@wecom_cli.command("secret")
+@click.argument("corp_id")
+@with_appcontext
+def secret_command(corp_id: str) -> None:
+    """Print CORP_ID's permanent code (for 代开发: the app secret)."""
+    state = WeCom.state()
+    from .errors import CorpNotFoundError
+
+    try:
+        code = state.store.get_permanent_code(corp_id)
+    except CorpNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("WARNING: this is the app secret (代开发应用 Secret = permanent_code). Keep it secret: "
+               "do not paste it into chats, tickets or logs. / 请妥善保管，切勿外传。", err=True)
+    click.echo(code)
+
+
+@wecom_cli.command("forget")
+@click.argument("corp_id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@with_appcontext
+def forget_command(corp_id: str, yes: bool) -> None:
+    """Remove CORP_ID and its secret and cached tokens from this app."""
+    state = WeCom.state()
+    if state.store.get_corp(corp_id) is None:
+        raise click.ClickException(f"no corp {corp_id!r} in the store")
+    if not yes:
+        click.confirm(f"Forget corp {corp_id} and its permanent code? It cannot be fetched again without a "
+                      "new authorization or 重新获取secret.", abort=True)
+    state.provider.drop_corp_tokens(corp_id)
+    state.store.delete_corp(corp_id)
+    click.echo(f"forgot {corp_id}")
+
+
+@wecom_cli.command("exchange")
+@with_appcontext
+def exchange_command() -> None:
+    """Exchange AuthCodes that were recorded but not exchanged yet (e.g. after a crash)."""
+    from .callback import exchange_and_notify
+
+    state = WeCom.state()
+    pending = state.store.pending_auth_codes()
+    if not pending:
+        click.echo("no pending AuthCodes (AuthCodes are valid for 10 minutes)")
+        return
+    for record in pending:
+        corp = exchange_and_notify(state, current_app._get_current_object(), record.id, record.info_type)
+        result = f"corp {corp.corp_id} ({corp.corp_name})" if corp else f"failed: {state.store.get_auth_code(record.id).error}"
+        click.echo(f"AuthCode #{record.id} ({record.info_type}, received {_when(record.received_at)}): {result}")
+
+
+__all__ = ["wecom_cli", "status_lines"]

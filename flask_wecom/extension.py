@@ -1,0 +1,224 @@
+"""The Flask extension object: configuration, wiring, and the hooks users register."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, Dict, List, Optional
+
+from flask import Flask, current_app
+from flask_caching import Cache
+
+from .client import WeComClient
+from .config import DEFAULTS, validate_config
+from .errors import ConfigError
+from .provider import Provider, infer_app_type
+from .secretbox import SecretBox
+from .store import Store
+from .tokens import TokenManager
+
+log = logging.getLogger("flask_wecom")
+
+EXTENSION_KEY = "wecom"
+
+
+class WeComState:
+    """Everything flask-wecom keeps for one app, in ``app.extensions["wecom"]``."""
+
+    def __init__(self, ext: "WeCom", app: Flask, config: Dict[str, Any], app_type: str, client: WeComClient,
+                 cache: Cache, tokens: TokenManager, store: Store, provider: Provider,
+                 problems: List[Any]) -> None:
+        self.ext = ext
+        self.app = app
+        self.config = config
+        self.app_type = app_type
+        self.client = client
+        self.cache = cache
+        self.tokens = tokens
+        self.store = store
+        self.provider = provider
+        self.config_problems = problems
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._futures: List[Future] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<WeComState app_type={self.app_type!r} store={self.store!r}>"
+
+    @property
+    def cache_backend(self):
+        """The Flask-Caching backend the token manager talks to."""
+        return self.app.extensions["cache"][self.cache]
+
+    def run_in_background(self, func: Callable[[], Any]) -> Future:
+        """Run ``func`` in an app context after the response (WeCom wants `success` within 1000 ms)."""
+        app = self.app
+
+        def job():
+            with app.app_context():
+                return func()
+
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wecom")
+            future = self._executor.submit(job)
+            self._futures = [f for f in self._futures if not f.done()] + [future]
+        return future
+
+    def wait_background(self, timeout: float = 30) -> bool:
+        """Block until background work (AuthCode exchanges) is finished. True when all finished."""
+        with self._lock:
+            futures = list(self._futures)
+        done, not_done = wait(futures, timeout=timeout)
+        return not not_done
+
+
+class WeCom:
+    """Flask extension for WeCom login and the 代开发 provider flow.
+
+    ``WeCom(app)`` or ``wecom = WeCom(); wecom.init_app(app)``. Keyword options give defaults
+    for ``WECOM_*`` keys (``WeCom(app, corp_id="ww…")`` = ``WECOM_CORP_ID``; app config wins),
+    plus ``cache=`` (an existing Flask-Caching ``Cache``), ``store=`` and ``client=``.
+    """
+
+    def __init__(self, app: Optional[Flask] = None, **options: Any) -> None:
+        self._cache = options.pop("cache", None)
+        self._store = options.pop("store", None)
+        self._client = options.pop("client", None)
+        self._options = {f"WECOM_{key.upper()}": value for key, value in options.items()}
+        unknown = sorted(set(self._options) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"unknown WeCom option(s): {', '.join(k[6:].lower() for k in unknown)}")
+        self._event_handlers: Dict[str, List[Callable]] = {}
+        self._user_loader: Optional[Callable] = None
+        self._unauthorized_handler: Optional[Callable] = None
+        if app is not None:
+            self.init_app(app)
+
+    # -- setup ------------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "flask-wecom is already registered on this app. Create one WeCom object per app and call "
+                "init_app once (WeCom(app) already calls it)."
+            )
+        for key, default in DEFAULTS.items():
+            app.config.setdefault(key, self._options.get(key, default))
+        config = {key: app.config[key] for key in DEFAULTS}
+        app_type = infer_app_type(config)
+        problems = validate_config(config, app_type, secret_key=app.config.get("SECRET_KEY"))
+        errors = [p for p in problems if p.severity == "error"]
+        if errors and config["WECOM_CHECK_CONFIG"]:
+            raise ConfigError("flask-wecom configuration is incomplete:\n  " + "\n  ".join(map(str, errors)))
+        for problem in problems:
+            if problem.severity == "warning":
+                log.warning("flask-wecom config: %s", problem)
+
+        cache = self._make_cache(app, config)
+        client = self._client or WeComClient(
+            config["WECOM_API_BASE"], timeout=tuple(config["WECOM_HTTP_TIMEOUT"]),
+            retries=int(config["WECOM_HTTP_RETRIES"]), busy_retries=int(config["WECOM_BUSY_RETRIES"]),
+        )
+        tokens = TokenManager(app.extensions["cache"][cache], margin=int(config["WECOM_TOKEN_MARGIN"]),
+                              refresh_ahead=int(config["WECOM_TOKEN_REFRESH_AHEAD"]))
+        store = self._store or self._make_store(app, config)
+        provider = Provider(
+            app_type=app_type, client=client, tokens=tokens, store=store,
+            suite_id=config["WECOM_SUITE_ID"], suite_secret=config["WECOM_SUITE_SECRET"],
+            provider_corp_id=config["WECOM_PROVIDER_CORP_ID"], corp_id=config["WECOM_CORP_ID"],
+            agent_id=config["WECOM_AGENT_ID"], secret=config["WECOM_SECRET"],
+        )
+        state = WeComState(self, app, config, app_type, client, cache, tokens, store, provider, problems)
+        app.extensions[EXTENSION_KEY] = state
+
+        from .blueprint import create_blueprint
+        from .cli import wecom_cli
+
+        app.register_blueprint(create_blueprint(self), url_prefix=config["WECOM_URL_PREFIX"])
+        app.cli.add_command(wecom_cli)
+        self._init_login(app)
+
+    def _init_login(self, app: Flask) -> None:
+        """Hook for the login layer (templates context, user proxy)."""
+        try:
+            from .login import init_login
+        except ImportError:  # pragma: no cover - login layer not present
+            return
+        init_login(self, app)
+
+    @staticmethod
+    def _cache_config(app: Flask, config: Dict[str, Any]) -> Dict[str, Any]:
+        """Map ``WECOM_CACHE_*`` to the ``CACHE_*`` names Flask-Caching reads."""
+        cache_config = {key[len("WECOM_"):]: value for key, value in app.config.items()
+                        if key.startswith("WECOM_CACHE_") and value is not None}
+        if cache_config.get("CACHE_TYPE") in ("FileSystemCache", "filesystem", "flask_caching.backends.FileSystemCache"):
+            cache_config.setdefault("CACHE_DIR", os.path.join(app.instance_path, "wecom-cache"))
+            cache_config.setdefault("CACHE_THRESHOLD", 10000)
+        return cache_config
+
+    def _make_cache(self, app: Flask, config: Dict[str, Any]) -> Cache:
+        if self._cache is not None:
+            if self._cache not in app.extensions.get("cache", {}):
+                self._cache.init_app(app)
+            return self._cache
+        cache = Cache()
+        cache.init_app(app, config=self._cache_config(app, config))
+        return cache
+
+    @staticmethod
+    def _make_store(app: Flask, config: Dict[str, Any]) -> Store:
+        url = config["WECOM_DATABASE_URI"]
+        if not url:
+            os.makedirs(app.instance_path, exist_ok=True)
+            url = "sqlite:///" + os.path.join(app.instance_path, "wecom.sqlite3")
+        key = config["WECOM_STORE_KEY"] or app.config.get("SECRET_KEY")
+        if not key:
+            raise ConfigError("SECRET_KEY (or WECOM_STORE_KEY) must be set: flask-wecom encrypts permanent codes "
+                              "at rest with a key derived from it")
+        return Store(url, SecretBox(key))
+
+    # -- access -------------------------------------------------------------------------
+
+    @staticmethod
+    def state(app: Optional[Flask] = None) -> WeComState:
+        """The per-app state (``current_app`` when no app is given)."""
+        app = app or current_app
+        try:
+            return app.extensions[EXTENSION_KEY]
+        except KeyError:
+            raise RuntimeError("flask-wecom is not initialised on this app: call WeCom(app) or "
+                               "wecom.init_app(app)") from None
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def on(self, event_type: str) -> Callable[[Callable], Callable]:
+        """Register a handler for a callback event type (``"change_contact"``, ``"text"``, ``"create_auth"``…).
+
+        The handler gets the :class:`~flask_wecom.events.CallbackEvent`. For app (数据) callbacks it may
+        return a plaintext reply XML, which is encrypted and sent back as the passive reply.
+        """
+        def decorator(func: Callable) -> Callable:
+            self._event_handlers.setdefault(event_type, []).append(func)
+            return func
+        return decorator
+
+    def handlers_for(self, event_type: str) -> List[Callable]:
+        return list(self._event_handlers.get(event_type, ())) + list(self._event_handlers.get("*", ()))
+
+    def user_loader(self, func: Callable) -> Callable:
+        """Map a :class:`~flask_wecom.user.WeComUser` to your app's own user object (or None to refuse)."""
+        self._user_loader = func
+        return func
+
+    def login_required(self, func: Callable) -> Callable:
+        """Same as ``from flask_wecom import login_required``."""
+        from .login import login_required
+
+        return login_required(func)
+
+    def unauthorized_handler(self, func: Callable) -> Callable:
+        """Called instead of the default redirect / 401 when a login_required view is hit anonymously."""
+        self._unauthorized_handler = func
+        return func

@@ -1,0 +1,265 @@
+"""The provider (服务商) side of the 代开发 flow, free of Flask.
+
+:class:`Provider` knows which credentials an app type uses (wecom-api.md §0):
+
+* ``internal`` (自建): ``gettoken`` with the configured corp id + secret;
+* ``customized`` (代开发): suite ticket → suite token → AuthCode → permanent code,
+  then ``gettoken`` with the corp id + permanent code (the permanent code *is* the
+  app secret);
+* ``third_party``: the same AuthCode exchange, then ``get_corp_token``.
+
+It handles template (指令) events, exchanges AuthCodes exactly once, and hands out
+token sources for whichever corp a request is about. The Flask layer sends the
+signals; this module only returns what happened.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from .client import WeComClient
+from .errors import ConfigError, CorpNotFoundError, NoSuiteTicketError, TransportError, WeComError
+from .events import CallbackEvent
+from .store import CorpRecord, Store
+from .tokens import CorpTokenSource, SuiteTokenSource, ThirdPartyCorpTokenSource, TokenManager
+
+log = logging.getLogger("flask_wecom")
+
+INTERNAL = "internal"
+CUSTOMIZED = "customized"
+THIRD_PARTY = "third_party"
+APP_TYPES = (INTERNAL, CUSTOMIZED, THIRD_PARTY)
+
+#: WeCom keeps suite_ticket valid for 30 minutes (wecom-api.md §2.1).
+SUITE_TICKET_LIFETIME = 30 * 60
+#: AuthCodes are valid for 10 minutes (wecom-api.md §2.2).
+AUTH_CODE_LIFETIME = 10 * 60
+
+
+def infer_app_type(config: Dict[str, Any]) -> str:
+    """``WECOM_APP_TYPE`` if set, else guess from the suite id (§0: 代开发 template ids start with ``dk``)."""
+    explicit = config.get("WECOM_APP_TYPE")
+    if explicit:
+        if explicit not in APP_TYPES:
+            raise ConfigError(f"WECOM_APP_TYPE must be one of {', '.join(APP_TYPES)}, not {explicit!r}")
+        return explicit
+    suite_id = config.get("WECOM_SUITE_ID") or ""
+    if not suite_id:
+        return INTERNAL
+    return CUSTOMIZED if suite_id.startswith("dk") else THIRD_PARTY
+
+
+@dataclass
+class EventOutcome:
+    """What handling a template event did; the Flask layer turns it into signals."""
+
+    action: str  # "ticket_stored", "auth_code_recorded", "revoked", "auth_changed", "ignored"
+    corp_id: Optional[str] = None
+    auth_code_id: Optional[int] = None
+    duplicate: bool = False
+    reason: str = ""
+
+
+class Provider:
+    """Credentials and AuthCode bookkeeping for one configured app (any of the three types)."""
+
+    def __init__(self, *, app_type: str, client: WeComClient, tokens: TokenManager, store: Store,
+                 suite_id: Optional[str] = None, suite_secret: Optional[str] = None,
+                 provider_corp_id: Optional[str] = None, corp_id: Optional[str] = None,
+                 agent_id: Optional[str] = None, secret: Optional[str] = None, clock=time.time) -> None:
+        self.app_type = app_type
+        self.client = client
+        self.tokens = tokens
+        self.store = store
+        self.suite_id = suite_id
+        self._suite_secret = suite_secret
+        self.provider_corp_id = provider_corp_id
+        self.corp_id = corp_id
+        self.agent_id = str(agent_id) if agent_id not in (None, "") else None
+        self._secret = secret
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"Provider(app_type={self.app_type!r}, suite_id={self.suite_id!r}, corp_id={self.corp_id!r})"
+
+    @property
+    def has_suite(self) -> bool:
+        return bool(self.suite_id and self._suite_secret)
+
+    # -- suite ticket / token -----------------------------------------------------------
+
+    def suite_ticket(self) -> str:
+        """The latest pushed suite_ticket, or :class:`NoSuiteTicketError` explaining how to get one."""
+        found = self.store.get_suite_ticket(self.suite_id) if self.suite_id else None
+        if found is None:
+            raise NoSuiteTicketError()
+        ticket, received_at = found
+        age = self._clock() - received_at
+        if age > SUITE_TICKET_LIFETIME:
+            # Still try it (WeCom may accept it); the doctor and the error say it is stale.
+            log.warning("suite_ticket for %s is %d s old (WeCom pushes every 10 min; valid 30 min): "
+                        "is WeCom still reaching the callback URL?", self.suite_id, age)
+        return ticket
+
+    def suite_ticket_age(self) -> Optional[float]:
+        received_at = self.store.suite_ticket_received_at(self.suite_id) if self.suite_id else None
+        return None if received_at is None else self._clock() - received_at
+
+    def suite_token(self) -> SuiteTokenSource:
+        if not self.has_suite:
+            raise ConfigError("WECOM_SUITE_ID and WECOM_SUITE_SECRET are required for this call "
+                              "(代开发模板 / 第三方应用的 suite_id 与 secret)")
+        return SuiteTokenSource(self.client, self.tokens, self.suite_id, self._suite_secret, self.suite_ticket)
+
+    # -- corps ----------------------------------------------------------------------------
+
+    def corp_secret(self, corp_id: str) -> str:
+        """The secret ``gettoken`` needs: configured ``WECOM_SECRET`` for the configured corp, else the stored
+        permanent code."""
+        if self._secret and (self.corp_id is None or corp_id == self.corp_id):
+            return self._secret
+        return self.store.get_permanent_code(corp_id)
+
+    def agent_id_for(self, corp_id: str) -> Optional[str]:
+        corp = self.store.get_corp(corp_id)
+        if corp is not None and corp.agent_id:
+            return corp.agent_id
+        return self.agent_id
+
+    def corp_token(self, corp_id: str):
+        """A token source for the corp's app access token (the right API for the app type)."""
+        agent_id = self.agent_id_for(corp_id)
+        if self.app_type == THIRD_PARTY:
+            return ThirdPartyCorpTokenSource(self.client, self.tokens, self.suite_token(), corp_id,
+                                             lambda: self.store.get_permanent_code(corp_id), agent_id=agent_id)
+        return CorpTokenSource(self.client, self.tokens, corp_id, lambda: self.corp_secret(corp_id),
+                               agent_id=agent_id)
+
+    def drop_corp_tokens(self, corp_id: str) -> None:
+        self.corp_token_cache_source(corp_id).invalidate(None)
+
+    def corp_token_cache_source(self, corp_id: str):
+        """Like :meth:`corp_token` but never needs a suite (used to drop cached tokens)."""
+        agent_id = self.agent_id_for(corp_id)
+        if self.app_type == THIRD_PARTY:
+            return ThirdPartyCorpTokenSource(self.client, self.tokens, None, corp_id, lambda: "",
+                                             agent_id=agent_id)
+        return CorpTokenSource(self.client, self.tokens, corp_id, lambda: "", agent_id=agent_id)
+
+    def corp_ids(self) -> list:
+        """Every corp we may serve: the configured one plus the authorized ones in the store."""
+        ids = [c.corp_id for c in self.store.list_corps(include_revoked=False)]
+        if self.corp_id and self.corp_id not in ids and (self._secret or self.app_type == INTERNAL):
+            ids.insert(0, self.corp_id)
+        return ids
+
+    def resolve_corp(self, requested: Optional[str] = None) -> str:
+        """Which corp a login is for: ``requested`` (must be one we hold), ``WECOM_CORP_ID``, or the only one."""
+        held = self.corp_ids()
+        if requested:
+            if requested not in held:
+                raise CorpNotFoundError(f"corp {requested!r} is not one this app serves "
+                                        "(该企业未授权本应用)")
+            return requested
+        if self.corp_id:
+            return self.corp_id
+        if len(held) == 1:
+            return held[0]
+        if not held:
+            raise CorpNotFoundError(
+                "no corp has authorized this app yet: ask the customer's admin to scan the 代开发 template "
+                "QR code, or set WECOM_CORP_ID + WECOM_SECRET (还没有企业授权本应用)"
+            )
+        raise CorpNotFoundError("several corps authorized this app: pass ?corp_id=… or set WECOM_CORP_ID "
+                                "(多个企业已授权，请指定 corp_id)")
+
+    # -- template events ------------------------------------------------------------------
+
+    def handle_template_event(self, event: CallbackEvent) -> EventOutcome:
+        """Apply one InfoType event. Fast: AuthCodes are only *recorded* here (WeCom wants `success` in 1 s)."""
+        if event.suite_id and self.suite_id and event.suite_id != self.suite_id:
+            # Two suites may share one callback URL: never let the other one overwrite ours.
+            return EventOutcome("ignored", reason=f"SuiteId {event.suite_id!r} is not ours ({self.suite_id!r})")
+        if event.info_type == "suite_ticket":
+            if not event.suite_ticket or not event.suite_id:
+                return EventOutcome("ignored", reason="suite_ticket event without SuiteId/SuiteTicket")
+            self.store.save_suite_ticket(event.suite_id, event.suite_ticket)
+            return EventOutcome("ticket_stored")
+        if event.info_type in ("create_auth", "reset_permanent_code"):
+            if not event.auth_code:
+                return EventOutcome("ignored", reason=f"{event.info_type} without AuthCode")
+            code_id, created = self.store.record_auth_code(event.suite_id or self.suite_id or "",
+                                                           event.info_type, event.auth_code, event.state)
+            return EventOutcome("auth_code_recorded", auth_code_id=code_id, duplicate=not created)
+        if event.info_type == "cancel_auth":
+            corp_id = event.auth_corp_id
+            if corp_id:
+                self.revoke(corp_id)
+            return EventOutcome("revoked", corp_id=corp_id)
+        if event.info_type == "change_auth":
+            return EventOutcome("auth_changed", corp_id=event.auth_corp_id)
+        return EventOutcome("ignored", reason=f"InfoType {event.info_type!r} is not handled by flask-wecom")
+
+    def exchange_auth_code(self, code_id: int) -> Optional[CorpRecord]:
+        """Trade a recorded AuthCode for the permanent code, once. Returns the stored corp, or None when the
+        code was already claimed (a retried delivery) or the exchange failed (the error is recorded)."""
+        auth_code = self.store.claim_auth_code(code_id)
+        if auth_code is None:
+            return None
+        record = self.store.get_auth_code(code_id)
+        try:
+            # v1 on purpose: it returns auth_info.agent[].agentid, which v2 leaves out (wecom-api.md §3.2–3.3).
+            data = self.client.get_permanent_code(self.suite_token(), auth_code)
+        except (WeComError, TransportError) as exc:
+            message = str(exc)
+            log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, record.info_type if record else "?",
+                      message)
+            self.store.finish_auth_code(code_id, error=message)
+            return None
+        corp = self._store_permanent_code(data)
+        self.store.finish_auth_code(code_id, corp_id=corp.corp_id)
+        if record is not None and record.info_type == "reset_permanent_code":
+            self.drop_corp_tokens(corp.corp_id)
+        return corp
+
+    def _store_permanent_code(self, data: Dict[str, Any]) -> CorpRecord:
+        corp_info = data.get("auth_corp_info") or {}
+        corp_id = corp_info.get("corpid")
+        permanent_code = data.get("permanent_code")
+        if not corp_id or not permanent_code:
+            raise WeComError("get_permanent_code answered without auth_corp_info.corpid or permanent_code")
+        agents = (data.get("auth_info") or {}).get("agent") or []
+        agent_id = agents[0].get("agentid") if agents else None
+        self.store.save_corp(
+            corp_id,  # exactly as WeCom sent it: encrypted corp ids are case-sensitive (§0)
+            permanent_code=permanent_code,
+            suite_id=self.suite_id,
+            corp_name=corp_info.get("corp_name"),
+            agent_id=agent_id,
+            auth_info=_public_auth_info(data),
+        )
+        return self.store.get_corp(corp_id)
+
+    def refresh_auth_info(self, corp_id: str) -> Optional[CorpRecord]:
+        """change_auth: re-read the corp's authorization (visible range, agent, enabled) from WeCom."""
+        permanent_code = self.store.get_permanent_code(corp_id)
+        data = self.client.get_auth_info(self.suite_token(), corp_id, permanent_code)
+        corp_info = data.get("auth_corp_info") or {}
+        agents = (data.get("auth_info") or {}).get("agent") or []
+        self.store.save_corp(corp_id, corp_name=corp_info.get("corp_name"),
+                             agent_id=agents[0].get("agentid") if agents else None,
+                             auth_info=_public_auth_info(data))
+        return self.store.get_corp(corp_id)
+
+    def revoke(self, corp_id: str) -> None:
+        """cancel_auth: forget the secret and every cached token of the corp (WeCom asks us to delete data)."""
+        self.drop_corp_tokens(corp_id)
+        self.store.revoke_corp(corp_id)
+
+
+def _public_auth_info(data: Dict[str, Any]) -> Dict[str, Any]:
+    """The non-secret part of get_permanent_code / get_auth_info, kept for status pages and the doctor."""
+    keep = ("auth_corp_info", "auth_info", "auth_user_info", "dealer_corp_info", "edition_info", "state")
+    return {key: data[key] for key in keep if key in data}
