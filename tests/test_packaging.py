@@ -1,0 +1,204 @@
+"""Packaging and docs stay true: README covers every setting, the two Quick start commands exist and
+run, the pytest plugin is declared, and a wheel carries py.typed and the templates."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import List, Set
+
+import pytest
+
+from flask_wecom.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.rst").read_text(encoding="utf-8")
+PLUGIN_ENTRY = "flask_wecom = flask_wecom.testing.pytest_plugin"
+#: settings of our own test suite (tests/conftest.py), documented in README but not extension config
+TEST_ONLY_PREFIX = "WECOM_TEST_"
+
+
+def _section(text: str, title: str) -> str:
+    """The body of an RST section, up to the next heading of any level."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() == title and re.fullmatch(r"([=\-~^*+#])\1{2,}", lines[i + 1].strip()):
+            body: List[str] = []
+            for j in range(i + 2, len(lines)):
+                nxt = lines[j + 1].strip() if j + 1 < len(lines) else ""
+                if (
+                    lines[j].strip()
+                    and re.fullmatch(r"([=\-~^*+#])\1{2,}", nxt)
+                    and len(nxt) >= len(lines[j].strip())
+                ):
+                    break
+                body.append(lines[j])
+            return "\n".join(body)
+    raise AssertionError(f"README.rst has no section titled {title!r}")
+
+
+def _suggest_rows(keys: List[str]) -> str:
+    rows = []
+    for key in keys:
+        default, meaning = SETTINGS[key]
+        shown = "*(unset)*" if default is None else f"``{default!r}``"
+        rows.append(f"   * - ``{key}``\n     - {shown}\n     - {meaning}")
+    return "\n".join(rows)
+
+
+def test_readme_documents_every_setting() -> None:
+    missing = [key for key in SETTINGS if f"``{key}``" not in README]
+    assert not missing, (
+        "README.rst's configuration table lacks these flask_wecom.config.SETTINGS keys; add rows like:\n"
+        + _suggest_rows(missing)
+    )
+
+
+def test_readme_mentions_no_unknown_setting() -> None:
+    mentioned: Set[str] = set(re.findall(r"\bWECOM_[A-Z0-9_]*[A-Z0-9]\b", README))
+    unknown = sorted(k for k in mentioned - set(SETTINGS) if not k.startswith(TEST_ONLY_PREFIX))
+    assert not unknown, f"README.rst names settings that flask_wecom.config.SETTINGS does not have: {unknown}"
+
+
+def test_readme_quick_start_has_exactly_the_two_commands() -> None:
+    body = _section(README, "Quick start")
+    commands = [
+        line.strip()[2:].split("#")[0].strip() for line in body.splitlines() if line.strip().startswith("$ ")
+    ]
+    assert commands == ["bash demo/run", "bash .ci/run"]
+    assert "http://127.0.0.1:5000" in body
+
+
+@pytest.mark.parametrize("script", [".ci/run", "demo/run"])
+def test_run_scripts_are_executable_bash(script: str) -> None:
+    path = ROOT / script
+    assert path.is_file(), f"{script} is missing"
+    assert os.access(path, os.X_OK), f"{script} is not executable (chmod +x {script})"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in text
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    subprocess.run([bash, "-n", str(path)], check=True, timeout=30)
+
+
+def test_demo_run_starts_the_demo_app_on_port_5000() -> None:
+    text = (ROOT / "demo" / "run").read_text(encoding="utf-8")
+    assert "--app demo.app run --host 127.0.0.1 --port" in text
+    assert "${PORT:-5000}" in text
+
+
+def test_ci_run_runs_the_readme_test_command() -> None:
+    assert "python -m pytest" in _section(README, "Running our tests")
+    assert '"$PY" -m pytest "$@"' in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_setup_py_declares_the_pytest_plugin() -> None:
+    assert f'"{PLUGIN_ENTRY}"' in (ROOT / "setup.py").read_text(encoding="utf-8")
+
+
+def test_installed_distribution_has_the_pytest_plugin_entry_point() -> None:
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("flask-wecom")
+    except metadata.PackageNotFoundError:
+        pytest.skip("flask-wecom is not installed in this environment (pip install -e '.[test]')")
+    plugins = {ep.name: ep.value for ep in dist.entry_points if ep.group == "pytest11"}
+    assert plugins.get("flask_wecom") == "flask_wecom.testing.pytest_plugin", (
+        "installed metadata is stale or wrong; reinstall with pip install -e '.[test]'"
+    )
+
+
+def test_version_is_in_the_changelog() -> None:
+    version = re.search(r'^VERSION = "([^"]+)"', (ROOT / "setup.py").read_text(encoding="utf-8"), re.M)
+    assert version, "setup.py has no VERSION"
+    assert version.group(1) in (ROOT / "CHANGELOG.rst").read_text(encoding="utf-8")
+
+
+def _copy_source(dst: Path) -> None:
+    """A clean copy of the working tree, as a fresh clone would have it (no venv, builds, caches)."""
+    ignore = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        "venv",
+        "build",
+        "dist",
+        "*.egg-info",
+        "__pycache__",
+        "*.pyc",
+        ".pytest_cache",
+        ".hypothesis",
+        ".ruff_cache",
+        "instance",
+        "artifacts",
+        ".env",
+    )
+    shutil.copytree(ROOT, dst, ignore=ignore)
+
+
+def _can_build_offline() -> bool:
+    """setuptools + wheel (the [test] extra installs both) let pip build without fetching anything."""
+    try:
+        import setuptools  # noqa: F401
+        import wheel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_wheel_ships_package_data(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _copy_source(src)
+    out = tmp_path / "wheelhouse"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-w",
+        str(out),
+    ]
+    if _can_build_offline():
+        cmd.append("--no-build-isolation")
+    cmd.append(str(src))
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"pip wheel failed:\n{result.stdout}\n{result.stderr}"
+    wheels = list(out.glob("flask_wecom-*.whl"))
+    assert len(wheels) == 1, f"expected one wheel, got {[w.name for w in out.iterdir()]}"
+
+    with zipfile.ZipFile(wheels[0]) as whl:
+        names = set(whl.namelist())
+        entry_points = next(
+            (whl.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt")), ""
+        )
+        metadata_text = next(whl.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+
+    assert "flask_wecom/py.typed" in names
+    assert "flask_wecom/config.py" in names
+    assert not any(n.startswith(("tests/", "demo/")) for n in names), "tests/ or demo/ leaked into the wheel"
+    assert "[pytest11]" in entry_points and PLUGIN_ENTRY in entry_points
+    assert "Requires-Python: >=3.9" in metadata_text
+    assert "Quick start" in metadata_text, "long description (README.rst) missing from the metadata"
+
+    # every template / static file in the source tree, at whatever package depth, is in the wheel
+    package = ROOT / "flask_wecom"
+    expected = sorted(
+        path.relative_to(ROOT).as_posix()
+        for folder in ("templates", "static")
+        for top in package.rglob(folder)
+        if top.is_dir() and "__pycache__" not in top.parts
+        for path in top.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")
+    )
+    missing = [name for name in expected if name not in names]
+    assert not missing, f"package data missing from the wheel: {missing}"
