@@ -400,6 +400,14 @@ _TABLE = [
         "user_ticket lives 1800 s; the user must follow the login link again to get a new code and ticket",
     ),
     ErrorInfo(
+        701016, "帐号未激活或者已经过期", "account not activated or expired (interface licence)",
+        "代开发/第三方应用开启接口许可后，试用期（首次安装后90天）结束需为成员购买并激活基础账号；"
+        "在服务商后台「接口许可」查看 license/get_app_license_info 的 trail_info",
+        "after the trial (90 days from first install) a 代开发/third-party app with licence checks needs a basic "
+        "account bought and activated for the member; check trail_info via license/get_app_license_info "
+        "(wecom-api.md §3.7; exact errcode text UNCONFIRMED)",
+    ),
+    ErrorInfo(
         84015, "成员票据无效", "user_ticket invalid",
         "确认 user_ticket 来源：auth/getuserinfo 在 scope=snsapi_privateinfo 时返回",
         "check where the user_ticket came from: auth/getuserinfo returns it with scope=snsapi_privateinfo",

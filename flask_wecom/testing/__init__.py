@@ -1,0 +1,443 @@
+"""FakeWeCom: a WeCom (企业微信) simulator for tests, demos and users' own test suites.
+
+::
+
+    from flask_wecom.testing import FakeWeCom
+
+    fake = FakeWeCom(trusted_domain="127.0.0.1:5000")
+    with fake.serve() as url:                 # real HTTP on 127.0.0.1:<free port>
+        fake.push_suite_ticket("http://127.0.0.1:5000/wecom/suite")
+        fake.authorize("http://127.0.0.1:5000/wecom/suite")   # create_auth with a fresh AuthCode
+        ...
+
+It behaves as ``wecom-api.md`` documents WeCom (sections cited in the code); where
+that file says UNCONFIRMED the choice is marked in a comment.  No pytest import
+here — the fixture lives in :mod:`flask_wecom.testing.pytest_plugin`.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from .model import (
+    ACCESS_TOKEN_TTL,
+    APP_CUSTOMIZED,
+    AUTH_CODE_TTL,
+    OAUTH_CODE_TTL,
+    SUITE_TICKET_TTL,
+    USER_TICKET_TTL,
+    APIError,
+    Authorization,
+    AuthorizeError,
+    Clock,
+    Corp,
+    Member,
+    Provider,
+    Suite,
+    WeComModel,
+)
+from .server import Call, DroppedConnection, FakeWeComApp, Faults, ServerHandle, serve_app
+
+__all__ = [
+    "FakeWeCom",
+    "Call",
+    "Corp",
+    "Member",
+    "Provider",
+    "Suite",
+    "Authorization",
+    "AuthorizeError",
+    "APIError",
+    "DroppedConnection",
+    "PushResult",
+    "VerifyResult",
+    "ACCESS_TOKEN_TTL",
+    "AUTH_CODE_TTL",
+    "OAUTH_CODE_TTL",
+    "SUITE_TICKET_TTL",
+    "USER_TICKET_TTL",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # the push result types live with the crypto-using code; import lazily
+    if name in ("PushResult", "VerifyResult"):
+        from . import pushes
+
+        return getattr(pushes, name)
+    raise AttributeError(f"module 'flask_wecom.testing' has no attribute {name!r}")
+
+
+_LOGIN_PATHS = {"/connect/oauth2/authorize": "oauth2", "/wwlogin/sso/login": "wwlogin"}
+
+
+class FakeWeCom:
+    """One service provider (服务商) with one suite, and customer corps with members.
+
+    ``app_type="customized"`` (default): the suite is a 代开发 template (``suite_id`` ``dk…``);
+    ``app_type="third_party"``: a third-party suite (``ww…``; OAuth ``appid`` = suite_id,
+    get_corp_token / getuserinfo3rd / getuserdetail3rd work).
+
+    ``trusted_domain`` is the app's 可信域名 — host with port, no scheme (§8.1) — for the
+    default corp and the third-party suite.  ``encrypted_ids`` (default True) gives a 代开发
+    authorization the post-2022 encrypted corpid / userids (§0).  ``seed`` makes the static
+    credentials reproducible.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_type: str = APP_CUSTOMIZED,
+        trusted_domain: str = "localhost",
+        encrypted_ids: bool = True,
+        seed: Optional[int] = None,
+        corp_name: str = "示例科技有限公司",
+        callback_ips: Optional[List[str]] = None,
+    ) -> None:
+        self.model = WeComModel(
+            app_type=app_type,
+            trusted_domain=trusted_domain,
+            encrypted_ids=encrypted_ids,
+            seed=seed,
+            corp_name=corp_name,
+            callback_ips=callback_ips,
+        )
+        #: every request received (secrets masked), oldest first
+        self.calls: List[Call] = []
+        self.faults = Faults()
+        #: the WSGI app (mount it in-process, or use :meth:`serve`)
+        self.app = FakeWeComApp(self.model, self.calls, self.faults)
+        #: base URL while serving, else None
+        self.url: Optional[str] = None
+        self._server: Optional[ServerHandle] = None
+        self._serve_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<FakeWeCom {self.model.suite.app_type} suite={self.suite.suite_id} url={self.url}>"
+
+    # -- the people and things -----------------------------------------------------------
+
+    @property
+    def provider(self) -> Provider:
+        return self.model.provider
+
+    @property
+    def suite(self) -> Suite:
+        return self.model.suite
+
+    @property
+    def corp(self) -> Corp:
+        """The default customer corp."""
+        return self.model.corps[0]
+
+    @property
+    def corps(self) -> List[Corp]:
+        return self.model.corps
+
+    @property
+    def clock(self) -> Clock:
+        return self.model.clock
+
+    @property
+    def callback_ips(self) -> List[str]:
+        return self.model.callback_ips
+
+    def add_corp(self, **kwargs: Any) -> Corp:
+        """Another customer corp (``name=``, ``trusted_domain=``, ``encrypted_ids=``, ``members=``)."""
+        return self.model.add_corp(**kwargs)
+
+    def now(self) -> float:
+        return self.model.now()
+
+    def advance(self, seconds: float) -> float:
+        """Move the fake clock forward: tokens, tickets and codes expire.  Returns the new time."""
+        return self.model.clock.advance(seconds)
+
+    # -- faults --------------------------------------------------------------------------
+
+    def fail(self, path: str, errcode: int, times: Optional[int] = 1, errmsg: Optional[str] = None) -> None:
+        """The next ``times`` requests to ``path`` answer ``{"errcode": errcode}`` (None = all)."""
+        self.faults.add("fail", path, times, errcode=int(errcode), errmsg=errmsg)
+
+    def slow(self, path: str, seconds: float, times: Optional[int] = 1) -> None:
+        """The next ``times`` requests to ``path`` wait ``seconds`` (real time) before answering."""
+        self.faults.add("slow", path, times, seconds=float(seconds))
+
+    def http_error(self, path: str, status: int = 502, times: Optional[int] = 1) -> None:
+        """The next ``times`` requests to ``path`` get an HTTP ``status`` with an HTML body."""
+        self.faults.add("http_error", path, times, status=int(status))
+
+    def drop(self, path: str, times: Optional[int] = 1) -> None:
+        """The next ``times`` requests to ``path`` get their connection closed, no response at all."""
+        self.faults.add("drop", path, times)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def calls_to(self, path: str) -> List[Call]:
+        return [c for c in list(self.calls) if c.path == path]
+
+    # -- serving -------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a background thread until :meth:`stop`; returns the base URL."""
+        with self._serve_lock:
+            if self._server is not None:
+                raise RuntimeError(f"FakeWeCom is already serving at {self.url}")
+            handle = serve_app(self.app, host, port)
+            self._server = handle
+            self.url = handle.url
+            self.model.site.public_url = handle.url
+            return handle.url
+
+    def stop(self) -> None:
+        with self._serve_lock:
+            handle, self._server = self._server, None
+            self.url = None
+        if handle is not None:
+            handle.close()
+
+    @contextlib.contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Context manager: real HTTP on ``host:port`` (0 = a free port); yields the base URL."""
+        url = self.start(host, port)
+        try:
+            yield url
+        finally:
+            self.stop()
+
+    @property
+    def oauth_authorize_endpoint(self) -> str:
+        return self._base() + "/connect/oauth2/authorize"
+
+    @property
+    def web_login_endpoint(self) -> str:
+        return self._base() + "/wwlogin/sso/login"
+
+    def _base(self) -> str:
+        return self.url or "http://127.0.0.1"
+
+    # -- authorization state without pushes ----------------------------------------------
+
+    def issue_suite_ticket(self) -> str:
+        """A new valid suite_ticket without pushing it (push_suite_ticket() issues *and* pushes)."""
+        with self.model.lock:
+            return self.model.issue_suite_ticket()
+
+    def install_app(self, corp: Optional[Corp] = None, state: str = "") -> Authorization:
+        """Authorize the suite for ``corp`` without a push or code exchange (shortcut for tests).
+
+        The returned :class:`Authorization` has ``permanent_code`` and ``auth_corp_id``.
+        """
+        with self.model.lock:
+            auth, _ = self.model.create_authorization(corp, state)
+            return auth
+
+    # -- pushes to the provider (§1-2) ---------------------------------------------------
+
+    def _template_push(self, url: str, fields: Dict[str, Union[str, int]], client: Any,
+                       timeout: float) -> Any:
+        from .pushes import post_event
+
+        suite = self.suite
+        # §1.7 / 97172: template (指令) events are encrypted with receiveid = suite_id;
+        # ToUserName = suite_id, AgentID empty (§1.3)
+        return post_event(
+            url, fields, token=suite.token, encoding_aes_key=suite.encoding_aes_key,
+            receive_id=suite.suite_id, to_user_name=suite.suite_id, agent_id="",
+            timestamp=int(self.now()), client=client, timeout=timeout,
+        )
+
+    def push_suite_ticket(self, url: str, *, client: Any = None, timeout: float = 5.0) -> Any:
+        """Issue a new suite_ticket and push it (§2.1).  Returns a :class:`PushResult`."""
+        ticket = self.issue_suite_ticket()
+        fields = {"SuiteId": self.suite.suite_id, "InfoType": "suite_ticket",
+                  "TimeStamp": int(self.now()), "SuiteTicket": ticket}
+        return self._template_push(url, fields, client, timeout)
+
+    def authorize(self, url: str, *, corp: Optional[Corp] = None, state: str = "", client: Any = None,
+                  timeout: float = 5.0) -> Any:
+        """The customer admin scans the template QR code: push ``create_auth`` with a new AuthCode (§2.2)."""
+        with self.model.lock:
+            _, code = self.model.create_authorization(corp, state)
+        fields = {"SuiteId": self.suite.suite_id, "AuthCode": code, "InfoType": "create_auth",
+                  "TimeStamp": int(self.now()), "State": state, "ExtraInfo": ""}
+        return self._template_push(url, fields, client, timeout)
+
+    def reset_secret(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
+                     timeout: float = 5.0) -> Any:
+        """Click "重新获取secret": a new permanent code now (the old one -> 40001).
+
+        Pushes ``reset_permanent_code`` with an AuthCode (§2.5).
+        """
+        with self.model.lock:
+            _, code = self.model.reset_permanent_code(corp)
+        fields = {"SuiteId": self.suite.suite_id, "AuthCode": code, "InfoType": "reset_permanent_code",
+                  "TimeStamp": int(self.now())}
+        return self._template_push(url, fields, client, timeout)
+
+    def cancel_auth(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
+                    timeout: float = 5.0) -> Any:
+        """The customer removes the app: the permanent code stops working; push ``cancel_auth`` (§2.4)."""
+        with self.model.lock:
+            auth = self.model.cancel_authorization(corp)
+        fields = {"SuiteId": self.suite.suite_id, "InfoType": "cancel_auth",
+                  "TimeStamp": int(self.now()), "AuthCorpId": auth.auth_corp_id}
+        return self._template_push(url, fields, client, timeout)
+
+    def change_auth(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
+                    timeout: float = 5.0) -> Any:
+        """Push ``change_auth`` (§2.3) — flip ``corp.app_closed`` / ``member.visible`` first."""
+        corp = corp or self.corp
+        fields = {"SuiteId": self.suite.suite_id, "InfoType": "change_auth",
+                  "TimeStamp": int(self.now()), "AuthCorpId": corp.auth_corp_id}
+        return self._template_push(url, fields, client, timeout)
+
+    def verify_callback_url(self, url: str, *, receive_id: Optional[str] = None, client: Any = None,
+                            token: Optional[str] = None, encoding_aes_key: Optional[str] = None,
+                            timeout: float = 5.0) -> Any:
+        """Send the GET URL verification and check the plaintext answer (§1.2).
+
+        ``receive_id`` defaults to the provider's corp id: "配置的url对应的get请求都需以服务商本身的corpid
+        来解密" (§1.7, partly UNCONFIRMED).  Returns a :class:`VerifyResult`, truthy when the
+        answer was exactly the decrypted echostr (``.reason`` says what was wrong otherwise).
+        """
+        from .pushes import verify_url
+
+        return verify_url(
+            url, token=token or self.suite.token,
+            encoding_aes_key=encoding_aes_key or self.suite.encoding_aes_key,
+            receive_id=self.provider.corp_id if receive_id is None else receive_id,
+            timestamp=int(self.now()), client=client, timeout=timeout,
+        )
+
+    def push_event(self, url: str, fields: Mapping[str, Union[str, int]], *, receive_id: Optional[str] = None,
+                   corp: Optional[Corp] = None, client: Any = None, token: Optional[str] = None,
+                   encoding_aes_key: Optional[str] = None, timeout: float = 5.0) -> Any:
+        """Push an app (data) callback event — ``change_contact``, ``enter_agent``… — to the app's URL.
+
+        Missing ``ToUserName`` / ``FromUserName`` / ``CreateTime`` / ``MsgType`` / ``AgentID`` are
+        filled in.  ``receive_id`` defaults to the corp id the app sees (``corp.auth_corp_id``):
+        "企业应用的回调，表示corpid" (§1.7; UNCONFIRMED for 代开发 specifically).  Token and
+        EncodingAESKey default to the suite's (the provider usually reuses them; override if not).
+        """
+        from .pushes import post_event
+
+        corp = corp or self.corp
+        corp_id = corp.auth_corp_id
+        full: Dict[str, Union[str, int]] = {
+            "ToUserName": corp_id, "FromUserName": "sys", "CreateTime": int(self.now()), "MsgType": "event",
+        }
+        full.update(fields)
+        full.setdefault("AgentID", corp.agent_id)
+        return post_event(
+            url, full, token=token or self.suite.token,
+            encoding_aes_key=encoding_aes_key or self.suite.encoding_aes_key,
+            receive_id=corp_id if receive_id is None else receive_id,
+            to_user_name=str(full["ToUserName"]), agent_id=str(full["AgentID"]), app_envelope=True,
+            timestamp=int(self.now()), client=client, timeout=timeout,
+        )
+
+    def push_change_contact(self, url: str, change_type: str = "update_user", *,
+                            member: Optional[Member] = None, corp: Optional[Corp] = None,
+                            client: Any = None, **extra: Union[str, int]) -> Any:
+        """``Event=change_contact`` for a member (§2.6, 96302); ``UserID`` as the app sees it."""
+        corp = corp or self.corp
+        member = member or corp.members[0]
+        encrypted = corp.authorization.encrypted if corp.authorization is not None else corp.encrypted_ids
+        fields: Dict[str, Union[str, int]] = {"Event": "change_contact", "ChangeType": change_type,
+                                              "UserID": member.id_as(encrypted)}
+        fields.update(extra)
+        return self.push_event(url, fields, corp=corp, client=client)
+
+    def push_enter_agent(self, url: str, *, member: Optional[Member] = None, corp: Optional[Corp] = None,
+                         client: Any = None) -> Any:
+        """``Event=enter_agent`` (§1.3 sample): a member opened the app."""
+        corp = corp or self.corp
+        member = member or corp.members[0]
+        encrypted = corp.authorization.encrypted if corp.authorization is not None else corp.encrypted_ids
+        fields = {"FromUserName": member.id_as(encrypted), "Event": "enter_agent", "EventKey": ""}
+        return self.push_event(url, fields, corp=corp, client=client)
+
+    # -- OAuth / web login helpers (§4) --------------------------------------------------
+
+    def authorize_url(self, redirect_uri: str, *, state: str = "", scope: str = "snsapi_base",
+                      corp: Optional[Corp] = None, appid: Optional[str] = None) -> str:
+        """The in-client OAuth link (§4.1/§4.2) pointing at this fake."""
+        corp = corp or self.corp
+        if appid is None:
+            appid = self.suite.suite_id if self.suite.is_third_party else corp.auth_corp_id
+        params = {"appid": appid, "redirect_uri": redirect_uri, "response_type": "code",
+                  "scope": scope, "state": state}
+        if not self.suite.is_third_party:
+            params["agentid"] = str(corp.agent_id)
+        return f"{self.oauth_authorize_endpoint}?{urlencode(params)}#wechat_redirect"
+
+    def web_login_url(self, redirect_uri: str, *, state: str = "", corp: Optional[Corp] = None) -> str:
+        """The web / QR login link (§4.3): CorpApp for 代开发 / self-built, ServiceApp for third-party."""
+        corp = corp or self.corp
+        if self.suite.is_third_party:
+            params = {"login_type": "ServiceApp", "appid": self.suite.suite_id}
+        else:
+            params = {"login_type": "CorpApp", "appid": corp.auth_corp_id, "agentid": str(corp.agent_id)}
+        params.update(redirect_uri=redirect_uri, state=state)
+        return f"{self.web_login_endpoint}?{urlencode(params)}"
+
+    def authorize_url_to_redirect(self, url: str, userid: Optional[str] = None, *,
+                                  non_member: bool = False, corp_id: Optional[str] = None) -> str:
+        """What clicking "以 … 身份登录" on the page for ``url`` redirects to (no HTML, no HTTP).
+
+        ``url`` is an OAuth (``/connect/oauth2/authorize``) or web-login (``/wwlogin/sso/login``)
+        URL on any host.  ``userid`` (plaintext or open id) defaults to the first visible
+        member; ``non_member=True`` picks "continue as a non-member".  Returns the Location
+        (``redirect_uri?code=…&state=…``); raises :class:`AuthorizeError` where WeCom would show
+        an error page (untrusted domain, bad state, outside the visible range…).
+        """
+        parts = urlsplit(url)
+        kind = _LOGIN_PATHS.get(parts.path)
+        if kind is None:
+            raise ValueError(f"not an OAuth / web-login URL: {parts.path!r}")
+        params: Dict[str, str] = {}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            params.setdefault(key, value)
+        with self.model.lock:
+            req = self.model.validate_login(kind, params)
+            return self.model.confirm_login(req, userid, corp_id=corp_id, non_member=non_member)
+
+    # -- for humans -----------------------------------------------------------------------
+
+    def credentials(self) -> Dict[str, Any]:
+        """Every fake id and secret, for printing (``python -m flask_wecom.testing``) or config."""
+        corp = self.corp
+        return {
+            "api_base": self.url,
+            "oauth_authorize": self.oauth_authorize_endpoint,
+            "web_login": self.web_login_endpoint,
+            "provider": {"corp_id": self.provider.corp_id, "provider_secret": self.provider.secret},
+            "suite": {
+                "app_type": self.suite.app_type,
+                "suite_id": self.suite.suite_id,
+                "suite_secret": self.suite.suite_secret,
+                "token": self.suite.token,
+                "encoding_aes_key": self.suite.encoding_aes_key,
+            },
+            "corps": [
+                {
+                    "name": c.name,
+                    "corp_id": c.corp_id,
+                    "auth_corp_id": c.auth_corp_id,
+                    "agent_id": c.agent_id,
+                    "secret": c.secret,
+                    "trusted_domain": c.trusted_domain,
+                    "encrypted_ids": c.encrypted_ids,
+                    "members": [
+                        {"userid": m.userid, "open_userid": m.open_userid, "name": m.name,
+                         "email": m.email, "visible": m.visible}
+                        for m in c.members
+                    ],
+                }
+                for c in ([corp] + [c for c in self.corps if c is not corp])
+            ],
+        }

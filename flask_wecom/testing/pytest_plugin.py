@@ -1,0 +1,41 @@
+"""pytest plugin: the ``fake_wecom`` fixture (a served :class:`~flask_wecom.testing.FakeWeCom`).
+
+Registered through the ``pytest11`` entry point ``flask_wecom`` in setup.py, so any
+project that installs flask-wecom gets it; without the install, enable it with
+``-p flask_wecom.testing.pytest_plugin`` or ``pytest_plugins = ["flask_wecom.testing.pytest_plugin"]``.
+
+::
+
+    def test_login(fake_wecom):
+        fake_wecom.url            # http://127.0.0.1:<port> — use it as the API base
+        fake_wecom.corp.members[0].name   # "张三"
+
+    @pytest.mark.fake_wecom(app_type="third_party", trusted_domain="127.0.0.1:5000")
+    def test_third_party(fake_wecom): ...
+
+The marker's keyword arguments go to ``FakeWeCom(...)``.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from . import FakeWeCom
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fake_wecom(**kwargs): keyword arguments for the FakeWeCom(...) of the fake_wecom fixture",
+    )
+
+
+@pytest.fixture
+def fake_wecom(request: pytest.FixtureRequest) -> Iterator[FakeWeCom]:
+    """A fresh FakeWeCom serving real HTTP on 127.0.0.1:<free port> for this test (``.url``)."""
+    marker = request.node.get_closest_marker("fake_wecom")
+    kwargs = dict(marker.kwargs) if marker is not None else {}
+    fake = FakeWeCom(**kwargs)
+    with fake.serve():
+        yield fake
