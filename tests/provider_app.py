@@ -1,0 +1,52 @@
+"""A provider app served over real HTTP and pointed at a served FakeWeCom (shared by the flow and CLI tests)."""
+from __future__ import annotations
+
+from flask import Flask
+
+from flask_wecom import WeCom
+from flask_wecom.testing import FakeWeCom
+
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+class Provider:
+    """One provider app served over HTTP, pointed at one served FakeWeCom."""
+
+    def __init__(self, fake: FakeWeCom, app: Flask, url: str) -> None:
+        self.fake = fake
+        self.app = app
+        self.url = url
+        self.callback = url + "/wecom/callback"
+        self.data_callback = url + "/wecom/callback/data"
+
+    @property
+    def state(self):
+        return self.app.extensions["wecom"]
+
+    def wait(self) -> None:
+        assert self.state.wait_background(10), "background AuthCode exchange did not finish"
+
+    def authorize(self, **kwargs):
+        self.fake.push_suite_ticket(self.callback)
+        result = self.fake.authorize(self.callback, **kwargs)
+        self.wait()
+        return result
+
+
+def make_app(fake: FakeWeCom, tmp_path, **config) -> Flask:
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    suite = fake.suite
+    app.config.update(
+        SECRET_KEY=SECRET_KEY,
+        WECOM_API_BASE=fake.url,
+        WECOM_SUITE_ID=suite.suite_id,
+        WECOM_SUITE_SECRET=suite.suite_secret,
+        WECOM_TOKEN=suite.token,
+        WECOM_ENCODING_AES_KEY=suite.encoding_aes_key,
+        WECOM_PROVIDER_CORP_ID=suite.provider_corp_id,
+        WECOM_HTTP_RETRIES=0,
+        WECOM_BUSY_RETRIES=0,
+    )
+    app.config.update(config)
+    WeCom(app)
+    return app
