@@ -73,6 +73,7 @@ setup(
         "redis": ["redis>=4"],
         "postgres": ["psycopg2-binary>=2.9"],
         "dotenv": ["python-dotenv"],
+        "flask-login": ["flask-login>=0.6"],
         "test": [
             "pytest>=7",
             "pytest-timeout",
@@ -82,6 +83,7 @@ setup(
             "psycopg2-binary>=2.9",
             "playwright",
             "python-dotenv",
+            "flask-login",
             "ruff",
             # lets tests/test_packaging.py build a wheel without fetching build tools
             "setuptools>=61",

@@ -1,0 +1,276 @@
+"""The flask-wecom demo site.
+
+Run it with ``bash demo/run`` (or ``flask --app demo.app run``):
+
+* **sandbox mode** — no ``WECOM_*`` setting anywhere (environment, ``.env``): a
+  :class:`~flask_wecom.testing.FakeWeCom` runs inside this process, the extension talks to it, and
+  the home page has a button for each thing WeCom or the customer's admin would do in the 代开发
+  story: (1) the suite ticket arrives, (2) the admin authorizes the app, (3) log in, (4) log out.
+* **real mode** — with ``WECOM_*`` settings (env vars or a ``.env`` file, read with python-dotenv
+  when it is installed): the same pages against real WeCom; ``/setup`` lists what is configured,
+  the callback URLs to paste into the WeCom console and the redirect URI that must be on the
+  trusted domain.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from typing import Any, Dict, List, Mapping, Optional
+from urllib.parse import urlsplit
+
+from flask import Flask, jsonify, redirect, render_template, url_for
+
+from flask_wecom import WeCom, login_required, wecom_user
+from flask_wecom.cli import status_lines
+from flask_wecom.config import SETTINGS
+from flask_wecom.redact import mask
+from flask_wecom.views import redirect_uri
+
+log = logging.getLogger("demo")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROJECT_ROOT = os.path.dirname(HERE)
+
+#: settings whose values are secrets: shown masked on the setup page
+SECRET_SETTINGS = frozenset({
+    "WECOM_SECRET", "WECOM_SUITE_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY", "WECOM_STORE_KEY",
+    "WECOM_DATA_TOKEN", "WECOM_DATA_ENCODING_AES_KEY", "WECOM_CACHE_REDIS_URL", "WECOM_DATABASE_URI",
+})
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def load_dotenv_files() -> List[str]:
+    """Read ``.env`` from the working directory and the project root (python-dotenv, if installed).
+
+    Values already in the environment win. Returns the files read.
+    """
+    try:
+        from dotenv import load_dotenv
+    except ImportError:
+        return []
+    read = []
+    for folder in dict.fromkeys((os.getcwd(), PROJECT_ROOT)):
+        path = os.path.join(folder, ".env")
+        if os.path.isfile(path):
+            load_dotenv(path, override=False)
+            read.append(path)
+    return read
+
+
+def _coerce(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if isinstance(default, tuple):
+        try:
+            return tuple(float(part) for part in value.replace(" ", "").split(","))
+        except ValueError:
+            return value
+    return value
+
+
+def settings_from_env(environ: Mapping[str, str]) -> Dict[str, Any]:
+    """The flask-wecom settings (exactly the keys of ``flask_wecom.config.SETTINGS``) found in ``environ``."""
+    found = {}
+    for key, (default, _meaning) in SETTINGS.items():
+        value = environ.get(key)
+        if value not in (None, ""):
+            found[key] = _coerce(value, default)
+    return found
+
+
+def _persistent_secret_key(app: Flask) -> str:
+    """Real mode without SECRET_KEY: a random key kept in the instance folder.
+
+    It must survive restarts: the store's permanent codes are encrypted with a key derived from it.
+    """
+    os.makedirs(app.instance_path, exist_ok=True)
+    path = os.path.join(app.instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        log.warning("no SECRET_KEY set: generated one in %s (keep it: stored secrets are encrypted with it)",
+                    path)
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+def create_app(config: Optional[Mapping[str, Any]] = None, *, sandbox: Optional[bool] = None) -> Flask:
+    """Build the demo. ``sandbox=None`` decides by itself: sandbox when no ``WECOM_*`` setting exists."""
+    app = Flask(__name__)
+    dotenv_files = load_dotenv_files()
+    settings = settings_from_env(os.environ)
+    settings.update({key: value for key, value in (config or {}).items() if key in SETTINGS})
+    if sandbox is None:
+        sandbox = not settings
+    app.config["DEMO_SANDBOX"] = sandbox
+    app.config["DEMO_DOTENV_FILES"] = dotenv_files
+
+    box = None
+    if sandbox:
+        from .sandbox import Sandbox
+
+        box = Sandbox.start()
+        app.config.update(box.settings())
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    else:
+        # Report an incomplete setup on /setup instead of refusing to start.
+        app.config["WECOM_CHECK_CONFIG"] = False
+        app.config["SECRET_KEY"] = (os.environ.get("SECRET_KEY") or os.environ.get("FLASK_SECRET_KEY")
+                                    or _persistent_secret_key(app))
+    app.config.update(settings)
+    app.config.update(config or {})
+    app.extensions["wecom_demo"] = box
+
+    wecom = WeCom(app)
+    register_views(app, wecom)
+    if box is not None:
+        from .sandbox import register_sandbox_views
+
+        register_sandbox_views(app, box)
+    return app
+
+
+def register_views(app: Flask, wecom: WeCom) -> None:
+    @app.context_processor
+    def demo_context() -> Dict[str, Any]:
+        return {"sandbox": app.extensions.get("wecom_demo"), "sandbox_mode": app.config["DEMO_SANDBOX"]}
+
+    @app.route("/")
+    def index():
+        return render_template("index.html", status=collect_status())
+
+    @app.route("/profile")
+    @wecom.login_required
+    def profile():
+        return render_template("profile.html", user=wecom_user)
+
+    @app.route("/api/me")
+    @login_required
+    def api_me():
+        data = wecom_user.to_session()
+        return jsonify(data)
+
+    @app.route("/setup")
+    def setup():
+        return render_template("setup.html", setup=collect_setup())
+
+    @app.route("/status.json")
+    def status_json():
+        return jsonify(collect_status())
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return render_template("message.html", title_zh="页面不存在", title_en="Page not found"), 404
+
+    app.add_url_rule("/login", "login", lambda: redirect(url_for("wecom.login", next=url_for("profile"))))
+
+
+# -- status panel and setup page -----------------------------------------------------------------
+
+
+def _age(seconds: Optional[float]) -> Optional[str]:
+    if seconds is None:
+        return None
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} 秒前 / {seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} 分钟前 / {seconds // 60} min ago"
+    return f"{seconds // 3600} 小时前 / {seconds // 3600} h ago"
+
+
+def collect_status() -> Dict[str, Any]:
+    """What the status panel shows. Secrets masked; tokens only as "cached until …"."""
+    state = WeCom.state()
+    provider = state.provider
+    corps = []
+    for corp in state.store.list_corps():
+        cached = provider.corp_token_cache_source(corp.corp_id).peek()
+        corps.append({
+            "corp_id": corp.corp_id,
+            "name": corp.corp_name or "-",
+            "agent_id": corp.agent_id or "-",
+            "status": corp.status,
+            "active": corp.active,
+            "token_cached": cached is not None,
+            "token_expires_in": int(cached["expires_at"] - _now()) if cached else None,
+        })
+    configured = provider.corp_id
+    if configured and configured not in {c["corp_id"] for c in corps}:
+        cached = provider.corp_token_cache_source(configured).peek()
+        corps.insert(0, {"corp_id": configured, "name": "(WECOM_CORP_ID)",
+                         "agent_id": provider.agent_id or "-", "status": "configured", "active": True,
+                         "token_cached": cached is not None,
+                         "token_expires_in": int(cached["expires_at"] - _now()) if cached else None})
+    ticket_age = provider.suite_ticket_age() if provider.suite_id else None
+    suite_cached = provider.suite_token().peek() if provider.has_suite else None
+    codes = [{"id": c.id, "info_type": c.info_type, "status": c.status, "corp_id": c.corp_id,
+              "error": c.error} for c in state.store.recent_auth_codes(limit=5)]
+    return {
+        "mode": state.app_type,
+        "lines": status_lines(state),
+        "suite_id": provider.suite_id,
+        "ticket_age": _age(ticket_age),
+        "has_ticket": ticket_age is not None,
+        "suite_token_cached": suite_cached is not None,
+        "corps": corps,
+        "authorized": any(c["active"] for c in corps),
+        "auth_codes": codes,
+    }
+
+
+def _now() -> float:
+    return time.time()
+
+
+def collect_setup() -> Dict[str, Any]:
+    """The setup page: every setting (secrets masked), the URLs for the WeCom console, problems."""
+    state = WeCom.state()
+    config = state.config
+    rows = []
+    for key, (default, meaning) in SETTINGS.items():
+        value = config.get(key)
+        if key in SECRET_SETTINGS and value:
+            shown = mask(str(value))
+        elif value is None or value == "":
+            shown = "-"
+        else:
+            shown = str(value)
+        rows.append({"key": key, "value": shown, "meaning": meaning, "default": value == default})
+    uri = redirect_uri()
+    host = urlsplit(uri).netloc
+    callback = url_for("wecom.callback", _external=True)
+    data_callback = url_for("wecom.callback_data", _external=True)
+    public = config.get("WECOM_PUBLIC_URL")
+    if public:
+        base = str(public).rstrip("/")
+        callback = base + url_for("wecom.callback")
+        data_callback = base + url_for("wecom.callback_data")
+    return {
+        "mode": state.app_type,
+        "rows": rows,
+        "redirect_uri": uri,
+        "trusted_domain": host,
+        "callback_url": callback,
+        "data_callback_url": data_callback,
+        "problems": [{"key": p.key, "problem": p.problem, "fix": p.fix, "severity": p.severity}
+                     for p in state.config_problems],
+        "dotenv_files": state.app.config.get("DEMO_DOTENV_FILES") or [],
+        "https": uri.startswith("https://"),
+    }
+
+
+__all__ = ["create_app", "settings_from_env", "load_dotenv_files", "collect_status", "collect_setup"]

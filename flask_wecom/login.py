@@ -1,0 +1,244 @@
+"""The Flask side of login: ``wecom_user``, ``login_required`` and the session record.
+
+Modelled on Flask-Login's ``utils.py``: the current user is a :class:`~werkzeug.local.LocalProxy`
+cached on :data:`flask.g`; :func:`login_required` exempts ``OPTIONS``, hands off to an overridable
+:func:`unauthorized` and calls the view through ``current_app.ensure_sync``.
+
+The session holds only the small record of :meth:`WeComUser.to_session` under ``_wecom_user``
+(plus pending login states under ``_wecom_login``). Access tokens and user tickets stay on the
+server: a signed cookie is readable by its owner.
+
+Your own users (``@wecom.user_loader``)
+    ``@wecom.user_loader`` gets the :class:`WeComUser` at login and on every request that reads
+    ``wecom_user``; return your app's user object (available as ``wecom_user.app_user``) or
+    ``None`` to refuse the login / end the session.
+
+Flask-Login (optional)
+    When the app also uses Flask-Login (``LoginManager().init_app(app)``) and has a
+    ``@wecom.user_loader``, the object the loader returns is logged in with
+    ``flask_login.login_user`` at the end of the WeCom login and logged out with
+    ``flask_login.logout_user`` at ``/wecom/logout`` — so ``current_user`` and Flask-Login's own
+    ``login_required`` work as usual. Flask-Login's ``user_loader`` must load that object back from
+    its ``get_id()``; point ``login_manager.login_view = "wecom.login"`` to send anonymous users to
+    WeCom. ``WECOM_FLASK_LOGIN = False`` turns the bridge off.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from functools import wraps
+from typing import Any, Callable, Optional, Union
+from urllib.parse import urlsplit
+
+from flask import current_app, g, has_request_context, jsonify, redirect, request, session, url_for
+from werkzeug.local import LocalProxy
+
+from . import signals
+from .user import AnonymousUser, WeComUser
+
+log = logging.getLogger("flask_wecom.login")
+
+__all__ = [
+    "wecom_user",
+    "login_required",
+    "login_user",
+    "logout_user",
+    "unauthorized",
+    "wants_json",
+    "safe_next",
+    "logout_token",
+    "init_login",
+    "SESSION_KEY",
+    "STATES_KEY",
+]
+
+#: session key of the logged-in user's record
+SESSION_KEY = "_wecom_user"
+#: session key of the logins in progress (state → expiry, next, corp)
+STATES_KEY = "_wecom_login"
+#: requests that never need a login (CORS preflight), as in Flask-Login
+EXEMPT_METHODS = frozenset({"OPTIONS"})
+_G_KEY = "_wecom_user"
+
+
+def _wecom():
+    from .extension import WeCom
+
+    return WeCom.state()
+
+
+# -- the current user ----------------------------------------------------------------------
+
+
+def _load_user() -> Union[WeComUser, AnonymousUser]:
+    record = session.get(SESSION_KEY)
+    if not record:
+        return AnonymousUser()
+    user = WeComUser.from_session(record)
+    if user is None:
+        session.pop(SESSION_KEY, None)
+        return AnonymousUser()
+    loader = _wecom().ext._user_loader
+    if loader is not None:
+        app_user = current_app.ensure_sync(loader)(user)
+        if app_user is None:  # the app no longer knows this member: log them out, like Flask-Login
+            session.pop(SESSION_KEY, None)
+            return AnonymousUser()
+        user.app_user = app_user
+    return user
+
+
+def _get_user() -> Union[WeComUser, AnonymousUser]:
+    if _G_KEY not in g:
+        g._wecom_user = _load_user()
+    return g._wecom_user
+
+
+#: The member who logged in with WeCom (:class:`~flask_wecom.user.WeComUser`), or an
+#: :class:`~flask_wecom.user.AnonymousUser` whose ``is_authenticated`` is False.
+wecom_user: Union[WeComUser, AnonymousUser] = LocalProxy(_get_user)  # type: ignore[assignment]
+
+
+def login_user(user: WeComUser, app_user: Any = None) -> None:
+    """Put ``user`` in the session (and, when the app uses Flask-Login, its ``app_user`` there too).
+
+    The login view renews the session (``session.clear()``) before calling this, so a session id
+    or state planted before the login does not survive it.
+    """
+    app = current_app._get_current_object()
+    user.app_user = app_user
+    record = user.to_session()
+    record["_at"] = int(time.time())
+    session[SESSION_KEY] = record
+    g._wecom_user = user
+    if app_user is not None and _flask_login_in_use(app):
+        import flask_login
+
+        flask_login.login_user(app_user)
+    signals.user_logged_in.send(app, user=user)
+
+
+def logout_user() -> Optional[WeComUser]:
+    """Forget the logged-in member; returns who it was (None when nobody was logged in)."""
+    app = current_app._get_current_object()
+    user = _get_user()
+    session.pop(SESSION_KEY, None)
+    g._wecom_user = AnonymousUser()
+    if _flask_login_in_use(app):
+        import flask_login
+
+        flask_login.logout_user()
+    if user.is_authenticated:
+        signals.user_logged_out.send(app, user=user)
+        return user  # type: ignore[return-value]
+    return None
+
+
+def _flask_login_in_use(app) -> bool:
+    """Flask-Login is installed, the app set up a LoginManager, and WECOM_FLASK_LOGIN allows it."""
+    if not app.config.get("WECOM_FLASK_LOGIN", True) or getattr(app, "login_manager", None) is None:
+        return False
+    try:
+        import flask_login  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def logout_token() -> str:
+    """A token tying the logout form to this login (HMAC of the session record; not a secret of WeCom)."""
+    record = session.get(SESSION_KEY)
+    if not record:
+        return ""
+    key = str(current_app.config.get("SECRET_KEY") or "").encode("utf-8")
+    message = f"logout|{record.get('corp_id')}/{record.get('userid')}|{record.get('_at')}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+# -- login_required ------------------------------------------------------------------------
+
+
+def wants_json() -> bool:
+    """True for requests that want a JSON answer (JSON body, XHR, or Accept preferring JSON)."""
+    if request.is_json or request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
+        return True
+    accept = request.accept_mimetypes
+    return accept.best_match(["text/html", "application/json"]) == "application/json" and \
+        accept["application/json"] > accept["text/html"]
+
+
+def _current_path() -> str:
+    path = request.script_root + request.path
+    if request.query_string:
+        path += "?" + request.query_string.decode("latin-1")
+    return path
+
+
+def unauthorized():
+    """What an anonymous request to a ``login_required`` view gets.
+
+    ``@wecom.unauthorized_handler`` replaces it. Default: JSON 401 for requests that want JSON,
+    otherwise a redirect to ``/wecom/login?next=<this page>``.
+    """
+    handler = _wecom().ext._unauthorized_handler
+    if handler is not None:
+        return current_app.ensure_sync(handler)()
+    login_url = url_for("wecom.login", next=_current_path())
+    if wants_json():
+        response = jsonify(error="login_required", message="请先登录企业微信 / log in with WeCom first",
+                           login_url=url_for("wecom.login"))
+        response.status_code = 401
+        return response
+    return redirect(login_url)
+
+
+def login_required(func: Callable) -> Callable:
+    """Let only members who logged in with WeCom through; everyone else gets :func:`unauthorized`.
+
+    ``from flask_wecom import login_required`` and ``@wecom.login_required`` are the same.
+    """
+
+    @wraps(func)
+    def decorated_view(*args: Any, **kwargs: Any):
+        if request.method not in EXEMPT_METHODS and not _get_user().is_authenticated:
+            return unauthorized()
+        return current_app.ensure_sync(func)(*args, **kwargs)
+
+    return decorated_view
+
+
+# -- `next` --------------------------------------------------------------------------------
+
+
+def safe_next(value: Optional[str]) -> Optional[str]:
+    """``value`` if it is a relative path on this site, else None (no open redirect).
+
+    Refused: absolute and scheme-relative URLs (``https://evil.com``, ``//evil.com``), backslash
+    tricks browsers read as ``//`` (``/\\evil.com``), ``javascript:`` and other schemes, and any
+    control character or whitespace (browsers drop tabs and newlines: ``/\\t/evil.com``).
+    """
+    if not value or not isinstance(value, str) or len(value) > 2048:
+        return None
+    if not value.startswith("/") or value.startswith("//"):
+        return None
+    if "\\" in value or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
+
+# -- wiring --------------------------------------------------------------------------------
+
+
+def init_login(wecom, app) -> None:
+    """Called by ``WeCom.init_app``: make ``wecom_user`` and the logout token available in templates."""
+
+    def context() -> dict:
+        user = _get_user() if has_request_context() else AnonymousUser()
+        return {"wecom_user": user, "wecom_logout_token": logout_token}
+
+    app.context_processor(context)

@@ -1,0 +1,412 @@
+"""WeCom login, free of Flask: the login URLs and the code → member exchange.
+
+Two ways to send a user to WeCom (wecom-api.md §4):
+
+* inside the WeCom client (User-Agent contains ``wxwork``): the OAuth2 link
+  ``open.weixin.qq.com/connect/oauth2/authorize?appid=…&redirect_uri=…&response_type=code&scope=…
+  &state=…&agentid=…#wechat_redirect`` (§4.1; third-party apps use the suite id and no agentid, §4.2);
+* in an ordinary browser: the web / QR login page
+  ``login.work.weixin.qq.com/wwlogin/sso/login?login_type=CorpApp|ServiceApp&appid=…&agentid=…
+  &redirect_uri=…&state=…`` (§4.3).
+
+Both come back to ``redirect_uri?code=…&state=…``. :func:`exchange_code` turns the code into a
+:class:`~flask_wecom.user.WeComUser`: app access token → ``auth/getuserinfo`` (third-party:
+``service/auth/getuserinfo3rd`` with the suite token) → ``user/get`` → ``auth/getuserdetail``
+(third-party: ``getuserdetail3rd``) when a ``user_ticket`` came back (§5). Every failure is a
+:class:`LoginFailure` (a :class:`~flask_wecom.errors.LoginError`) whose ``reason`` says which of the
+documented cases it is, so the Flask layer can show the right page.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from authlib.common.security import generate_token
+from authlib.common.urls import add_params_to_uri
+
+from . import errcodes
+from .errors import (
+    ConfigError,
+    CorpNotFoundError,
+    LoginError,
+    NoSuiteTicketError,
+    TransportError,
+    WeComAPIError,
+    WeComError,
+)
+from .user import WeComUser
+
+log = logging.getLogger("flask_wecom.login")
+
+__all__ = [
+    "OAUTH",
+    "QR",
+    "CORP_APP",
+    "SERVICE_APP",
+    "generate_state",
+    "is_valid_state",
+    "is_wecom_client",
+    "choose_via",
+    "login_type_for",
+    "authorize_url",
+    "web_login_url",
+    "login_url",
+    "UserIdentity",
+    "parse_user_info",
+    "LoginFailure",
+    "failure_from_error",
+    "exchange_code",
+]
+
+OAUTH = "oauth"
+QR = "qr"
+#: ``login_type`` of the web login page (§4.3): self-built and 代开发 apps …
+CORP_APP = "CorpApp"
+#: … and third-party (service) apps.
+SERVICE_APP = "ServiceApp"
+
+#: What the WeCom client puts in its User-Agent (``… wxwork/4.1.0 …``).
+WECOM_CLIENT_MARKER = "wxwork"
+#: §4.1: state is ``[a-zA-Z0-9]``, at most 128 bytes (else 84025).
+STATE_PATTERN = re.compile(r"^[A-Za-z0-9]{1,128}$")
+STATE_LENGTH = 32
+
+#: The failure reasons the login layer distinguishes (each has its own page text in views.py).
+REASONS = (
+    "state_missing",      # no state in the callback / no login in progress
+    "state_mismatch",     # forged, from another browser, or already consumed
+    "state_expired",      # older than WECOM_STATE_MAX_AGE
+    "state_replayed",     # a state that was already used once
+    "cancelled",          # WeCom came back without a code (the user refused / closed)
+    "code_invalid",       # 40029 / 42022: code reused or older than 5 minutes
+    "not_member",         # openid only: the user is not a member of the corp
+    "not_visible",        # member outside the app's visible range
+    "ip_not_whitelisted",  # 60020
+    "app_unavailable",    # app disabled / expired / offline / authorization cancelled
+    "trusted_domain",     # 50001: redirect_uri not on the app's trusted domain
+    "no_corp",            # no corp has authorized the app (or an unknown corp_id was asked for)
+    "no_suite_ticket",    # 代开发/third-party: no suite_ticket yet, so no suite token
+    "config",             # our credentials are wrong (40001, 40013, 40084 …) or settings missing
+    "refused",            # the app's user_loader refused the user
+    "unreachable",        # WeCom could not be reached
+    "api_error",          # any other errcode
+    "internal",           # a bug on our side (logged with its traceback, never shown)
+)
+
+_CODE_INVALID = frozenset({40029, 42022})
+_NOT_VISIBLE = frozenset({50002, 60011, 60021, 92000})
+_APP_UNAVAILABLE = frozenset({48004, 48006, 50003, 84085, 90302, 301002, 670001, 701016})
+_CONFIG = frozenset({40001, 40013, 40056, 40080, 40083, 40084, 40085, 40091, 48003, 710000})
+#: errcodes of auth/getuserdetail after which the login goes on without the sensitive fields
+_DETAIL_OPTIONAL = frozenset({48002, 84014, 84015, 84090, 92001})
+#: errcodes of user/get after which the login goes on with what getuserinfo gave
+_USER_GET_OPTIONAL = frozenset({48002})
+
+
+# -- state and the login URLs ----------------------------------------------------------------
+
+
+def generate_state(length: int = STATE_LENGTH) -> str:
+    """A fresh random state: ``[a-zA-Z0-9]`` only (Authlib's token helper), at most 128 characters."""
+    if not 1 <= length <= 128:
+        raise ValueError("WeCom's state is 1 to 128 characters (wecom-api.md §4.1)")
+    return generate_token(length)
+
+
+def is_valid_state(value: Any) -> bool:
+    return isinstance(value, str) and bool(STATE_PATTERN.match(value))
+
+
+def is_wecom_client(user_agent: Optional[str]) -> bool:
+    """True inside the WeCom client (its User-Agent contains ``wxwork``)."""
+    return WECOM_CLIENT_MARKER in (user_agent or "").lower()
+
+
+def choose_via(setting: str, user_agent: Optional[str], requested: Optional[str] = None) -> str:
+    """``oauth`` or ``qr``: ``?via=`` wins, then ``WECOM_LOGIN_VIA``, then the User-Agent (``auto``)."""
+    for choice in (requested, setting):
+        if choice in (OAUTH, QR):
+            return choice
+    return OAUTH if is_wecom_client(user_agent) else QR
+
+
+def login_type_for(app_type: str) -> str:
+    """``CorpApp`` for self-built and 代开发 apps, ``ServiceApp`` for third-party apps (§4.3)."""
+    return SERVICE_APP if app_type == "third_party" else CORP_APP
+
+
+def _params(pairs: List[Tuple[str, Any]]) -> List[Tuple[str, str]]:
+    return [(key, str(value)) for key, value in pairs if value not in (None, "")]
+
+
+def authorize_url(base: str, *, appid: str, redirect_uri: str, state: str, scope: str = "snsapi_privateinfo",
+                  agentid: Optional[Any] = None) -> str:
+    """The in-client OAuth2 link (§4.1/§4.2), ending in ``#wechat_redirect``.
+
+    ``redirect_uri`` is URL-encoded here; pass it plain. ``agentid`` is required with
+    ``snsapi_privateinfo`` for ``appid = corp id`` (otherwise WeCom silently falls back to
+    ``snsapi_base``); third-party apps (``appid = suite id``) leave it out.
+    """
+    if not appid:
+        raise ConfigError("the OAuth appid is empty: set WECOM_CORP_ID (or WECOM_SUITE_ID for third-party "
+                          "apps)")
+    if not is_valid_state(state):
+        raise ValueError("state must be 1-128 characters of [a-zA-Z0-9] (wecom-api.md §4.1, errcode 84025)")
+    params = _params([
+        ("appid", appid),
+        ("redirect_uri", redirect_uri),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("state", state),
+        ("agentid", agentid),
+    ])
+    return add_params_to_uri(base.split("#", 1)[0], params) + "#wechat_redirect"
+
+
+def web_login_url(base: str, *, login_type: str, appid: str, redirect_uri: str, state: str,
+                  agentid: Optional[Any] = None, lang: Optional[str] = None) -> str:
+    """The web / QR login link (§4.3). ``agentid`` is sent for ``CorpApp`` only."""
+    if login_type not in (CORP_APP, SERVICE_APP):
+        raise ValueError(f"login_type must be {CORP_APP} or {SERVICE_APP}, not {login_type!r}")
+    if not appid:
+        raise ConfigError("the web-login appid is empty: set WECOM_CORP_ID (or WECOM_SUITE_ID for "
+                          "third-party apps)")
+    if not is_valid_state(state):
+        raise ValueError("state must be 1-128 characters of [a-zA-Z0-9] (wecom-api.md §4.1, errcode 84025)")
+    params = _params([
+        ("login_type", login_type),
+        ("appid", appid),
+        ("agentid", agentid if login_type == CORP_APP else None),
+        ("redirect_uri", redirect_uri),
+        ("state", state),
+        ("lang", lang),
+    ])
+    return add_params_to_uri(base, params)
+
+
+def login_url(*, via: str, app_type: str, appid: str, redirect_uri: str, state: str,
+              authorize_base: str, sso_base: str, scope: str = "snsapi_privateinfo",
+              agentid: Optional[Any] = None, lang: Optional[str] = None) -> str:
+    """The URL to send the browser to, for ``via`` ``oauth`` or ``qr`` and the app type."""
+    third_party = app_type == "third_party"
+    if not third_party and not agentid:
+        raise ConfigError("the app's agent id is unknown: set WECOM_AGENT_ID (for 代开发 it comes with the "
+                          "authorization: auth_info.agent[0].agentid)")
+    if via == OAUTH:
+        return authorize_url(authorize_base, appid=appid, redirect_uri=redirect_uri, state=state, scope=scope,
+                             agentid=None if third_party else agentid)
+    return web_login_url(sso_base, login_type=login_type_for(app_type), appid=appid,
+                         redirect_uri=redirect_uri, state=state, agentid=agentid, lang=lang)
+
+
+# -- parsing WeCom's answers ----------------------------------------------------------------
+
+
+def _first(data: Mapping[str, Any], *names: str) -> Optional[str]:
+    """The first non-empty value among ``names`` (current lower-case and legacy capitalised spellings)."""
+    for name in names:
+        value = data.get(name)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+@dataclass
+class UserIdentity:
+    """What ``auth/getuserinfo`` / ``getuserinfo3rd`` said about the code's owner (§5.1, §5.4)."""
+
+    userid: Optional[str] = None
+    corp_id: Optional[str] = None
+    open_userid: Optional[str] = None
+    openid: Optional[str] = None
+    external_userid: Optional[str] = None
+    device_id: Optional[str] = None
+    user_ticket: Optional[str] = field(default=None, repr=False)  # a credential: keep out of reprs
+
+    @property
+    def is_member(self) -> bool:
+        return bool(self.userid)
+
+
+def parse_user_info(data: Mapping[str, Any]) -> UserIdentity:
+    """Parse both the current (``userid``, ``openid``, ``corpid``) and the legacy capitalised
+    (``UserId``, ``OpenId``, ``DeviceId``, ``CorpId``) field names."""
+    return UserIdentity(
+        userid=_first(data, "userid", "UserId", "UserID"),
+        corp_id=_first(data, "corpid", "CorpId", "CorpID"),
+        open_userid=_first(data, "open_userid", "OpenUserId"),
+        openid=_first(data, "openid", "OpenId", "OpenID"),
+        external_userid=_first(data, "external_userid", "ExternalUserId"),
+        device_id=_first(data, "deviceid", "DeviceId", "DeviceID"),
+        user_ticket=_first(data, "user_ticket", "UserTicket"),
+    )
+
+
+_PROFILE_FIELDS = ("name", "email", "biz_mail", "avatar", "mobile", "position", "alias", "open_userid")
+
+
+def _merge_profile(values: Dict[str, Any], data: Mapping[str, Any], *, sensitive_only: bool = False) -> None:
+    """Copy non-empty profile fields of a user/get or getuserdetail answer into ``values``."""
+    for name in _PROFILE_FIELDS:
+        if sensitive_only and name in ("name", "position", "alias", "open_userid"):
+            continue
+        value = data.get(name)
+        if value not in (None, ""):
+            values[name] = str(value)
+    gender = data.get("gender")
+    if gender not in (None, "") and (str(gender) != "0" or "gender" not in values):
+        values["gender"] = str(gender)
+    if not sensitive_only:
+        department = data.get("department")
+        if isinstance(department, list):
+            values["department"] = [int(d) for d in department if str(d).lstrip("-").isdigit()]
+        main = data.get("main_department")
+        if main not in (None, "") and str(main).lstrip("-").isdigit():
+            values["main_department"] = int(main)
+
+
+# -- failures --------------------------------------------------------------------------------
+
+
+class LoginFailure(LoginError):
+    """The login failed for a documented reason (``reason`` is one of :data:`REASONS`).
+
+    ``errcode`` / ``errmsg`` are WeCom's when an API call failed; ``ip`` is the caller IP WeCom
+    named in a 60020 answer; ``step`` is which call failed (``gettoken``, ``getuserinfo`` …).
+    The message never contains a secret.
+    """
+
+    def __init__(self, reason: str, message: str = "", *, errcode: Optional[int] = None, errmsg: str = "",
+                 ip: Optional[str] = None, step: str = "") -> None:
+        self.reason = reason if reason in REASONS else "api_error"
+        self.errcode = errcode
+        self.errmsg = errmsg or ""
+        self.ip = ip
+        self.step = step
+        #: where "start again" should lead back to (set by the Flask layer when it knows)
+        self.next_url: Optional[str] = None
+        super().__init__(message or f"WeCom login failed: {self.reason}", code=errcode)
+
+    @property
+    def info(self) -> Optional[errcodes.ErrorInfo]:
+        return errcodes.lookup(self.errcode) if self.errcode is not None else None
+
+
+def reason_for_errcode(errcode: int) -> str:
+    if errcode in _CODE_INVALID:
+        return "code_invalid"
+    if errcode == 60020:
+        return "ip_not_whitelisted"
+    if errcode in _NOT_VISIBLE:
+        return "not_visible"
+    if errcode in _APP_UNAVAILABLE:
+        return "app_unavailable"
+    if errcode == 50001:
+        return "trusted_domain"
+    if errcode in _CONFIG:
+        return "config"
+    return "api_error"
+
+
+def failure_from_error(exc: BaseException, step: str = "") -> LoginFailure:
+    """Map any error met during the exchange to a :class:`LoginFailure`."""
+    if isinstance(exc, LoginFailure):
+        return exc
+    if isinstance(exc, WeComAPIError):
+        ip = errcodes.parse_from_ip(exc.errmsg) if exc.errcode == 60020 else None
+        return LoginFailure(reason_for_errcode(exc.errcode), str(exc), errcode=exc.errcode, errmsg=exc.errmsg,
+                            ip=ip, step=step)
+    if isinstance(exc, TransportError):
+        return LoginFailure("unreachable", str(exc), step=step)
+    if isinstance(exc, NoSuiteTicketError):
+        return LoginFailure("no_suite_ticket", str(exc), step=step)
+    if isinstance(exc, CorpNotFoundError):
+        return LoginFailure("no_corp", str(exc), step=step)
+    if isinstance(exc, ConfigError):
+        return LoginFailure("config", str(exc), step=step)
+    if isinstance(exc, WeComError):
+        return LoginFailure("api_error", str(exc), errcode=exc.code, step=step)
+    return LoginFailure("internal", f"unexpected {type(exc).__name__} during {step or 'login'}", step=step)
+
+
+# -- the exchange --------------------------------------------------------------------------
+
+
+def _call(step: str, func, *args, optional: frozenset = frozenset()):
+    """Run one step of the exchange; errors become a :class:`LoginFailure` (``optional`` errcodes → None)."""
+    try:
+        return func(*args)
+    except WeComAPIError as exc:
+        if exc.errcode in optional:
+            log.info("login: %s answered errcode %s; going on without it", step, exc.errcode)
+            return None
+        failure = failure_from_error(exc, step)
+        log.warning("login: %s failed: %s", step, failure)
+        raise failure from exc
+    except Exception as exc:  # mapped to a documented reason; unknown ones become "internal"
+        failure = failure_from_error(exc, step)
+        if failure.reason == "internal":
+            log.exception("login: %s failed unexpectedly", step)
+        else:
+            log.warning("login: %s failed: %s", step, failure)
+        raise failure from exc
+
+
+def exchange_code(provider, code: str, *, corp_id: Optional[str] = None) -> WeComUser:
+    """Turn a login ``code`` into a :class:`WeComUser` (wecom-api.md §4.1, §4.3, §5).
+
+    ``provider`` is a :class:`~flask_wecom.provider.Provider`; ``corp_id`` is the corp the login
+    was started for (self-built / 代开发). Third-party apps learn the corp from the answer.
+    Raises :class:`LoginFailure`. The code is used exactly once (WeCom refuses a second use: 40029).
+    """
+    if not code:
+        raise LoginFailure("cancelled", "WeCom came back without a code")
+    client = provider.client
+    third_party = provider.app_type == "third_party"
+    if third_party:
+        suite = _call("suite_token", provider.suite_token)
+        identity = parse_user_info(_call("getuserinfo3rd", client.get_user_info_3rd, suite, code))
+        corp_id = identity.corp_id or corp_id
+    else:
+        if not corp_id:
+            corp_id = _call("resolve_corp", provider.resolve_corp)
+        token = _call("gettoken", provider.corp_token, corp_id)
+        identity = parse_user_info(_call("getuserinfo", client.get_user_info, token, code))
+    if not identity.is_member:
+        raise LoginFailure("not_member", "the WeCom user is not a member of the corp (WeCom returned only an "
+                                         "openid)")
+    if not corp_id:
+        raise LoginFailure("api_error", "WeCom did not say which corp the user belongs to")
+
+    values: Dict[str, Any] = {"userid": identity.userid, "corp_id": corp_id}
+    if identity.open_userid:
+        values["open_userid"] = identity.open_userid
+
+    # user/get: name, department, position (which fields come back depends on the app's grants, §5.3)
+    corp_token = token if not third_party else None
+    if third_party:
+        try:
+            corp_token = provider.corp_token(corp_id)
+        except WeComError as exc:  # a third-party login from a corp we hold no authorization for
+            log.info("login: no corp token for %s (%s); skipping user/get", corp_id, exc.__class__.__name__)
+    if corp_token is not None:
+        member = _call("user/get", client.get_user, corp_token, identity.userid, optional=_USER_GET_OPTIONAL)
+        if member:
+            _merge_profile(values, member)
+
+    # getuserdetail: the sensitive fields the member agreed to share (scope snsapi_privateinfo only, §5.2)
+    if identity.user_ticket:
+        if third_party:
+            detail = _call("getuserdetail3rd", client.get_user_detail_3rd, suite, identity.user_ticket,
+                           optional=_DETAIL_OPTIONAL)
+        else:
+            detail = _call("getuserdetail", client.get_user_detail, corp_token, identity.user_ticket,
+                           optional=_DETAIL_OPTIONAL)
+        if detail:
+            # third-party detail carries name (= userid since 2020, §5.5); corp apps' never does
+            if third_party and values.get("name"):
+                detail = {key: value for key, value in detail.items() if key != "name"}
+            _merge_profile(values, detail, sensitive_only=not third_party)
+    return WeComUser(**values)

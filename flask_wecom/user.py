@@ -1,0 +1,153 @@
+"""The logged-in WeCom member, and the anonymous user.
+
+Framework-free: :class:`WeComUser` is a plain dataclass. The Flask layer
+(:mod:`flask_wecom.login`) keeps :meth:`WeComUser.to_session` in the session cookie —
+a small record of who the user is, **never a token or ticket** — and rebuilds the user
+with :meth:`WeComUser.from_session` on each request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Mapping, Optional
+
+__all__ = ["WeComUser", "AnonymousUser"]
+
+#: Most departments kept in the session record (the cookie must stay well under 4 KB).
+MAX_DEPARTMENTS = 20
+#: Longest string kept per field in the session record.
+MAX_FIELD_LENGTH = 512
+
+
+@dataclass
+class WeComUser:
+    """A WeCom member who completed the login round trip.
+
+    ``userid`` is the member's UserID as the app sees it (for 代开发 installs after June 2022 an
+    encrypted, case-sensitive id — wecom-api.md §0) and ``corp_id`` the corp it belongs to. Fields
+    WeCom did not return are ``None`` (or empty): a missing ``email`` means the member has no email
+    visible to this app (scope ``snsapi_base``, the admin did not grant it, or a third-party app),
+    never an error.
+    """
+
+    userid: str
+    corp_id: str
+    name: Optional[str] = None
+    email: Optional[str] = None
+    biz_mail: Optional[str] = None
+    avatar: Optional[str] = None
+    #: "0" unknown, "1" male, "2" female — as WeCom sends it
+    gender: Optional[str] = None
+    mobile: Optional[str] = None
+    department: List[int] = field(default_factory=list)
+    main_department: Optional[int] = None
+    position: Optional[str] = None
+    alias: Optional[str] = None
+    open_userid: Optional[str] = None
+    #: "member" for everyone who gets this far (non-members are refused at login)
+    kind: str = "member"
+    #: the object your ``@wecom.user_loader`` returned (per request; never stored in the session)
+    app_user: Any = field(default=None, repr=False, compare=False)
+
+    # -- Flask-Login style attributes ------------------------------------------------------
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        """``corp_id/userid``: unique across the corps that authorized the app."""
+        return f"{self.corp_id}/{self.userid}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.alias or self.userid
+
+    @property
+    def gender_label(self) -> str:
+        return {"1": "男 / male", "2": "女 / female"}.get(str(self.gender or ""), "-")
+
+    # -- session record --------------------------------------------------------------------
+
+    def to_session(self) -> Dict[str, Any]:
+        """The small, JSON-serialisable record kept in the session (no tokens, no ``app_user``)."""
+        record: Dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "app_user":
+                continue
+            value = getattr(self, f.name)
+            if value is None or value == [] or value == "":
+                continue
+            if f.name == "department":
+                value = [int(d) for d in list(value)[:MAX_DEPARTMENTS]]
+            elif isinstance(value, str):
+                value = value[:MAX_FIELD_LENGTH]
+            record[f.name] = value
+        return record
+
+    @classmethod
+    def from_session(cls, record: Mapping[str, Any]) -> Optional[WeComUser]:
+        """Rebuild a user from :meth:`to_session`; ``None`` when the record is unusable."""
+        if not isinstance(record, Mapping):
+            return None
+        userid, corp_id = record.get("userid"), record.get("corp_id")
+        if not isinstance(userid, str) or not isinstance(corp_id, str) or not userid or not corp_id:
+            return None
+        known = {f.name for f in fields(cls)} - {"app_user"}
+        values = {key: value for key, value in record.items() if key in known}
+        department = values.get("department") or []
+        try:
+            values["department"] = [int(d) for d in department]
+        except (TypeError, ValueError):
+            values["department"] = []
+        return cls(**values)
+
+
+class AnonymousUser:
+    """Who ``wecom_user`` is before login: falsy-authenticated, with every field ``None``."""
+
+    userid = None
+    corp_id = None
+    name = None
+    email = None
+    biz_mail = None
+    avatar = None
+    gender = None
+    mobile = None
+    department: List[int] = []
+    main_department = None
+    position = None
+    alias = None
+    open_userid = None
+    kind = "anonymous"
+    app_user = None
+    display_name = ""
+    gender_label = "-"
+
+    @property
+    def is_authenticated(self) -> bool:
+        return False
+
+    @property
+    def is_active(self) -> bool:
+        return False
+
+    @property
+    def is_anonymous(self) -> bool:
+        return True
+
+    def get_id(self) -> None:
+        return None
+
+    def __bool__(self) -> bool:  # `{% if wecom_user %}` reads naturally in templates
+        return False
+
+    def __repr__(self) -> str:
+        return "<AnonymousUser>"

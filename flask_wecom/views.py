@@ -1,0 +1,435 @@
+"""Login views of the ``wecom`` blueprint: ``/login``, ``/authorized``, ``/logout``.
+
+* ``GET /wecom/login?next=/page[&via=oauth|qr][&corp_id=…]`` — remember a fresh state in the
+  session (expiry ``WECOM_STATE_MAX_AGE``, single use) and 302 to WeCom: the in-client OAuth2
+  link inside the WeCom client, the web / QR login page elsewhere (wecom-api.md §4).
+* ``GET /wecom/authorized?code=…&state=…`` — check the state, exchange the code
+  (:func:`flask_wecom.oauth.exchange_code`), renew the session, log the member in, go to ``next``.
+* ``POST /wecom/logout`` logs out; ``GET /wecom/logout`` shows the form that posts it.
+
+Every failure ends on ``wecom/login_error.html`` (or JSON for requests that want it) naming the
+errcode, its meaning and the fix in Chinese and English — never a stack trace.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Any, Dict, Optional
+from urllib.parse import urlsplit
+
+from flask import current_app, jsonify, redirect, render_template, request, session, url_for
+
+from . import errcodes, signals
+from .extension import WeCom
+from .login import (
+    STATES_KEY,
+    login_user,
+    logout_token,
+    logout_user,
+    safe_next,
+    wants_json,
+    wecom_user,
+)
+from .oauth import (
+    LoginFailure,
+    choose_via,
+    exchange_code,
+    failure_from_error,
+    generate_state,
+    is_valid_state,
+    login_url,
+)
+from .redact import redact_query
+
+log = logging.getLogger("flask_wecom.login")
+
+__all__ = ["register_login_views", "redirect_uri", "describe_failure", "failure_response"]
+
+#: logins in progress kept per session (several tabs may start one)
+MAX_PENDING_STATES = 5
+_USED_STATE_PREFIX = "login-state-used|"
+
+
+def _now() -> float:  # tests move the clock by patching this
+    return time.time()
+
+
+def register_login_views(bp, wecom) -> None:
+    """Called by :func:`flask_wecom.blueprint.create_blueprint`."""
+    bp.add_url_rule("/login", "login", login_view, methods=["GET"])
+    bp.add_url_rule("/authorized", "authorized", authorized_view, methods=["GET"])
+    bp.add_url_rule("/logout", "logout", logout_view, methods=["GET", "POST"])
+
+
+def redirect_uri() -> str:
+    """The ``redirect_uri`` sent to WeCom; its host (port included) must be the trusted domain (§8.1)."""
+    public = current_app.config.get("WECOM_PUBLIC_URL")
+    if public:
+        return str(public).rstrip("/") + url_for("wecom.authorized")
+    return url_for("wecom.authorized", _external=True)
+
+
+# -- /login ----------------------------------------------------------------------------------
+
+
+def login_view():
+    state = WeCom.state()
+    config = state.config
+    provider = state.provider
+    next_url = safe_next(request.args.get("next")) or config["WECOM_LOGIN_VIEW_NEXT"]
+    via = choose_via(config["WECOM_LOGIN_VIA"], request.user_agent.string, request.args.get("via"))
+    third_party = provider.app_type == "third_party"
+    try:
+        corp_id = None if third_party else provider.resolve_corp(request.args.get("corp_id") or None)
+        value = generate_state()
+        target = login_url(
+            via=via,
+            app_type=provider.app_type,
+            appid=provider.suite_id if third_party else corp_id,
+            agentid=None if third_party else provider.agent_id_for(corp_id),
+            redirect_uri=redirect_uri(),
+            state=value,
+            scope=config["WECOM_SCOPE"],
+            authorize_base=config["WECOM_OAUTH_AUTHORIZE_URL"],
+            sso_base=config["WECOM_SSO_LOGIN_URL"],
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure gets the explained page
+        failure = failure_from_error(exc, "login")
+        if failure.reason == "internal":
+            log.exception("login: unexpected error while starting the login")
+        else:
+            log.warning("login: cannot start: %s", failure)
+        return failure_response(failure, next_url=next_url)
+    _remember_state(value, next_url=next_url, corp_id=corp_id, via=via,
+                    max_age=int(config["WECOM_STATE_MAX_AGE"]))
+    return redirect(target)
+
+
+def _remember_state(value: str, *, next_url: str, corp_id: Optional[str], via: str, max_age: int) -> None:
+    now = _now()
+    pending = {key: entry for key, entry in dict(session.get(STATES_KEY) or {}).items()
+               if isinstance(entry, dict) and entry.get("exp", 0) > now}
+    pending[value] = {"exp": now + max_age, "next": next_url, "corp": corp_id, "via": via}
+    if len(pending) > MAX_PENDING_STATES:
+        newest = sorted(pending.items(), key=lambda item: item[1]["exp"])[-MAX_PENDING_STATES:]
+        pending = dict(newest)
+    session[STATES_KEY] = pending
+
+
+# -- /authorized -----------------------------------------------------------------------------
+
+
+def _state_key(value: str) -> str:
+    return _USED_STATE_PREFIX + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _seen(value: str) -> bool:
+    try:
+        return WeCom.state().cache_backend.get(_state_key(value)) is not None
+    except Exception:  # noqa: BLE001 - a cache outage must not block logins; the session check remains
+        log.warning("login: token cache unavailable; cannot check whether a state was used before")
+        return False
+
+
+def _mark_used(value: str) -> bool:
+    """Record ``value`` as used (in the token cache, shared by the workers); False if it already was."""
+    state = WeCom.state()
+    timeout = max(int(state.config["WECOM_STATE_MAX_AGE"]), 60) * 2
+    try:
+        return bool(state.cache_backend.add(_state_key(value), 1, timeout=timeout))
+    except Exception:  # noqa: BLE001
+        log.warning("login: token cache unavailable; state replay is checked by the session only")
+        return True
+
+
+def _take_state(value: str) -> Dict[str, Any]:
+    """Consume the pending login ``value`` (single use) or raise the matching LoginFailure."""
+    pending = dict(session.get(STATES_KEY) or {})
+    entry = pending.pop(value, None) if value else None
+    if entry is not None:
+        session[STATES_KEY] = pending
+    if not value:
+        raise LoginFailure("state_missing", "the WeCom answer has no state")
+    if not is_valid_state(value):
+        raise LoginFailure("state_mismatch", "the state is not one WeCom accepts")
+    if not isinstance(entry, dict):
+        if _seen(value):
+            raise LoginFailure("state_replayed", "this login answer was already used")
+        raise LoginFailure("state_mismatch", "no login with this state was started in this session")
+    # Mark it used on the server too: an old copy of the cookie must not make it work twice.
+    if not _mark_used(value):
+        raise LoginFailure("state_replayed", "this login answer was already used")
+    if float(entry.get("exp", 0)) < _now():
+        failure = LoginFailure("state_expired", "the login took longer than WECOM_STATE_MAX_AGE")
+        failure.next_url = entry.get("next")  # "start again" goes back to the same page
+        raise failure
+    return entry
+
+
+def authorized_view():
+    state = WeCom.state()
+    default_next = state.config["WECOM_LOGIN_VIEW_NEXT"]
+    entry: Dict[str, Any] = {}
+    try:
+        entry = _take_state(request.args.get("state", ""))
+        code = request.args.get("code", "")
+        if not code:
+            raise LoginFailure("cancelled", "WeCom came back without a code (the user cancelled or refused)")
+        user = exchange_code(state.provider, code, corp_id=entry.get("corp"))
+        app_user = None
+        loader = state.ext._user_loader
+        if loader is not None:
+            app_user = current_app.ensure_sync(loader)(user)
+            if app_user is None:
+                raise LoginFailure("refused", "the app's user_loader refused this member")
+    except LoginFailure as failure:
+        next_url = failure.next_url or entry.get("next") or default_next
+        return failure_response(failure, next_url=next_url)
+    except Exception as exc:  # noqa: BLE001 - a bug must still end on the explained page
+        log.exception("login: unexpected error in the authorized view")
+        failure = failure_from_error(exc, "authorized")
+        return failure_response(failure, next_url=entry.get("next") or default_next)
+    next_url = safe_next(entry.get("next")) or default_next
+    session.clear()  # renew the session: nothing planted before the login survives it (no fixation)
+    login_user(user, app_user)
+    log.info("login: %s of corp %s logged in", user.userid, user.corp_id)
+    return redirect(next_url)
+
+
+# -- /logout ---------------------------------------------------------------------------------
+
+
+def _same_origin() -> bool:
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin:
+        return False
+    return urlsplit(origin).netloc == request.host
+
+
+def logout_view():
+    next_url = safe_next(request.values.get("next")) or current_app.config["WECOM_LOGIN_VIEW_NEXT"]
+    if request.method == "GET":
+        return render_template("wecom/logout.html", next_url=next_url)
+    if not wecom_user.is_authenticated:
+        session.pop(STATES_KEY, None)
+        if wants_json():
+            return jsonify(ok=True, logged_in=False)
+        return redirect(next_url)
+    token = request.form.get("token", "")
+    expected = logout_token()
+    if not (token and hmac.compare_digest(token, expected)) and not _same_origin():
+        # A cross-site form post: show the confirmation form instead of logging out.
+        return render_template("wecom/logout.html", next_url=next_url), 400
+    logout_user()
+    session.clear()
+    if wants_json():
+        return jsonify(ok=True, logged_in=False)
+    return redirect(next_url)
+
+
+# -- failure pages ----------------------------------------------------------------------------
+
+_RETRY = {"state_missing", "state_mismatch", "state_expired", "state_replayed", "cancelled", "code_invalid",
+          "unreachable", "internal", "api_error"}
+
+#: reason -> (HTTP status, title zh, title en, what happened zh, en, fix zh, en)
+_TEXT: Dict[str, tuple] = {
+    "state_missing": (
+        400, "登录请求缺少 state 参数", "The login answer has no state",
+        "返回本站的链接不完整，或者直接打开了回调地址。",
+        "The link back to this site is incomplete, or the callback address was opened directly.",
+        "请重新登录。", "Start the login again.",
+    ),
+    "state_mismatch": (
+        400, "登录状态不匹配", "The login state does not match",
+        "这个登录结果不是从本浏览器发起的：可能被伪造、来自其他浏览器，或会话已被清除。为保护您的账号，本次登录已被拒绝。",
+        "This login answer was not started from this browser: it may be forged, come from another browser, "
+        "or the session was reset. It was refused to protect your account.",
+        "请在本浏览器中重新登录，并确认浏览器允许本站的 Cookie。",
+        "Start the login again in this browser and make sure it accepts this site's cookies.",
+    ),
+    "state_expired": (
+        400, "登录已超时", "The login took too long",
+        "从发起登录到返回本站超过了 {max_age} 秒。",
+        "More than {max_age} seconds passed between starting the login and coming back.",
+        "请重新登录。", "Start the login again.",
+    ),
+    "state_replayed": (
+        400, "这个登录结果已经使用过", "This login answer was already used",
+        "每个登录结果只能使用一次（例如刷新了页面或点了“后退”）。",
+        "Each login answer works once (the page was reloaded, or you went back).",
+        "请重新登录。", "Start the login again.",
+    ),
+    "cancelled": (
+        400, "登录未完成", "The login was not completed",
+        "企业微信没有返回授权码：登录被取消或授权被拒绝。",
+        "WeCom came back without a code: the login was cancelled or the authorization refused.",
+        "如需登录，请重新开始并在企业微信中确认。", "To log in, start again and confirm in WeCom.",
+    ),
+    "code_invalid": (
+        400, "登录授权码无效或已过期", "The login code is invalid or expired",
+        "企业微信的 code 只能使用一次，且 5 分钟内有效。",
+        "A WeCom login code works once, and only for 5 minutes.",
+        "点击“重新开始”再登录一次。若反复出现，检查是否有多台服务器或重复请求在消费同一个 code。",
+        "Click “start again”. If it keeps happening, check that no second server or repeated request "
+        "consumes the same code.",
+    ),
+    "not_member": (
+        403, "您不是该企业的成员", "You are not a member of this organisation",
+        "企业微信识别了您的身份，但您不属于该企业（只返回了 openid）。",
+        "WeCom recognised you, but you are not a member of this corp (only an openid came back).",
+        "请用该企业的企业微信账号登录，或请企业管理员把您加入通讯录。",
+        "Log in with an account of this corp, or ask its admin to add you to the contacts.",
+    ),
+    "not_visible": (
+        403, "您不在此应用的可见范围内", "You are outside this app's visible range",
+        "企业管理员没有把您（或您的部门）加入此应用的可见范围。",
+        "The corp admin has not added you (or your department) to this app's visible range.",
+        "请企业管理员在「管理后台 → 应用管理 → 本应用 → 可见范围」中添加您或您的部门。",
+        "Ask the corp admin to add you or your department under Admin console → Apps → this app → "
+        "Visible range (可见范围).",
+    ),
+    "ip_not_whitelisted": (
+        502, "本站服务器的 IP 不在企业微信白名单中", "This server's IP is not on WeCom's whitelist",
+        "企业微信拒绝了本站服务器的请求（60020）。请求来自 IP {ip}。",
+        "WeCom refused this server's request (60020). The request came from IP {ip}.",
+        "{whitelist_zh}", "{whitelist_en}",
+    ),
+    "app_unavailable": (
+        503, "应用已停用或不可用", "The app is disabled or unavailable",
+        "企业微信表示此应用已被停用、已过期、已下线，或企业的授权已取消。",
+        "WeCom says the app is disabled, expired or offline, or the corp's authorization was cancelled.",
+        "请企业管理员在「管理后台 → 应用管理」中重新启用应用；"
+        "代开发应用请服务商确认应用已上线、授权有效、试用或许可未过期。",
+        "Ask the corp admin to re-enable the app (Admin console → Apps); for a 代开发 app the provider "
+        "should check it is online (上线), still authorized, and its trial or licence has not run out.",
+    ),
+    "trusted_domain": (
+        502, "回调地址不在应用的可信域名下", "The redirect URI is not on the app's trusted domain",
+        "企业微信要求登录回调地址 {redirect_uri} 的域名（含端口）与应用的可信域名完全一致。",
+        "WeCom requires the host of the redirect URI {redirect_uri} (port included) to equal the app's "
+        "trusted domain exactly.",
+        "把可信域名设为 {host}（自建应用：应用详情；代开发：服务商后台的应用开发信息），"
+        "或设置 WECOM_PUBLIC_URL 让回调地址使用已登记的域名。",
+        "Set the trusted domain to {host} (self-built: the app's page; 代开发: the app's development "
+        "settings in the provider console), or set WECOM_PUBLIC_URL so the redirect URI uses the registered "
+        "domain.",
+    ),
+    "no_corp": (
+        503, "还没有企业授权此应用", "No organisation has authorized this app yet",
+        "本站还不知道要用哪个企业登录。", "This site does not know which corp to log in with yet.",
+        "请企业管理员扫码授权代开发应用（授权后自动生效），或设置 WECOM_CORP_ID 与 WECOM_SECRET。",
+        "Have the customer's admin scan the 代开发 template QR code (it takes effect automatically), or set "
+        "WECOM_CORP_ID and WECOM_SECRET.",
+    ),
+    "no_suite_ticket": (
+        503, "还没有收到 suite_ticket", "No suite_ticket has arrived yet",
+        "企业微信尚未把 suite_ticket 推送到本站的指令回调地址，因此无法获取模板凭证。",
+        "WeCom has not pushed a suite_ticket to this site's template callback URL yet, so no suite token can "
+        "be had.",
+        "确认回调地址可从公网访问、Token/EncodingAESKey 与后台一致，然后在服务商后台点击「刷新Ticket」。",
+        "Check the callback URL is reachable from the internet and Token/EncodingAESKey match the console, "
+        "then click 刷新Ticket (refresh ticket) in the provider console.",
+    ),
+    "config": (
+        500, "应用配置有误", "The app is misconfigured",
+        "本站与企业微信之间的凭证或设置不正确。",
+        "The credentials or settings between this site and WeCom are wrong.",
+        "管理员：运行 `flask wecom status` 并对照下方错误码检查配置。",
+        "Admins: run `flask wecom status` and check the settings against the error code below.",
+    ),
+    "refused": (
+        403, "本站不接受此账号", "This site does not accept this account",
+        "企业微信登录成功，但本站没有与您对应的账号。",
+        "The WeCom login worked, but this site has no account for you.",
+        "请联系本站管理员。", "Please contact this site's administrator.",
+    ),
+    "unreachable": (
+        503, "暂时无法连接企业微信", "WeCom could not be reached",
+        "本站服务器连接企业微信接口失败。", "This server could not reach the WeCom API.",
+        "请稍后重试；若持续出现，请管理员检查服务器的网络与代理设置。",
+        "Try again later; if it persists, admins should check the server's network and proxy settings.",
+    ),
+    "api_error": (
+        502, "企业微信返回了错误", "WeCom answered with an error",
+        "登录过程中企业微信接口返回了错误。", "A WeCom API call failed during the login.",
+        "参考下方错误码的说明处理后重试。", "See the error code below, fix what it names, and try again.",
+    ),
+    "internal": (
+        500, "登录时发生内部错误", "An internal error interrupted the login",
+        "本站处理登录时出错。", "This site failed while handling the login.",
+        "请稍后重试；管理员可在服务器日志中查看详情。",
+        "Try again later; admins find the details in the server log.",
+    ),
+}
+
+
+def _whitelist_fix(app_type: str, ip: Optional[str]) -> tuple:
+    who = ip or "本服务器的出口 IP"
+    who_en = ip or "this server's egress IP"
+    if app_type == "internal":
+        return (f"在管理后台「应用管理 → 本应用 → 企业可信IP」中添加 {who}，约 1 分钟后生效。",
+                f"Add {who_en} under Admin console → Apps → this app → 企业可信IP (trusted IPs); it takes "
+                "about a minute to apply.")
+    return (f"在服务商管理后台「服务商信息 → 基本信息 → IP白名单」中添加 {who}，约 1 分钟后生效。",
+            f"Add {who_en} in the provider console under 服务商信息 → 基本信息 → IP白名单 (service provider "
+            "info → basic info → IP whitelist); it takes about a minute to apply.")
+
+
+def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
+    """Everything the failure page (and the JSON answer) shows, with no secret and no traceback."""
+    state = WeCom.state()
+    reason = failure.reason if failure.reason in _TEXT else "api_error"
+    status, title_zh, title_en, what_zh, what_en, fix_zh, fix_en = _TEXT[reason]
+    uri = redirect_uri()
+    whitelist_zh, whitelist_en = _whitelist_fix(state.app_type, failure.ip)
+    values = {
+        "max_age": state.config["WECOM_STATE_MAX_AGE"],
+        "ip": failure.ip or "?",
+        "redirect_uri": uri,
+        "host": urlsplit(uri).netloc,
+        "whitelist_zh": whitelist_zh,
+        "whitelist_en": whitelist_en,
+    }
+    info = failure.info
+    details: Dict[str, Any] = {
+        "reason": reason,
+        "status": status,
+        "title_zh": title_zh,
+        "title_en": title_en,
+        "what_zh": what_zh.format(**values),
+        "what_en": what_en.format(**values),
+        "fix_zh": fix_zh.format(**values),
+        "fix_en": fix_en.format(**values),
+        "errcode": failure.errcode,
+        "errmsg": redact_query(failure.errmsg)[:300] if failure.errmsg else "",
+        "meaning_zh": info.zh if info else None,
+        "meaning_en": info.en if info else None,
+        "errcode_fix_zh": info.fix_zh if info and reason not in ("ip_not_whitelisted",) else None,
+        "errcode_fix_en": info.fix_en if info and reason not in ("ip_not_whitelisted",) else None,
+        "lookup_url": errcodes.query_url(failure.errcode) if failure.errcode is not None else None,
+        "ip": failure.ip,
+        "redirect_uri": uri if reason == "trusted_domain" else None,
+        "retry": reason in _RETRY,
+    }
+    return details
+
+
+def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None):
+    """Send ``login_failed`` and answer with the explained page (or JSON)."""
+    app = current_app._get_current_object()
+    signals.login_failed.send(app, error=failure)
+    details = describe_failure(failure)
+    retry_url = url_for("wecom.login", next=safe_next(next_url) or None) if details["retry"] else None
+    status = details["status"]
+    if wants_json():
+        body = {key: value for key, value in details.items() if value is not None}
+        body["error"] = details["reason"]
+        if retry_url:
+            body["retry_url"] = retry_url
+        response = jsonify(body)
+        response.status_code = status
+        return response
+    return render_template("wecom/login_error.html", failure=details, retry_url=retry_url), status

@@ -1,0 +1,289 @@
+"""The demo site (demo/app.py): sandbox mode on the embedded FakeWeCom, real mode from WECOM_* settings."""
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from login_support import confirm, fake_secrets, raw_cookie, session_data  # noqa: E402
+
+from demo.app import create_app, settings_from_env  # noqa: E402
+from flask_wecom import WeCom  # noqa: E402
+
+
+@pytest.fixture
+def demo(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("WECOM_"):
+            monkeypatch.delenv(key)
+    app = create_app({"TESTING": True}, sandbox=True)
+    yield app
+    app.extensions["wecom_demo"].close()
+
+
+@pytest.fixture
+def client(demo):
+    return demo.test_client()
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def _walk_to_profile(client, *, via="oauth", userid=None):
+    assert client.post("/sandbox/ticket").status_code == 302
+    assert client.post("/sandbox/authorize").status_code == 302
+    start = client.get(f"/wecom/login?via={via}&next=/profile")
+    assert start.status_code == 302
+    answer = confirm(start.location, userid)
+    assert answer.status_code == 302, answer.text[:2000]
+    location = answer.headers["Location"]
+    assert location.startswith("http://localhost/wecom/authorized?")
+    return client.get(location[len("http://localhost"):])
+
+
+def test_home_page_in_sandbox_mode(client):
+    page = _text(client.get("/"))
+    assert "沙盒" in page and "sandbox" in page
+    for marker in ('id="push-ticket"', 'id="authorize"', 'id="login"', 'id="status"', 'id="switches"'):
+        assert marker in page
+    assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
+    assert "尚未收到" in page and "尚未授权" in page
+
+
+def test_the_whole_story(demo, client):
+    box = demo.extensions["wecom_demo"]
+    response = client.post("/sandbox/ticket", follow_redirects=True)
+    assert "已收到" in _text(response)
+    response = client.post("/sandbox/authorize", follow_redirects=True)
+    page = _text(response)
+    assert "示例科技有限公司" in page and box.fake.corp.auth_corp_id in page
+    state = WeCom.state(demo)
+    assert [c.corp_id for c in state.store.list_corps()] == [box.fake.corp.auth_corp_id]
+
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    answer = confirm(start.location)
+    done = client.get(answer.headers["Location"][len("http://localhost"):])
+    assert done.status_code == 302 and done.location == "/profile"
+    profile = _text(client.get("/profile"))
+    member = box.fake.corp.members[0]
+    assert member.name in profile and member.email in profile
+    assert f'src="{member.avatar}"' in profile
+    assert 'id="profile-department">1' in profile and member.position in profile
+
+    home = _text(client.get("/"))
+    assert "已缓存 cached" in home  # the corp token is cached now
+    assert member.email in home
+
+    # (4) log out
+    token = re.search(r'name="token" value="([0-9a-f]+)"', home).group(1)
+    response = client.post("/wecom/logout", data={"token": token, "next": "/"})
+    assert response.status_code == 302 and response.location == "/"
+    assert "企业微信登录演示" in _text(client.get("/"))
+    assert client.get("/profile").status_code == 302
+
+
+def test_authorize_before_ticket_explains_step_one(client):
+    page = _text(client.post("/sandbox/authorize", follow_redirects=True))
+    assert "请先完成第 ① 步" in page
+
+
+def test_qr_login_shows_no_email_and_says_why(client):
+    assert _walk_to_profile(client, via="qr").location == "/profile"
+    profile = _text(client.get("/profile"))
+    assert "张三" in profile and "没有邮箱 / no email" in profile
+
+
+def test_status_panel_and_pages_never_show_secrets(demo, client):
+    _walk_to_profile(client)
+    box = demo.extensions["wecom_demo"]
+    pages = [_text(client.get(path)) for path in ("/", "/profile", "/setup", "/status.json")]
+    cookie = raw_cookie(demo, client)
+    for secret in fake_secrets(box.fake):
+        assert secret not in cookie
+        for page in pages:
+            assert secret not in page, secret
+    assert set(session_data(demo, client)) <= {"_wecom_user", "_flashes"}
+
+
+def test_setup_page_lists_urls_and_masks_secrets(demo, client):
+    page = _text(client.get("/setup"))
+    assert '<code id="redirect-uri">http://localhost/wecom/authorized</code>' in page
+    assert '<code id="trusted-domain">localhost</code>' in page
+    assert '<code id="callback-url">http://localhost/wecom/callback</code>' in page
+    assert '<code id="data-callback-url">http://localhost/wecom/callback/data</code>' in page
+    box = demo.extensions["wecom_demo"]
+    assert box.fake.suite.suite_id in page  # ids are not secrets
+    assert box.fake.suite.suite_secret not in page and box.fake.suite.encoding_aes_key not in page
+    assert "WECOM_SUITE_SECRET" in page and "…(" in page  # masked
+
+
+def test_trusted_domain_follows_the_host_in_sandbox(demo):
+    client = demo.test_client()
+    client.get("/", base_url="http://127.0.0.1:5000")
+    assert demo.extensions["wecom_demo"].fake.corp.trusted_domain == "127.0.0.1:5000"
+
+
+# -- switches --------------------------------------------------------------------------------
+
+
+def test_switch_ip_not_whitelisted(client):
+    client.post("/sandbox/ticket")
+    client.post("/sandbox/authorize")
+    client.post("/sandbox/switch", data={"key": "ip", "on": "1"})
+    assert "已开启 ON" in _text(client.get("/"))
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    answer = confirm(start.location)
+    response = client.get(answer.headers["Location"][len("http://localhost"):])
+    page = _text(response)
+    assert response.status_code == 502 and 'data-reason="ip_not_whitelisted"' in page
+    assert '<code id="wecom-ip">127.0.0.1</code>' in page
+    client.post("/sandbox/reset")
+    assert "已开启 ON" not in _text(client.get("/"))
+
+
+def test_switch_trusted_domain_mismatch_shows_wecoms_page(client):
+    client.post("/sandbox/ticket")
+    client.post("/sandbox/authorize")
+    client.post("/sandbox/switch", data={"key": "domain", "on": "1"})
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    answer = confirm(start.location)
+    assert 'data-errcode="50001"' in answer.text and "redirect_uri需使用应用可信域名" in answer.text
+
+
+def test_switch_app_disabled_shows_wecoms_page(client):
+    client.post("/sandbox/ticket")
+    client.post("/sandbox/authorize")
+    client.post("/sandbox/switch", data={"key": "closed", "on": "1"})
+    answer = confirm(client.get("/wecom/login?via=oauth").location)
+    assert 'data-errcode="50003"' in answer.text
+
+
+def test_switch_snsapi_base_and_member_outside_range(client):
+    client.post("/sandbox/ticket")
+    client.post("/sandbox/authorize")
+    client.post("/sandbox/switch", data={"key": "base", "on": "1"})
+    response = _walk_to_profile(client, userid="wangwu")
+    assert response.status_code == 403 and 'data-reason="not_visible"' in _text(response)
+    assert _walk_to_profile(client).location == "/profile"
+    assert "没有邮箱 / no email" in _text(client.get("/profile"))
+
+
+def test_expired_code_button(client):
+    client.post("/sandbox/ticket")
+    client.post("/sandbox/authorize")
+    assert "已设置 ARMED" in _text(client.post("/sandbox/expire-code", follow_redirects=True))
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    response = client.get(confirm(start.location).headers["Location"][len("http://localhost"):])
+    page = _text(response)
+    assert response.status_code == 400 and 'data-reason="code_invalid"' in page and "40029" in page
+    assert "已设置 ARMED" not in _text(client.get("/"))
+
+
+def test_forged_answer_link(client):
+    page = _text(client.get("/"))
+    link = re.search(r'href="(/wecom/authorized\?[^"]+)"', page).group(1).replace("&amp;", "&")
+    response = client.get(link)
+    assert response.status_code == 400 and 'data-reason="state_mismatch"' in _text(response)
+
+
+def test_json_api_of_the_demo(client):
+    assert client.get("/api/me", headers={"Accept": "application/json"}).status_code == 401
+    _walk_to_profile(client)
+    assert client.get("/api/me").json["email"] == "zhangsan@corp1.example.com"
+
+
+# -- real mode ------------------------------------------------------------------------------------
+
+
+def test_settings_from_env_only_takes_known_keys():
+    env = {"WECOM_CORP_ID": "ww1", "WECOM_AGENT_ID": "1000002", "WECOM_TEST_REDIS_URL": "redis://x",
+           "WECOM_STATE_MAX_AGE": "120", "WECOM_EXCHANGE_IN_BACKGROUND": "false", "WECOM_HTTP_TIMEOUT": "3, 7",
+           "WECOM_SECRET": ""}
+    assert settings_from_env(env) == {"WECOM_CORP_ID": "ww1", "WECOM_AGENT_ID": "1000002",
+                                      "WECOM_STATE_MAX_AGE": 120, "WECOM_EXCHANGE_IN_BACKGROUND": False,
+                                      "WECOM_HTTP_TIMEOUT": (3.0, 7.0)}
+
+
+def _real_env(monkeypatch, tmp_path, values):
+    for key in list(os.environ):
+        if key.startswith("WECOM_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SECRET_KEY", "real-mode-secret-key-0123456789")
+    monkeypatch.setenv("WECOM_DATABASE_URI", "sqlite:///" + str(tmp_path / "real.sqlite3"))
+    monkeypatch.setenv("WECOM_CACHE_DIR", str(tmp_path / "cache"))
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_real_mode_against_a_wecom_it_does_not_know_is_fake(monkeypatch, tmp_path, fake_wecom):
+    """With WECOM_* env vars the demo is a real-WeCom client; here 'real WeCom' is a served FakeWeCom."""
+    _real_env(monkeypatch, tmp_path, {
+        "WECOM_CORP_ID": fake_wecom.corp.corp_id, "WECOM_SECRET": fake_wecom.corp.secret,
+        "WECOM_AGENT_ID": str(fake_wecom.corp.agent_id), "WECOM_API_BASE": fake_wecom.url,
+        "WECOM_OAUTH_AUTHORIZE_URL": fake_wecom.oauth_authorize_endpoint,
+        "WECOM_SSO_LOGIN_URL": fake_wecom.web_login_endpoint,
+    })
+    app = create_app({"TESTING": True})
+    assert app.config["DEMO_SANDBOX"] is False and app.extensions["wecom_demo"] is None
+    client = app.test_client()
+    home = _text(client.get("/"))
+    assert "真实企业微信" in home and 'id="push-ticket"' not in home
+    assert client.post("/sandbox/ticket").status_code == 404
+    setup = _text(client.get("/setup"))
+    assert "没有发现问题" in setup and fake_wecom.corp.secret not in setup
+    assert 'id="callback-url"' not in setup  # self-built: no template callback
+    start = client.get("/wecom/login?next=/profile", headers={"User-Agent": "wxwork/4.1"})
+    response = client.get(confirm(start.location).headers["Location"][len("http://localhost"):])
+    assert response.location == "/profile"
+    assert "zhangsan@corp1.example.com" in _text(client.get("/profile"))
+
+
+def test_real_mode_with_incomplete_settings_still_starts_and_explains(monkeypatch, tmp_path):
+    _real_env(monkeypatch, tmp_path, {"WECOM_SUITE_ID": "dk0123456789abcdef",
+                                      "WECOM_ENCODING_AES_KEY": "too-short"})
+    app = create_app({"TESTING": True})
+    page = _text(app.test_client().get("/setup"))
+    for key in ("WECOM_SUITE_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY"):
+        assert f"<code>{key}</code></strong>" in page
+    assert '<code id="callback-url">http://localhost/wecom/callback</code>' in page
+
+
+def test_dotenv_file_switches_to_real_mode(monkeypatch, tmp_path):
+    pytest.importorskip("dotenv")
+    _real_env(monkeypatch, tmp_path, {})
+    monkeypatch.delenv("WECOM_DATABASE_URI")
+    monkeypatch.delenv("WECOM_CACHE_DIR")
+    (tmp_path / ".env").write_text(
+        "WECOM_CORP_ID=wwdotenv0123456789\nWECOM_SECRET=dotenv-secret-value-123\nWECOM_AGENT_ID=1000002\n"
+        f"WECOM_DATABASE_URI=sqlite:///{tmp_path / 'env.sqlite3'}\nWECOM_CACHE_DIR={tmp_path / 'cache'}\n")
+    monkeypatch.chdir(tmp_path)
+    added = ["WECOM_CORP_ID", "WECOM_SECRET", "WECOM_AGENT_ID", "WECOM_DATABASE_URI", "WECOM_CACHE_DIR"]
+    try:
+        app = create_app({"TESTING": True})
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+    assert app.config["DEMO_SANDBOX"] is False
+    assert app.config["WECOM_CORP_ID"] == "wwdotenv0123456789"
+    page = _text(app.test_client().get("/setup"))
+    assert str(tmp_path / ".env") in page and "dotenv-secret-value-123" not in page
+
+
+def test_no_settings_means_sandbox(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("WECOM_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("WECOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")  # not a flask-wecom setting
+    app = create_app({"TESTING": True})
+    try:
+        assert app.config["DEMO_SANDBOX"] is True
+        assert app.config["WECOM_API_BASE"] == app.extensions["wecom_demo"].url
+    finally:
+        app.extensions["wecom_demo"].close()
