@@ -41,8 +41,8 @@ def status_lines(state) -> list:
         f"mode:            {state.app_type}",
         f"API base:        {config['WECOM_API_BASE']}",
         f"suite id:        {provider.suite_id or '-'}",
-        f"suite secret:    {mask(config['WECOM_SUITE_SECRET']) if config['WECOM_SUITE_SECRET'] else '-'}",
-        f"corp id:         {provider.corp_id or '-'}  secret: {mask(config['WECOM_SECRET']) if config['WECOM_SECRET'] else '-'}",
+        f"suite secret:    {mask(config['WECOM_SUITE_SECRET'] or None)}",
+        f"corp id:         {provider.corp_id or '-'}  secret: {mask(config['WECOM_SECRET'] or None)}",
     ]
     if provider.suite_id:
         lines.append(f"suite ticket:    {_age(provider.suite_ticket_age())}")
@@ -131,8 +131,12 @@ def exchange_command() -> None:
         return
     for record in pending:
         corp = exchange_and_notify(state, current_app._get_current_object(), record.id, record.info_type)
-        result = f"corp {corp.corp_id} ({corp.corp_name})" if corp else f"failed: {state.store.get_auth_code(record.id).error}"
+        if corp is not None:
+            result = f"corp {corp.corp_id} ({corp.corp_name})"
+        else:
+            result = f"failed: {state.store.get_auth_code(record.id).error}"
         click.echo(f"AuthCode #{record.id} ({record.info_type}, received {_when(record.received_at)}): {result}")
 
 
 __all__ = ["wecom_cli", "status_lines"]
+from .doctor_cli import doctor_command; wecom_cli.add_command(doctor_command)  # noqa: E402,E702,I001

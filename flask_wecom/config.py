@@ -56,7 +56,10 @@ DEFAULTS: Dict[str, Any] = {key: default for key, (default, _) in SETTINGS.items
 SETTINGS.update({
     "WECOM_DATA_TOKEN": (None, "Token of the app (数据) callback URL when it differs from WECOM_TOKEN"),
     "WECOM_DATA_ENCODING_AES_KEY": (None, "EncodingAESKey of the app callback URL when it differs"),
-    "WECOM_CHECK_CONFIG": (True, "refuse to start on a missing or malformed key (set False to let `flask wecom doctor` report instead)"),
+    "WECOM_CHECK_CONFIG": (
+        True,
+        "refuse to start on a missing or malformed key (set False to let `flask wecom doctor` report instead)",
+    ),
 })
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_DATA_TOKEN", "WECOM_DATA_ENCODING_AES_KEY",
                                                      "WECOM_CHECK_CONFIG")})
@@ -117,7 +120,8 @@ def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any
         problems.append(ConfigProblem("WECOM_SUITE_ID", f"代开发 template ids start with 'dk' (got {suite_id[:4]!r}…)",
                                       "使用代开发模板ID（dk开头），不是第三方应用的 suite_id / use the template id"))
     if app_type == "third_party" and suite_id.startswith("dk"):
-        problems.append(ConfigProblem("WECOM_APP_TYPE", "a 'dk…' suite id is a 代开发 template, not a third-party suite",
+        problems.append(ConfigProblem("WECOM_APP_TYPE",
+                                      "a 'dk…' suite id is a 代开发 template, not a third-party suite",
                                       "set WECOM_APP_TYPE=customized (or leave it unset)"))
     if app_type in ("customized", "third_party") and not config.get("WECOM_PROVIDER_CORP_ID"):
         problems.append(ConfigProblem(

@@ -26,7 +26,7 @@ EXTENSION_KEY = "wecom"
 class WeComState:
     """Everything flask-wecom keeps for one app, in ``app.extensions["wecom"]``."""
 
-    def __init__(self, ext: "WeCom", app: Flask, config: Dict[str, Any], app_type: str, client: WeComClient,
+    def __init__(self, ext: WeCom, app: Flask, config: Dict[str, Any], app_type: str, client: WeComClient,
                  cache: Cache, tokens: TokenManager, store: Store, provider: Provider,
                  problems: List[Any]) -> None:
         self.ext = ext
@@ -153,7 +153,8 @@ class WeCom:
         """Map ``WECOM_CACHE_*`` to the ``CACHE_*`` names Flask-Caching reads."""
         cache_config = {key[len("WECOM_"):]: value for key, value in app.config.items()
                         if key.startswith("WECOM_CACHE_") and value is not None}
-        if cache_config.get("CACHE_TYPE") in ("FileSystemCache", "filesystem", "flask_caching.backends.FileSystemCache"):
+        filesystem = ("FileSystemCache", "filesystem", "flask_caching.backends.FileSystemCache")
+        if cache_config.get("CACHE_TYPE") in filesystem:
             cache_config.setdefault("CACHE_DIR", os.path.join(app.instance_path, "wecom-cache"))
             cache_config.setdefault("CACHE_THRESHOLD", 10000)
         return cache_config
