@@ -25,6 +25,7 @@ from flask import Flask, jsonify, redirect, render_template, url_for
 from flask_wecom import WeCom, login_required, wecom_user
 from flask_wecom.cli import status_lines
 from flask_wecom.config import SETTINGS
+from flask_wecom.doctor_flask import doctor_context
 from flask_wecom.redact import mask
 from flask_wecom.views import redirect_uri
 
@@ -35,7 +36,8 @@ PROJECT_ROOT = os.path.dirname(HERE)
 
 #: settings whose values are secrets: shown masked on the setup page
 SECRET_SETTINGS = frozenset({
-    "WECOM_SECRET", "WECOM_SUITE_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY", "WECOM_STORE_KEY",
+    "WECOM_SECRET", "WECOM_SUITE_SECRET", "WECOM_PROVIDER_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY",
+    "WECOM_STORE_KEY",
     "WECOM_DATA_TOKEN", "WECOM_DATA_ENCODING_AES_KEY", "WECOM_CACHE_REDIS_URL", "WECOM_DATABASE_URI",
 })
 
@@ -165,7 +167,11 @@ def register_views(app: Flask, wecom: WeCom) -> None:
 
     @app.route("/setup")
     def setup():
-        return render_template("setup.html", setup=collect_setup())
+        # The same checks as `flask wecom doctor`. In sandbox mode the "console" values are the
+        # simulator's, so a mismatch between our settings and WeCom's shows up in check 2.
+        box = app.extensions.get("wecom_demo")
+        console = box.console_settings() if box is not None else None
+        return render_template("setup.html", setup=collect_setup(), **doctor_context(app, console=console))
 
     @app.route("/status.json")
     def status_json():

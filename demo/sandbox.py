@@ -97,6 +97,12 @@ class Sandbox:
             "WECOM_EXCHANGE_IN_BACKGROUND": True,
         }
 
+    def console_settings(self) -> Dict[str, Any]:
+        """What a provider would have typed into the WeCom console: the simulator's own values."""
+        suite = self.fake.suite
+        return {"WECOM_TOKEN": suite.token, "WECOM_ENCODING_AES_KEY": suite.encoding_aes_key,
+                "WECOM_SUITE_ID": suite.suite_id, "WECOM_PROVIDER_CORP_ID": suite.provider_corp_id}
+
     # -- what the panels show ---------------------------------------------------------------
 
     @property

@@ -17,6 +17,7 @@ SETTINGS: Dict[str, tuple] = {
     "WECOM_SUITE_ID": (None, "代开发 template id (`dk…`) or third-party suite id"),
     "WECOM_SUITE_SECRET": (None, "template / suite secret"),
     "WECOM_PROVIDER_CORP_ID": (None, "the service provider's own corp id (receiveid of URL verification)"),
+    "WECOM_PROVIDER_SECRET": (None, "provider secret (optional): lets `flask wecom doctor` read the licence trial"),
     "WECOM_TOKEN": (None, "callback Token (≤ 32 letters/digits)"),
     "WECOM_ENCODING_AES_KEY": (None, "callback EncodingAESKey (43 letters/digits)"),
     "WECOM_API_BASE": ("https://qyapi.weixin.qq.com", "WeCom server API base URL (point at a simulator in tests)"),

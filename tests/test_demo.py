@@ -1,6 +1,7 @@
 """The demo site (demo/app.py): sandbox mode on the embedded FakeWeCom, real mode from WECOM_* settings."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -237,7 +238,8 @@ def test_real_mode_against_a_wecom_it_does_not_know_is_fake(monkeypatch, tmp_pat
     assert "真实企业微信" in home and 'id="push-ticket"' not in home
     assert client.post("/sandbox/ticket").status_code == 404
     setup = _text(client.get("/setup"))
-    assert "没有发现问题" in setup and fake_wecom.corp.secret not in setup
+    assert 'data-passed="true"' in setup and fake_wecom.corp.secret not in setup
+    assert 'data-check="corp_token" data-status="ok"' in setup
     assert 'id="callback-url"' not in setup  # self-built: no template callback
     start = client.get("/wecom/login?next=/profile", headers={"User-Agent": "wxwork/4.1"})
     response = client.get(confirm(start.location).headers["Location"][len("http://localhost"):])
@@ -250,8 +252,10 @@ def test_real_mode_with_incomplete_settings_still_starts_and_explains(monkeypatc
                                       "WECOM_ENCODING_AES_KEY": "too-short"})
     app = create_app({"TESTING": True})
     page = _text(app.test_client().get("/setup"))
+    # the doctor's check 1 has one failing row per problem, each naming its key
+    config_rows = [row for row in page.split("<tr ")[1:] if 'data-check="config"' in row]
     for key in ("WECOM_SUITE_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY"):
-        assert f"<code>{key}</code></strong>" in page
+        assert any(key in row and 'data-status="fail"' in row for row in config_rows), key
     assert '<code id="callback-url">http://localhost/wecom/callback</code>' in page
 
 
@@ -287,3 +291,41 @@ def test_no_settings_means_sandbox(monkeypatch):
         assert app.config["WECOM_API_BASE"] == app.extensions["wecom_demo"].url
     finally:
         app.extensions["wecom_demo"].close()
+
+
+def _doctor_rows(page: str) -> dict:
+    rows = {}
+    for row in page.split("<tr ")[1:]:
+        if 'data-check="' in row:
+            check = row.split('data-check="', 1)[1].split('"', 1)[0]
+            status = row.split('data-status="', 1)[1].split('"', 1)[0]
+            rows.setdefault(check, []).append((status, row))
+    return rows
+
+
+def test_setup_page_runs_the_doctor_in_sandbox(demo, client):
+    """Issue 6: the setup page shows the same checks as `flask wecom doctor`, and every failure can be
+    produced on purpose — here a broken trusted domain, seen before anyone logs in."""
+    before = _doctor_rows(_text(client.get("/setup")))
+    assert before["suite_ticket"][0][0] == "fail"  # nothing pushed yet
+    assert before["callback"][0][0] in ("ok", "warn")  # Token / AESKey / receiveid agree with the "console"
+    client.post("/sandbox/ticket")
+    client.post("/sandbox/authorize")
+    healthy = _doctor_rows(_text(client.get("/setup")))
+    for check in ("suite_ticket", "suite_token", "corp_token", "trusted_domain", "app_status", "visible_range"):
+        assert all(status == "ok" for status, _ in healthy[check]), (check, healthy[check])
+
+    client.post("/sandbox/switch", data={"key": "domain", "on": "1"})
+    page = _text(client.get("/setup"))
+    broken = _doctor_rows(page)
+    status, row = broken["trusted_domain"][0]
+    assert status == "fail" and "localhost" in row and "redirect_uri需使用应用可信域名" in row
+    box = demo.extensions["wecom_demo"]
+    for secret in (box.fake.suite.suite_secret, box.fake.suite.encoding_aes_key, box.fake.corp.permanent_code):
+        assert secret not in page
+
+    # the CLI says the same
+    result = demo.test_cli_runner().invoke(args=["wecom", "doctor", "--json", "--public-url", "http://localhost"])
+    data = json.loads(result.output)
+    cli = {r["id"]: r["status"] for r in data["results"] if r["id"] == "trusted_domain"}
+    assert cli == {"trusted_domain": "fail"} and result.exit_code != 0

@@ -545,3 +545,16 @@ def test_in_process_wsgi_app() -> None:
     fake.drop("/cgi-bin/gettoken")
     with pytest.raises(DroppedConnection):
         client.get("/cgi-bin/gettoken")
+
+
+def test_agent_get_reports_the_customized_publish_status(fake: FakeWeCom, url: str) -> None:
+    """agent/get customized_publish_status (official agent/get text as quoted by SDKs): 0 待开发, 1 开发中,
+    2 已上线, 3 存在未上线版本 — only for 代开发 tokens; self-built tokens never see the field."""
+    fake.install_app()
+    corp = fake.corp
+    token = get(url, "/cgi-bin/gettoken", corpid=corp.auth_corp_id, corpsecret=corp.permanent_code)["access_token"]
+    assert get(url, "/cgi-bin/agent/get", access_token=token, agentid=corp.agent_id)["customized_publish_status"] == 2
+    corp.publish_status = 1
+    assert get(url, "/cgi-bin/agent/get", access_token=token, agentid=corp.agent_id)["customized_publish_status"] == 1
+    own = get(url, "/cgi-bin/agent/get", access_token=self_built_token(fake, url), agentid=corp.agent_id)
+    assert "customized_publish_status" not in own

@@ -337,7 +337,7 @@ def test_customized_app_sees_encrypted_userids(fake: FakeWeCom, url: str) -> Non
     assert get(url, "/cgi-bin/auth/getuserinfo", access_token=stoken, code=code)["userid"] == "zhangsan"
     agent = get(url, "/cgi-bin/agent/get", access_token=ctoken, agentid=fake.corp.agent_id)
     assert agent["allow_userinfos"]["user"][0]["userid"] == zhang.open_userid
-    assert agent["customized_publish_status"] == 1
+    assert agent["customized_publish_status"] == 2  # 已上线
 
 
 def test_code_is_bound_to_its_corp(fake: FakeWeCom, url: str) -> None:

@@ -339,6 +339,10 @@ class Corp:
     app_closed: bool = False
     #: licence trial over (UNCONFIRMED behaviour, §3.7): login fails with 701016
     trial_expired: bool = False
+    #: 代开发 publish state as agent/get reports it (customized_publish_status): 0 待开发 (authorized,
+    #: app not created), 1 开发中 (created, not online), 2 已上线, 3 已上线但存在未上线版本.
+    #: Only agent/get reflects it; what the client shows for an app that is not online is UNCONFIRMED.
+    publish_status: int = 2
     #: 企业可信IP / per-app IP whitelist; None = no check (§8.2)
     ip_whitelist: Optional[List[str]] = None
     installed_at: float = 0.0
@@ -1160,7 +1164,7 @@ class WeComModel:
             "home_url": f"http://{corp.trusted_domain}/",
         }
         if rec.mode == APP_CUSTOMIZED:
-            out["customized_publish_status"] = 1  # 已上线
+            out["customized_publish_status"] = corp.publish_status
         return out
 
     def getcallbackip(self, token: str, ip: str) -> Dict[str, Any]:
