@@ -47,7 +47,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import errcodes
-from .errors import TransportError, WeComAPIError
+from .errors import ConfigError, TransportError, WeComAPIError
 from .redact import SECRET_KEYS, redact, redact_query, redact_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,10 +120,19 @@ def _redact_body(body: Any) -> Any:
 
 
 def _normalize_timeout(timeout: Any) -> tuple[float, float]:
-    if isinstance(timeout, (tuple, list)):
-        connect, read = timeout
-        return float(connect), float(read)
-    return float(timeout), float(timeout)
+    try:
+        if isinstance(timeout, (tuple, list)):
+            connect, read = timeout
+        else:
+            connect = read = timeout
+        values = float(connect), float(read)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"WECOM_HTTP_TIMEOUT must be seconds, one number or (connect, read), not {timeout!r}"
+        ) from None
+    if not all(v > 0 for v in values):
+        raise ConfigError(f"WECOM_HTTP_TIMEOUT must be positive, not {timeout!r}")
+    return values
 
 
 def _describe(exc: BaseException, secrets: set) -> str:
@@ -316,7 +325,7 @@ class WeComClient:
             return 0
         try:
             return int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # "Infinity" parses as a float
             raise TransportError(
                 f"WeCom answered an errcode that is not a number for {method} {path}"
             ) from None

@@ -492,7 +492,7 @@ def lookup(code: int) -> Optional[ErrorInfo]:
     """The :class:`ErrorInfo` of *code*, or ``None`` when it is not in the table."""
     try:
         return ERRORS.get(int(code))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -535,7 +535,7 @@ def hint(code: int, errmsg: str = "") -> str:
     if info is None:
         try:
             number = int(code)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return f"未知错误码 / unknown error code {code!r}"
         url = query_url(number)
         return (

@@ -59,30 +59,28 @@ def mask(value: Optional[str]) -> str:
     return f"…({len(text)} chars)"
 
 
-def _redact_value(value: Any) -> Any:
+def _redact_value(value: Any, secret: bool = False) -> Any:
     if isinstance(value, Mapping):
         return redact(value)
     if isinstance(value, (list, tuple)):
-        return [_redact_value(item) for item in value]
+        return [_redact_value(item, secret) for item in value]
+    if secret:
+        return mask(None if value is None else str(value))
     return value
 
 
 def redact(mapping: Optional[Mapping]) -> dict:
     """Return a copy of *mapping* with the values of :data:`SECRET_KEYS` masked.
 
-    Keys are compared case-insensitively; nested dicts and lists are walked. ``None``
-    gives ``{}``. The input is never modified.
+    Keys are compared case-insensitively; nested dicts and lists are walked (a list under
+    a secret key has each item masked). ``None`` gives ``{}``. The input is never modified.
     """
     if not mapping:
         return {}
     out = {}
     for key, value in mapping.items():
-        if isinstance(key, str) and key.lower() in SECRET_KEYS:
-            out[key] = _redact_value(value) if isinstance(value, (Mapping, list, tuple)) else mask(
-                None if value is None else str(value)
-            )
-        else:
-            out[key] = _redact_value(value)
+        # a list under a secret key (``code=a&code=b``) is a list of secrets
+        out[key] = _redact_value(value, isinstance(key, str) and key.lower() in SECRET_KEYS)
     return out
 
 
@@ -102,8 +100,11 @@ def redact_text(text: str, secrets: Iterable[Optional[str]]) -> str:
 
 
 _KEYS_ALT = "|".join(sorted((re.escape(k) for k in SECRET_KEYS), key=len, reverse=True))
+# What mask() produces: matched whole so that masked text is left alone (redact_query is idempotent).
+_MASKED = r"(?:[^&\s'\"<>#,;)…]{0,3}…\(\d+ chars\)|\(empty\))"
 _QUERY_RE = re.compile(
-    r"(?P<key>\b(?:" + _KEYS_ALT + r"))(?P<sep>=|%3[Dd])(?P<value>[^&\s'\"<>#,;)]+)",
+    r"(?P<key>\b(?:" + _KEYS_ALT + r"))(?P<sep>=|%3[Dd])"
+    r"(?:(?P<masked>" + _MASKED + r")(?=[&\s'\"<>#,;)]|\Z)|(?P<value>[^&\s'\"<>#,;)]+))",
     re.IGNORECASE,
 )
 
@@ -113,7 +114,14 @@ def redact_query(text: str) -> str:
 
     For text whose secrets are not known beforehand, e.g. a log line or an exception
     message of urllib3 / requests that quotes ``/cgi-bin/gettoken?corpid=…&corpsecret=…``.
+    Values that are already masked are left as they are, so applying it twice is harmless.
     """
     if not text:
         return text or ""
-    return _QUERY_RE.sub(lambda m: f"{m.group('key')}{m.group('sep')}{mask(m.group('value'))}", text)
+
+    def replace(m: re.Match) -> str:
+        if m.group("masked") is not None:
+            return m.group(0)
+        return f"{m.group('key')}{m.group('sep')}{mask(m.group('value'))}"
+
+    return _QUERY_RE.sub(replace, text)

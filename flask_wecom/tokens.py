@@ -34,7 +34,8 @@ cachelib's classes are both recognised):
 ==========================================  ===================================================
 backend                                     lock
 ==========================================  ===================================================
-Redis* / Memcached* (atomic ``add``)        ``backend.add(lock_key, uuid, timeout=lock_timeout)``
+Redis* / Memcached* (atomic add + TTL)      ``SET lock_key uuid NX EX lock_timeout`` (Redis) /
+                                            ``backend.add(lock_key, uuid, timeout=…)`` (memcached)
                                             — holds across processes and hosts; released by
                                             the holder (get + compare + delete) or by its TTL
 FileSystemCache (``add`` is not atomic)     ``fcntl.flock`` on ``wecom-lock-<hash>.__wz_cache``
@@ -133,7 +134,13 @@ class _ThreadLocker:
 
 
 class _CacheAddLocker:
-    """``backend.add`` is atomic on Redis (SET NX EX) and memcached (add)."""
+    """An atomic add-with-TTL: ``SET key owner NX EX ttl`` on Redis, ``add`` on memcached.
+
+    cachelib's (and so Flask-Caching's) ``RedisCache.add`` is ``SETNX`` followed by a separate
+    ``EXPIRE``: a worker killed between the two would leave a lock without a TTL and every
+    worker would then wait for a token forever. So on Redis the lock is taken with one ``SET``
+    through the backend's own client, key prefix and serializer (``backend.get`` reads it back).
+    """
 
     kind = "cache-add"
 
@@ -142,11 +149,21 @@ class _CacheAddLocker:
         self.lock_timeout = max(1, int(math.ceil(lock_timeout)))
         self.fallback = fallback
 
+    def _add(self, key: str, owner: str) -> bool:
+        client = getattr(self.backend, "_write_client", None)
+        serializer = getattr(self.backend, "serializer", None)
+        if client is None or serializer is None or not callable(getattr(client, "set", None)):
+            return bool(self.backend.add(key, owner, timeout=self.lock_timeout))  # memcached: atomic
+        get_prefix = getattr(self.backend, "_get_prefix", None)
+        prefix = get_prefix() if callable(get_prefix) else (getattr(self.backend, "key_prefix", "") or "")
+        value = serializer.dumps(owner)
+        return bool(client.set(f"{prefix}{key}", value, nx=True, ex=self.lock_timeout))
+
     def try_lock(self, name: str) -> Optional[_Held]:
         key = f"lock|{name}"
         owner = uuid.uuid4().hex
         try:
-            won = self.backend.add(key, owner, timeout=self.lock_timeout)
+            won = self._add(key, owner)
         except Exception as exc:  # noqa: BLE001 - cache down: degrade to this process only
             log.warning("token cache lock failed (%s); using an in-process lock", type(exc).__name__)
             return self.fallback.try_lock(name)
@@ -390,7 +407,7 @@ class TokenManager:
             raise TransportError("WeCom answered without a token")
         try:
             life = max(1, int(expires_in))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise TransportError("WeCom answered without a usable expires_in") from None
         entry = {"token": token, "expires_at": fetched_at + life, "fetched_at": fetched_at}
         _, use_until = self._bounds(entry)
@@ -552,7 +569,7 @@ def _pick(data: dict, field: str, path: str) -> tuple[str, int]:
         raise TransportError(f"WeCom answered {path} without {field}")
     try:
         expires_in = int(data.get("expires_in", 7200))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise TransportError(f"WeCom answered {path} with an unusable expires_in") from None
     return token, expires_in
 

@@ -9,7 +9,7 @@ from cachelib import SimpleCache
 from client_stub import Reply, StubWeCom, closed_port_url
 
 from flask_wecom.client import EXCHANGE_READ_TIMEOUT, WeComClient
-from flask_wecom.errors import TransportError, WeComAPIError, WeComError
+from flask_wecom.errors import ConfigError, TransportError, WeComAPIError, WeComError
 from flask_wecom.redact import mask, redact, redact_query, redact_text
 from flask_wecom.tokens import CorpTokenSource, SuiteTokenSource, TokenManager
 
@@ -104,6 +104,18 @@ def test_redact_text_and_query():
     text = f"GET /cgi-bin/gettoken?corpid={CORP_ID}&corpsecret={SECRET} HTTP/1.1; errcode=40001"
     cleaned = redact_query(text)
     assert SECRET not in cleaned and CORP_ID in cleaned and "errcode=40001" in cleaned
+
+
+def test_redact_masks_every_item_of_a_list_under_a_secret_key():
+    out = redact({"code": [OAUTH_CODE, TICKET], "auth_code": (AUTH_CODE,), "userid": ["zhangsan"]})
+    assert out == {"code": [mask(OAUTH_CODE), mask(TICKET)], "auth_code": [mask(AUTH_CODE)], "userid": ["zhangsan"]}
+
+
+def test_redact_query_is_idempotent():
+    text = f"url: /cgi-bin/gettoken?corpid={CORP_ID}&corpsecret={SECRET} (Caused by X)"
+    once = redact_query(redact_text(text, [SECRET]))
+    assert once == f"url: /cgi-bin/gettoken?corpid={CORP_ID}&corpsecret={mask(SECRET)} (Caused by X)"
+    assert redact_query(once) == once == redact_query(text)
 
 
 # -- success ------------------------------------------------------------------------------
@@ -361,6 +373,8 @@ def test_connection_refused_is_a_transport_error_without_secrets(caplog):
         c.get_token(CORP_ID, SECRET)
     assert time.monotonic() - started < 5
     assert "gettoken" in str(info.value)
+    # the quoted URL keeps a readable, masked-once corpsecret
+    assert f"corpsecret={mask(SECRET)}" in str(info.value) and "chars) chars)" not in str(info.value)
     assert_no_secrets(str(info.value), repr(info.value), log_text(caplog))
     c.close()
 
@@ -429,6 +443,13 @@ def test_non_json_or_non_object_answers_are_transport_errors(stub, client, reply
     assert_no_secrets(str(info.value))
 
 
+@pytest.mark.parametrize("errcode", ["busy", float("inf"), float("nan"), [1]])
+def test_errcode_that_is_not_a_number_is_a_transport_error(stub, client, errcode):
+    stub.answer(GETTOKEN, {"errcode": errcode, "errmsg": "?"})  # inf / nan go out as JSON Infinity / NaN
+    with pytest.raises(TransportError, match="errcode that is not a number"):
+        client.get_token(CORP_ID, SECRET)
+
+
 def test_non_json_answer_echoing_a_secret_is_redacted(stub, client):
     stub.answer(GETTOKEN, Reply(f"proxy error for corpsecret={SECRET}"))
     with pytest.raises(TransportError) as info:
@@ -446,6 +467,17 @@ def test_errcode_in_a_non_200_answer_is_still_an_api_error(stub, client):
     stub.answer(GETTOKEN, Reply({"errcode": 40013, "errmsg": "invalid corpid"}, status=400))
     with pytest.raises(WeComAPIError, match="40013"):
         client.get_token(CORP_ID, SECRET)
+
+
+@pytest.mark.parametrize("timeout", [(1, 2, 3), "abc", None, 0, (5, -1)])
+def test_bad_timeout_is_a_config_error_naming_the_key(timeout):
+    with pytest.raises(ConfigError, match="WECOM_HTTP_TIMEOUT"):
+        WeComClient("http://127.0.0.1:1", timeout=timeout)
+
+
+def test_timeout_is_one_number_or_connect_and_read():
+    assert WeComClient("http://127.0.0.1:1", timeout=7).timeout == (7.0, 7.0)
+    assert WeComClient("http://127.0.0.1:1", timeout=["2", 9]).timeout == (2.0, 9.0)
 
 
 def test_repr_and_session_reuse(stub, client):

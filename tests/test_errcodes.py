@@ -112,6 +112,12 @@ def test_60020_hint_without_ip_still_says_what_to_do():
     assert "this server's egress IP" in text and "IP白名单" in text
 
 
+@pytest.mark.parametrize("code", [None, "x", float("inf"), float("nan")])
+def test_lookup_and_hint_take_anything(code):
+    assert lookup(code) is None
+    assert "unknown error code" in hint(code)
+
+
 def test_unknown_code_points_at_the_official_lookup():
     text = hint(987654)
     assert "https://open.work.weixin.qq.com/devtool/query?e=987654" in text

@@ -4,6 +4,7 @@ Each test cites the section of ``wecom-api.md`` whose rule it checks.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -510,6 +511,18 @@ def test_calls_are_recorded_with_secrets_masked(fake: FakeWeCom, url: str) -> No
     assert suite_call.json["suite_id"] == fake.suite.suite_id
     assert suite_call.json["suite_secret"] != fake.suite.suite_secret
     assert fake.calls_to("/cgi-bin/service/get_permanent_code")[0].errcode == 40078
+
+
+def test_request_log_masks_secrets(fake: FakeWeCom, url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Contracts: secrets never in logs — the fake's own request log masks corpsecret / access_token / code."""
+    caplog.set_level(logging.INFO, logger="flask_wecom.testing")
+    token = self_built_token(fake, url)
+    get(url, "/cgi-bin/user/get", access_token=token, userid="zhangsan")
+    get(url, "/cgi-bin/auth/getuserinfo", access_token=token, code="c" * 40)
+    lines = [r.getMessage() for r in caplog.records if r.name == "flask_wecom.testing"]
+    assert any("/cgi-bin/gettoken?" in line and "corpsecret=" in line for line in lines), lines
+    for secret in (fake.corp.secret, token, "c" * 40):
+        assert not any(secret in line for line in lines)
 
 
 def test_concurrent_requests_share_one_token(fake: FakeWeCom, url: str) -> None:

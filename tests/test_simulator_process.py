@@ -123,7 +123,10 @@ def test_import_does_not_pull_in_pytest_or_flask() -> None:
 
 def _plugin_args() -> List[str]:
     """``-p`` only when the pytest11 entry point is not installed (double registration is an error)."""
-    names = {ep.name for ep in importlib.metadata.entry_points(group="pytest11")}
+    eps = importlib.metadata.entry_points()
+    # Python 3.9's entry_points() is a dict of groups; select(group=) is 3.10+
+    group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", ())
+    names = {ep.name for ep in group}
     return [] if "flask_wecom" in names else ["-p", "flask_wecom.testing.pytest_plugin"]
 
 

@@ -267,3 +267,29 @@ def test_pushes_into_a_flask_test_client(fake: FakeWeCom) -> None:
     assert fake.authorize("/wecom/suite", client=client).success
     assert rec.events[-1][1]["InfoType"] == "create_auth"
     assert fake.verify_callback_url("/wecom/suite", client=client)
+
+
+def test_pushes_after_advance_pass_the_providers_timestamp_check(tmp_path: Any) -> None:
+    """``fake.advance()`` expires tickets and tokens (§2.1, §6) but WeCom's pushes keep a ``timestamp``
+    the provider's own clock accepts: flask-wecom's callback, default WECOM_CALLBACK_MAX_AGE, over HTTP."""
+    import time
+
+    from provider_app import make_app
+
+    fake = FakeWeCom()
+    with fake.serve():
+        app = make_app(fake, tmp_path)
+        handle = serve_app(app)
+        try:
+            callback = handle.url + "/wecom/callback"
+            assert fake.push_suite_ticket(callback).success
+            fake.advance(31 * 60)  # the ticket is stale at WeCom now (40085)
+            result = fake.push_suite_ticket(callback)
+            assert result.success, (result.status_code, result.text)
+            assert int(result.fields["TimeStamp"]) >= int(time.time()) + 31 * 60 - 5  # the message keeps fake time
+            assert fake.verify_callback_url(callback)
+            state = app.extensions["wecom"]
+            with app.app_context():
+                assert state.provider.suite_token().get()  # the fresh ticket works at WeCom (§3.1)
+        finally:
+            handle.close()

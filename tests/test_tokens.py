@@ -371,6 +371,33 @@ def test_cache_add_lock_expires_and_is_owner_checked(redis_url, redis_prefix):
     assert manager._locker.try_lock("corp|c|1") is not None
 
 
+@pytest.mark.parametrize("kind", ["cachelib", "flask_caching"])
+def test_redis_lock_is_one_atomic_set_with_a_ttl(redis_url, redis_prefix, kind):
+    """RedisCache.add is SETNX then EXPIRE: a worker killed in between would leave a lock without a
+    TTL and every worker would wait for a token forever. The lock is one SET NX EX instead."""
+    import redis
+    from flask_caching.backends import RedisCache as FCRedisCache
+
+    cls = RedisCache if kind == "cachelib" else FCRedisCache
+    backend = cls(host=redis.Redis.from_url(redis_url), key_prefix=redis_prefix)
+    client, commands = backend._write_client, []
+
+    class Spy:
+        def __getattr__(self, name):
+            commands.append(name)
+            return getattr(client, name)
+
+    backend._write_client = Spy()
+    manager = TokenManager(backend, lock_timeout=5)
+    held = manager._locker.try_lock("corp|c|1")
+    assert held is not None and manager._locker.try_lock("corp|c|1") is None
+    assert "set" in commands and "setnx" not in commands and "expire" not in commands
+    key = f"{redis_prefix}lock|corp|c|1"
+    assert 0 < client.ttl(key) <= 5
+    held.release()  # the owner check reads the lock back through the backend
+    assert not client.exists(key)
+
+
 def test_filesystem_lock_file_survives_clear_and_is_not_a_cache_entry(tmp_path):
     backend = FileSystemCache(str(tmp_path / "c"), threshold=2)
     manager = TokenManager(backend)
@@ -516,6 +543,17 @@ def test_missing_token_field_is_a_transport_error(stub):
     client.close()
 
 
+
+@pytest.mark.parametrize("expires_in", ["soon", None, float("inf"), float("nan")])
+def test_unusable_expires_in_is_a_transport_error(stub, expires_in):
+    client = WeComClient(stub.url)
+    stub.answer(GETTOKEN, {"errcode": 0, "errmsg": "ok", "access_token": "tok", "expires_in": expires_in})
+    source = CorpTokenSource(client, TokenManager(SimpleCache()), CORP_ID, SECRET)
+    with pytest.raises(TransportError, match="expires_in"):
+        source.get()
+    client.close()
+
+
 # -- single flight across processes -------------------------------------------------------------------
 
 
@@ -524,16 +562,25 @@ THREADS = 8
 
 
 def _make_backend(spec):
+    """The backend a worker of a real app gets: a Flask-Caching ``Cache`` configured like WECOM_CACHE_*."""
+    from flask import Flask
+    from flask_caching import Cache
+
     kind, where, prefix = spec
     if kind == "redis":
-        return redis_backend(where, prefix)
-    return FileSystemCache(where)
+        config = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": where, "CACHE_KEY_PREFIX": prefix}
+    else:
+        config = {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": where}
+    app = Flask(__name__)
+    cache = Cache(app, config=config)
+    return app.extensions["cache"][cache]
 
 
 def _mp_worker(spec, api_base, barrier, queue):  # runs in a child process
     try:
         client = WeComClient(api_base, timeout=(2.0, 5.0))
         manager = TokenManager(_make_backend(spec), wait_timeout=20)
+        assert manager.lock_kind == ("cache-add" if spec[0] == "redis" else "flock"), manager.lock_kind
         source = CorpTokenSource(client, manager, CORP_ID, SECRET, agent_id=AGENT_ID)
         barrier.wait(30)  # every process is ready: start cold, all at once
         results, errors = run_threads(THREADS, source.get, timeout=30)

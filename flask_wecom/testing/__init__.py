@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -71,6 +72,17 @@ def __getattr__(name: str) -> Any:
 
 
 _LOGIN_PATHS = {"/connect/oauth2/authorize": "oauth2", "/wwlogin/sso/login": "wwlogin"}
+
+
+def _wire_time() -> int:
+    """The ``timestamp`` query parameter of a push: real time, not the fake's clock.
+
+    The provider checks it against its own (real) clock, as flask-wecom's callback does with
+    ``WECOM_CALLBACK_MAX_AGE``; :meth:`FakeWeCom.advance` is for expiring tokens, tickets and
+    codes, and must not make every later push look like a replayed or future-dated request.
+    The ``TimeStamp`` / ``CreateTime`` fields inside the message keep the fake's time.
+    """
+    return int(time.time())
 
 
 class FakeWeCom:
@@ -247,7 +259,7 @@ class FakeWeCom:
         return post_event(
             url, fields, token=suite.token, encoding_aes_key=suite.encoding_aes_key,
             receive_id=suite.suite_id, to_user_name=suite.suite_id, agent_id="",
-            timestamp=int(self.now()), client=client, timeout=timeout,
+            timestamp=_wire_time(), client=client, timeout=timeout,
         )
 
     def push_suite_ticket(self, url: str, *, client: Any = None, timeout: float = 5.0) -> Any:
@@ -310,7 +322,7 @@ class FakeWeCom:
             url, token=token or self.suite.token,
             encoding_aes_key=encoding_aes_key or self.suite.encoding_aes_key,
             receive_id=self.provider.corp_id if receive_id is None else receive_id,
-            timestamp=int(self.now()), client=client, timeout=timeout,
+            timestamp=_wire_time(), client=client, timeout=timeout,
         )
 
     def push_event(self, url: str, fields: Mapping[str, Union[str, int]], *, receive_id: Optional[str] = None,
@@ -337,7 +349,7 @@ class FakeWeCom:
             encoding_aes_key=encoding_aes_key or self.suite.encoding_aes_key,
             receive_id=corp_id if receive_id is None else receive_id,
             to_user_name=str(full["ToUserName"]), agent_id=str(full["AgentID"]), app_envelope=True,
-            timestamp=int(self.now()), client=client, timeout=timeout,
+            timestamp=_wire_time(), client=client, timeout=timeout,
         )
 
     def push_change_contact(self, url: str, change_type: str = "update_user", *,

@@ -31,6 +31,7 @@ DEVTOOL = "https://open.work.weixin.qq.com/devtool/query?e="
 
 try:  # the project's redaction rules (flask_wecom/redact.py)
     from ..redact import redact as _redact
+    from ..redact import redact_query as _redact_query
 except ImportError:  # pragma: no cover - redact.py ships with the package
     _SECRET_KEYS = frozenset({
         "corpsecret", "access_token", "suite_access_token", "suite_secret", "permanent_code",
@@ -49,6 +50,9 @@ except ImportError:  # pragma: no cover - redact.py ships with the package
             else:
                 out[key] = value
         return out
+
+    def _redact_query(text):  # type: ignore[no-redef]
+        return text
 
 
 class DroppedConnection(ConnectionError):
@@ -346,7 +350,9 @@ class _RequestHandler(WSGIRequestHandler):
         super().run_wsgi()
 
     def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
-        logger.info("%s %s", self.address_string(), message % args if args else message)
+        # the request line carries corpsecret / access_token / code: mask them like fake.calls does
+        line = _redact_query(message % args if args else message)
+        logger.info("%s %s", self.address_string(), line)
 
 
 @dataclass
