@@ -1,21 +1,27 @@
 """Callback views: the template (指令) URL and the app (数据) URL.
 
 Order of checks, each with its own answer and a log line (never a 500):
-params present (400) → body size (413) → timestamp window (403) → envelope XML (400) →
-signature (403) → decrypt (400) → receiveid in the endpoint's accepted set (403) →
-replay (answered `success`, not processed again) → event XML (400) → handle.
+params present (400) → timestamp well-formed (400) and within the window (403) → body size (413) →
+envelope XML (400) → signature (403) → decrypt (400) → receiveid in the endpoint's accepted set
+(403) → replay (answered `success`, not processed again) → event XML (400) → handle.
+Anything unexpected after that (the store is down…) answers 503 so that WeCom retries, and the
+delivery is forgotten so the retry is processed. Signal receivers and handlers that raise are
+logged; they never change the answer.
 """
 from __future__ import annotations
 
 import logging
+import re
 import time
-from typing import Iterable, Optional, Set
+from typing import Optional, Set
 
+from blinker import Signal
 from flask import Response, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from . import signals
 from .crypto import MessageCrypto
-from .errors import ParseXMLError, ReceiveIdError, SignatureError, WeComError
+from .errors import ParseXMLError, SignatureError, WeComError
 from .events import CallbackEvent, parse_event
 from .extension import WeCom, WeComState
 from .provider import INTERNAL
@@ -26,6 +32,9 @@ log = logging.getLogger("flask_wecom.callback")
 TEMPLATE = "template"
 DATA = "data"
 
+# WeCom sends a plain Unix time; anything else (other digits, 10**400) is refused before arithmetic.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}\Z")
+
 
 def _answer(status: int, text: str) -> Response:
     return Response(text, status=status, mimetype="text/plain")
@@ -34,6 +43,27 @@ def _answer(status: int, text: str) -> Response:
 def _refuse(status: int, reason: str, *args) -> Response:
     log.warning("callback refused (%d): " + reason, status, *args)
     return _answer(status, (reason % args) if args else reason)
+
+
+def _clip(value: str, limit: int = 64) -> str:
+    """repr() of a received (attacker-chosen) id, short enough for a log line."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def _refuse_receive_id(endpoint: str, received: str, accepted: Set[str]) -> Response:
+    # The log names both ids; the answer does not list the corp ids we serve.
+    log.warning("callback refused (403): receiveid %s is not accepted on the %s callback (expected one of %s; "
+                "check WECOM_PROVIDER_CORP_ID / WECOM_SUITE_ID / WECOM_CORP_ID)",
+                _clip(received), endpoint, sorted(accepted))
+    return _answer(403, f"receiveid is not accepted on the {endpoint} callback (see the server log)")
+
+
+def notify(signal: Signal, app, **kwargs) -> None:
+    """Send a signal; a receiver that raises is logged and never turns into a 500 (signals only notify)."""
+    try:
+        signal.send(app, **kwargs)
+    except Exception:  # noqa: BLE001 - the app's receiver, not our control flow
+        log.exception("a receiver of the %s signal raised", signal.name)
 
 
 def accepted_receive_ids(state: WeComState, endpoint: str, method: str) -> Set[str]:
@@ -70,6 +100,16 @@ def _crypto_settings(state: WeComState, endpoint: str):
 
 
 def handle_callback(endpoint: str) -> Response:
+    try:
+        return _handle_callback(endpoint)
+    except HTTPException:  # e.g. MAX_CONTENT_LENGTH of the app: werkzeug's own 413
+        raise
+    except Exception:  # noqa: BLE001 - WeCom must get an answer it retries, never a 500 page
+        log.exception("callback on the %s URL failed; answered 503 so that WeCom retries", endpoint)
+        return _answer(503, "temporarily unable to process the callback; WeCom will retry")
+
+
+def _handle_callback(endpoint: str) -> Response:
     state = WeCom.state()
     token, aes_key = _crypto_settings(state, endpoint)
     if not token or not aes_key:
@@ -80,24 +120,26 @@ def handle_callback(endpoint: str) -> Response:
     if missing:
         return _refuse(400, "missing query parameter(s): %s", ", ".join(missing))
     msg_signature, timestamp, nonce = args["msg_signature"], args["timestamp"], args["nonce"]
-    try:
-        skew = abs(time.time() - int(timestamp))
-    except ValueError:
+    if not _TIMESTAMP.match(timestamp):
         return _refuse(400, "timestamp is not a number")
+    skew = abs(time.time() - int(timestamp))
     max_age = int(state.config["WECOM_CALLBACK_MAX_AGE"])
     if max_age and skew > max_age:
         return _refuse(403, "stale timestamp: %d s from our clock (limit %d s; check the server clock)",
                        skew, max_age)
 
-    accepted = accepted_receive_ids(state, endpoint, request.method)
-    crypto = MessageCrypto(token, aes_key, accepted or None)
+    try:
+        # No receive ids here: the decrypted one is checked below, once the signature has passed (§1.7).
+        crypto = MessageCrypto(token, aes_key, None)
+    except WeComError as exc:
+        return _refuse(503, "callback is misconfigured: %s", exc.message)
     if request.method == "GET":
-        return _verify_url(crypto, msg_signature, timestamp, nonce, args["echostr"], accepted)
+        return _verify_url(state, crypto, endpoint, msg_signature, timestamp, nonce, args["echostr"])
 
     limit = int(state.config["WECOM_CALLBACK_MAX_BODY"])
     if request.content_length is not None and request.content_length > limit:
         return _refuse(413, "body of %d bytes is over the %d-byte limit", request.content_length, limit)
-    body = request.stream.read(limit + 1)
+    body = request.stream.read(limit + 1)  # also bounds a chunked body, which has no Content-Length
     if len(body) > limit:
         return _refuse(413, "body is over the %d-byte limit", limit)
     try:
@@ -114,37 +156,52 @@ def handle_callback(endpoint: str) -> Response:
         return _refuse(403, "msg_signature does not match: check WECOM_TOKEN (回调 Token 不一致)")
     except WeComError as exc:
         return _refuse(400, "cannot decrypt: %s (check WECOM_ENCODING_AES_KEY)", exc.message)
-    if accepted and receive_id not in accepted:
-        return _refuse(403, "receiveid %r is not accepted on the %s callback (expected one of %s)",
-                       receive_id, endpoint, sorted(accepted))
+    accepted = accepted_receive_ids(state, endpoint, request.method)
+    if receive_id not in accepted:
+        return _refuse_receive_id(endpoint, receive_id, accepted)
     if not state.store.first_delivery(msg_signature, nonce):
         log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
         return _answer(200, "success" if endpoint == TEMPLATE else "")
     try:
-        event = parse_event(plaintext)
-    except ParseXMLError as exc:
-        return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
-    reply = _dispatch(state, endpoint, event)
+        try:
+            event = parse_event(plaintext)
+        except ParseXMLError as exc:
+            return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
+        reply = _dispatch(state, endpoint, event)
+    except Exception:
+        # Not processed: let WeCom's retry of this very delivery through.
+        try:
+            state.store.forget_delivery(msg_signature, nonce)
+        except Exception:  # noqa: BLE001 - the store is what failed; the 503 is still right
+            log.warning("callback: could not forget the failed delivery; a retry with the same nonce is ignored")
+        raise
     if endpoint == TEMPLATE:
         return _answer(200, "success")
     if reply:
         # Encrypt the passive reply for the id the message came with (a reply for another id is dropped).
-        return Response(crypto.encrypt_message(reply, nonce, receive_id=receive_id), mimetype="application/xml")
+        try:
+            return Response(crypto.encrypt_message(reply, nonce, receive_id=receive_id),
+                            mimetype="application/xml")
+        except WeComError as exc:  # processed already: a 503 would only make WeCom deliver it again
+            log.error("callback: the handler's reply for %r cannot be sent: %s", event.type, exc.message)
     return _answer(200, "")
 
 
-def _verify_url(crypto: MessageCrypto, msg_signature: str, timestamp: str, nonce: str, echostr: str,
-                accepted: Iterable[str]) -> Response:
+def _verify_url(state: WeComState, crypto: MessageCrypto, endpoint: str, msg_signature: str, timestamp: str,
+                nonce: str, echostr: str) -> Response:
     try:
-        plaintext = crypto.verify_url(msg_signature, timestamp, nonce, echostr)
+        crypto.check_signature(msg_signature, timestamp, nonce, echostr)
     except SignatureError:
         return _refuse(403, "URL verification: msg_signature does not match (check WECOM_TOKEN)")
-    except ReceiveIdError as exc:
-        return _refuse(403, "URL verification: receiveid %r is not accepted (expected one of %s; "
-                       "check WECOM_PROVIDER_CORP_ID / WECOM_SUITE_ID)", getattr(exc, "received", "?"),
-                       sorted(accepted))
+    except WeComError as exc:
+        return _refuse(400, "URL verification: cannot check the signature: %s", exc.message)
+    try:
+        plaintext, receive_id = crypto.decrypt(echostr)
     except WeComError as exc:
         return _refuse(400, "URL verification: cannot decrypt echostr: %s", exc.message)
+    accepted = accepted_receive_ids(state, endpoint, "GET")
+    if receive_id not in accepted:
+        return _refuse_receive_id(endpoint, receive_id, accepted)
     # WeCom wants the bare plaintext: no quotes, no BOM, no newline (§1.2).
     return Response(plaintext, status=200, content_type="text/html; charset=utf-8")
 
@@ -153,7 +210,7 @@ def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optiona
     app = current_app._get_current_object()
     if endpoint == TEMPLATE and event.is_template_event:
         _handle_template_event(state, app, event)
-    signals.callback_received.send(app, event=event, endpoint=endpoint)
+    notify(signals.callback_received, app, event=event, endpoint=endpoint)
     reply = None
     for handler in state.ext.handlers_for(event.type):
         try:
@@ -166,39 +223,53 @@ def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optiona
     return reply
 
 
+def _exchange(state: WeComState, app, code_id: int, info_type: str) -> None:
+    if state.config["WECOM_EXCHANGE_IN_BACKGROUND"]:
+        state.run_in_background(lambda: exchange_and_notify(state, app, code_id, info_type))
+    else:
+        exchange_and_notify(state, app, code_id, info_type)
+
+
 def _handle_template_event(state: WeComState, app, event: CallbackEvent) -> None:
     provider = state.provider
     outcome = provider.handle_template_event(event)
     if outcome.action == "ignored":
         log.info("template event %s ignored: %s", event.type, outcome.reason)
     elif outcome.action == "ticket_stored":
-        signals.suite_ticket_received.send(app, suite_id=event.suite_id, event=event)
+        notify(signals.suite_ticket_received, app, suite_id=event.suite_id, event=event)
+        # AuthCodes that arrived before any usable ticket were kept: exchange them now.
+        for record in state.store.pending_auth_codes():
+            _exchange(state, app, record.id, record.info_type)
     elif outcome.action == "auth_code_recorded" and not outcome.duplicate:
-        code_id = outcome.auth_code_id
-        info_type = event.info_type
-        if state.config["WECOM_EXCHANGE_IN_BACKGROUND"]:
-            state.run_in_background(lambda: exchange_and_notify(state, app, code_id, info_type))
-        else:
-            exchange_and_notify(state, app, code_id, info_type)
+        _exchange(state, app, outcome.auth_code_id, event.info_type)
     elif outcome.action == "revoked":
-        signals.corp_auth_cancelled.send(app, corp_id=outcome.corp_id, event=event)
+        notify(signals.corp_auth_cancelled, app, corp_id=outcome.corp_id, event=event)
     elif outcome.action == "auth_changed" and outcome.corp_id:
         corp_id = outcome.corp_id
         state.run_in_background(lambda: refresh_and_notify(state, app, corp_id, event))
 
 
-def exchange_and_notify(state: WeComState, app, code_id: int, info_type: str):
-    """Exchange one AuthCode and send the matching signal (used by the view and `flask wecom exchange`)."""
-    corp = state.provider.exchange_auth_code(code_id)
+def exchange_and_notify(state: WeComState, app, code_id: int, info_type: str, *,
+                        reclaim_after: Optional[float] = None):
+    """Exchange one AuthCode and send the matching signal (used by the view and `flask wecom exchange`).
+
+    Never raises: the AuthCode is recorded already, so the callback's answer does not depend on this.
+    """
+    try:
+        corp = state.provider.exchange_auth_code(code_id, reclaim_after=reclaim_after)
+    except Exception:  # noqa: BLE001 - runs after the answer or in a thread: log, never lose it silently
+        log.exception("exchanging AuthCode #%s (%s) failed unexpectedly; see `flask wecom exchange`",
+                      code_id, info_type)
+        return None
     if corp is None:
         record = state.store.get_auth_code(code_id)
         if record is not None and record.status == "failed":
-            signals.auth_code_failed.send(app, auth_code_id=code_id, error=record.error)
+            notify(signals.auth_code_failed, app, auth_code_id=code_id, error=record.error)
         return None
     if info_type == "reset_permanent_code":
-        signals.permanent_code_reset.send(app, corp_id=corp.corp_id, corp=corp)
+        notify(signals.permanent_code_reset, app, corp_id=corp.corp_id, corp=corp)
     else:
-        signals.corp_authorized.send(app, corp_id=corp.corp_id, corp=corp)
+        notify(signals.corp_authorized, app, corp_id=corp.corp_id, corp=corp)
     log.info("corp %s (%s) %s; agent %s", corp.corp_id, corp.corp_name,
              "secret reset" if info_type == "reset_permanent_code" else "authorized", corp.agent_id)
     return corp
@@ -210,7 +281,9 @@ def refresh_and_notify(state: WeComState, app, corp_id: str, event: CallbackEven
         corp = state.provider.refresh_auth_info(corp_id)
     except WeComError as exc:
         log.error("change_auth for %s: could not refresh auth info: %s", corp_id, exc)
-    signals.corp_auth_changed.send(app, corp_id=corp_id, corp=corp, event=event)
+    except Exception:  # noqa: BLE001 - runs in a thread: log it rather than lose it in a Future
+        log.exception("change_auth for %s: could not refresh auth info", corp_id)
+    notify(signals.corp_auth_changed, app, corp_id=corp_id, corp=corp, event=event)
     return corp
 
 

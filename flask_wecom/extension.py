@@ -57,7 +57,11 @@ class WeComState:
 
         def job():
             with app.app_context():
-                return func()
+                try:
+                    return func()
+                except Exception:  # the thread pool would keep it silently in the future
+                    log.exception("flask-wecom background job %r failed", func)
+                    raise
 
         with self._lock:
             if self._executor is None:

@@ -179,6 +179,8 @@ class Provider:
 
     def handle_template_event(self, event: CallbackEvent) -> EventOutcome:
         """Apply one InfoType event. Fast: AuthCodes are only *recorded* here (WeCom wants `success` in 1 s)."""
+        if not self.suite_id:
+            return EventOutcome("ignored", reason="no WECOM_SUITE_ID is configured, so no template event is ours")
         if event.suite_id and self.suite_id and event.suite_id != self.suite_id:
             # Two suites may share one callback URL: never let the other one overwrite ours.
             return EventOutcome("ignored", reason=f"SuiteId {event.suite_id!r} is not ours ({self.suite_id!r})")
@@ -202,23 +204,49 @@ class Provider:
             return EventOutcome("auth_changed", corp_id=event.auth_corp_id)
         return EventOutcome("ignored", reason=f"InfoType {event.info_type!r} is not handled by flask-wecom")
 
-    def exchange_auth_code(self, code_id: int) -> Optional[CorpRecord]:
+    def exchange_auth_code(self, code_id: int, *, reclaim_after: Optional[float] = None) -> Optional[CorpRecord]:
         """Trade a recorded AuthCode for the permanent code, once. Returns the stored corp, or None when the
-        code was already claimed (a retried delivery) or the exchange failed (the error is recorded)."""
-        auth_code = self.store.claim_auth_code(code_id)
+        code was already claimed (a retried delivery) or the exchange did not happen.
+
+        When the AuthCode was never spent (no suite ticket yet, no suite token, WeCom unreachable) it stays
+        ``pending`` for the next suite_ticket push or ``flask wecom exchange`` (it is valid 10 minutes);
+        when WeCom refused it, it is ``failed`` with the error. ``reclaim_after`` lets ``flask wecom
+        exchange --stuck`` take over a code whose exchanging process died.
+        """
+        auth_code = self.store.claim_auth_code(code_id, reclaim_after=reclaim_after)
         if auth_code is None:
             return None
         record = self.store.get_auth_code(code_id)
+        info_type = record.info_type if record else "?"
+        try:
+            source = self.suite_token()
+            source.get()  # the suite token first: a failure here leaves the AuthCode unspent
+        except (WeComError, TransportError) as exc:
+            log.warning("AuthCode #%s (%s) kept for a retry: no suite token (%s); it is exchanged when the next "
+                        "suite_ticket arrives or by `flask wecom exchange` within 10 minutes", code_id, info_type, exc)
+            self.store.finish_auth_code(code_id, error=str(exc), retry=True)
+            return None
         try:
             # v1 on purpose: it returns auth_info.agent[].agentid, which v2 leaves out (wecom-api.md §3.2–3.3).
-            data = self.client.get_permanent_code(self.suite_token(), auth_code)
-        except (WeComError, TransportError) as exc:
-            message = str(exc)
-            log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, record.info_type if record else "?",
-                      message)
-            self.store.finish_auth_code(code_id, error=message)
+            data = self.client.get_permanent_code(source, auth_code)
+        except TransportError as exc:  # the request may not have reached WeCom: the code may still be good
+            log.error("exchanging AuthCode #%s (%s) failed, kept for `flask wecom exchange`: %s", code_id,
+                      info_type, exc)
+            self.store.finish_auth_code(code_id, error=str(exc), retry=True)
             return None
-        corp = self._store_permanent_code(data)
+        except WeComError as exc:
+            log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, info_type, exc)
+            self.store.finish_auth_code(code_id, error=str(exc))
+            return None
+        except Exception:  # a bug or an interrupted call: leave the code to `flask wecom exchange`
+            self.store.finish_auth_code(code_id, error="interrupted", retry=True)
+            raise
+        try:
+            corp = self._store_permanent_code(data)
+        except WeComError as exc:  # an answer without corp id / permanent code
+            log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, info_type, exc)
+            self.store.finish_auth_code(code_id, error=str(exc))
+            return None
         self.store.finish_auth_code(code_id, corp_id=corp.corp_id)
         if record is not None and record.info_type == "reset_permanent_code":
             self.drop_corp_tokens(corp.corp_id)

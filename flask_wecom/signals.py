@@ -1,6 +1,7 @@
 """Blinker signals. They notify; they never steer control flow by return value.
 
-Every signal is sent with the Flask app as sender.
+Every signal is sent with the Flask app as sender. The callback signals are sent through
+:func:`flask_wecom.callback.notify`: a receiver that raises is logged and never changes WeCom's answer.
 """
 from __future__ import annotations
 

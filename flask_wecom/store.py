@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 
 from .errors import CorpNotFoundError
@@ -22,11 +23,16 @@ from .secretbox import SecretBox
 
 metadata = sa.MetaData()
 
+#: Corp and suite ids are case-sensitive (post-2022 encrypted ids, wecom-api.md §0). SQLite and
+#: PostgreSQL compare case-sensitively already; MySQL/MariaDB's default collations do not, so those
+#: columns use a binary collation there ("wwAbC" and "wwabc" are different corps).
+CaseSensitiveId = sa.String(128).with_variant(mysql.VARCHAR(128, collation="utf8mb4_bin"), "mysql", "mariadb")
+
 #: Latest suite_ticket per suite ("latest wins"; WeCom says always use the newest one).
 suite_tickets = sa.Table(
     "wecom_suite_ticket",
     metadata,
-    sa.Column("suite_id", sa.String(128), primary_key=True),
+    sa.Column("suite_id", CaseSensitiveId, primary_key=True),
     sa.Column("ticket", sa.Text, nullable=False),  # sealed
     sa.Column("received_at", sa.Float, nullable=False),
 )
@@ -38,11 +44,11 @@ auth_codes = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("auth_code", sa.Text, nullable=True),  # sealed; cleared once consumed
-    sa.Column("suite_id", sa.String(128), nullable=False),
+    sa.Column("suite_id", CaseSensitiveId, nullable=False),
     sa.Column("info_type", sa.String(64), nullable=False),
     sa.Column("state", sa.String(256), nullable=True),
     sa.Column("status", sa.String(16), nullable=False, default="pending"),
-    sa.Column("corp_id", sa.String(128), nullable=True),
+    sa.Column("corp_id", CaseSensitiveId, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float, nullable=True),
@@ -53,8 +59,8 @@ auth_codes = sa.Table(
 corps = sa.Table(
     "wecom_corp",
     metadata,
-    sa.Column("corp_id", sa.String(128), primary_key=True),
-    sa.Column("suite_id", sa.String(128), nullable=True),
+    sa.Column("corp_id", CaseSensitiveId, primary_key=True),
+    sa.Column("suite_id", CaseSensitiveId, nullable=True),
     sa.Column("corp_name", sa.String(256), nullable=True),
     sa.Column("agent_id", sa.String(32), nullable=True),
     sa.Column("permanent_code", sa.Text, nullable=True),  # sealed; NULL once revoked
@@ -198,12 +204,21 @@ class Store:
                 ).scalar_one()
             return existing, False
 
-    def claim_auth_code(self, code_id: int) -> Optional[str]:
-        """Atomically move a pending AuthCode to ``exchanging``; returns it, or None if already taken."""
+    def claim_auth_code(self, code_id: int, *, reclaim_after: Optional[float] = None) -> Optional[str]:
+        """Atomically move a pending AuthCode to ``exchanging``; returns it, or None if already taken.
+
+        ``reclaim_after`` (seconds since the code was recorded) also takes a code left ``exchanging`` by a
+        process that died mid-exchange; only for an operator's explicit recovery (``flask wecom exchange
+        --stuck``), since a live exchanger could still be holding it.
+        """
+        claimable = auth_codes.c.status == "pending"
+        if reclaim_after is not None:
+            claimable = sa.or_(claimable, sa.and_(auth_codes.c.status == "exchanging",
+                                                  auth_codes.c.received_at <= self._clock() - reclaim_after))
         with self._conn() as conn:
             claimed = conn.execute(
                 auth_codes.update()
-                .where(auth_codes.c.id == code_id, auth_codes.c.status == "pending")
+                .where(auth_codes.c.id == code_id, auth_codes.c.auth_code.is_not(None), claimable)
                 .values(status="exchanging")
             ).rowcount
             if not claimed:
@@ -229,12 +244,18 @@ class Store:
             row = conn.execute(sa.select(auth_codes).where(auth_codes.c.id == code_id)).first()
         return self._auth_code_record(row) if row else None
 
-    def pending_auth_codes(self, max_age: float = 600) -> List[AuthCodeRecord]:
-        """AuthCodes still worth exchanging (WeCom: valid for 10 minutes, §2.2)."""
+    def pending_auth_codes(self, max_age: float = 600, *, stuck_after: Optional[float] = None) -> List[AuthCodeRecord]:
+        """AuthCodes still worth exchanging (WeCom: valid for 10 minutes, §2.2); with ``stuck_after``, also
+        those left ``exchanging`` for that many seconds since they were recorded (a crashed exchanger)."""
+        now = self._clock()
+        wanted = auth_codes.c.status == "pending"
+        if stuck_after is not None:
+            wanted = sa.or_(wanted, sa.and_(auth_codes.c.status == "exchanging",
+                                            auth_codes.c.received_at <= now - stuck_after))
         with self._conn() as conn:
             rows = conn.execute(
-                sa.select(auth_codes).where(auth_codes.c.status == "pending",
-                                            auth_codes.c.received_at >= self._clock() - max_age)
+                sa.select(auth_codes).where(wanted, auth_codes.c.auth_code.is_not(None),
+                                            auth_codes.c.received_at >= now - max_age)
                 .order_by(auth_codes.c.id)
             ).all()
         return [self._auth_code_record(row) for row in rows]
@@ -269,10 +290,16 @@ class Store:
             values["agent_id"] = str(agent_id)
         if auth_info is not None:
             values["auth_info"] = json.dumps(auth_info, ensure_ascii=False)
-        with self._conn() as conn:
-            updated = conn.execute(corps.update().where(corps.c.corp_id == corp_id).values(**values)).rowcount
-            if not updated:
-                conn.execute(corps.insert().values(corp_id=corp_id, **values))
+        for _ in range(2):  # update-or-insert; a concurrent first insert makes the second pass update
+            try:
+                with self._conn() as conn:
+                    updated = conn.execute(corps.update().where(corps.c.corp_id == corp_id)
+                                           .values(**values)).rowcount
+                    if not updated:
+                        conn.execute(corps.insert().values(corp_id=corp_id, **values))
+                return
+            except IntegrityError:
+                continue
 
     def get_corp(self, corp_id: str) -> Optional[CorpRecord]:
         with self._conn() as conn:
@@ -342,3 +369,8 @@ class Store:
         except IntegrityError:
             return False
         return True
+
+    def forget_delivery(self, msg_signature: str, nonce: str) -> None:
+        """Undo :meth:`first_delivery` for a delivery that could not be processed, so its retry is."""
+        with self._conn() as conn:
+            conn.execute(deliveries.delete().where(deliveries.c.key == _hash(f"{msg_signature}|{nonce}")))

@@ -171,3 +171,45 @@ def test_secretbox_round_trip_and_tamper():
     with pytest.raises(SecretBoxError):
         box.open("not sealed")
     assert "k" * 8 not in repr(box)
+
+
+def test_a_code_left_exchanging_is_reclaimed_only_when_asked_and_old_enough(store):
+    code_id, _ = store.record_auth_code("dkS", "create_auth", "CODE-STUCK")
+    assert store.claim_auth_code(code_id) == "CODE-STUCK"  # the claiming process dies here
+    assert store.pending_auth_codes() == []
+    assert store.claim_auth_code(code_id) is None
+    assert store.claim_auth_code(code_id, reclaim_after=120) is None  # a live exchanger may hold it
+    assert store.pending_auth_codes(stuck_after=120) == []
+    store.clock.now += 121
+    assert [r.id for r in store.pending_auth_codes(stuck_after=120)] == [code_id]
+    assert store.claim_auth_code(code_id, reclaim_after=120) == "CODE-STUCK"
+    store.finish_auth_code(code_id, error="no ticket", retry=True)  # kept pending, code kept
+    assert [r.id for r in store.pending_auth_codes()] == [code_id]
+    store.finish_auth_code(code_id, corp_id="wwC")
+    assert store.claim_auth_code(code_id, reclaim_after=0) is None  # done and wiped: never again
+
+
+def test_forget_delivery_lets_the_same_delivery_through_again(store):
+    assert store.first_delivery("sig", "n1")
+    store.forget_delivery("sig", "n1")
+    assert store.first_delivery("sig", "n1")
+    assert not store.first_delivery("sig", "n1")
+
+
+def test_concurrent_first_saves_of_one_corp_do_not_fail(store):
+    errors = []
+
+    def save(i):
+        try:
+            store.save_corp("wwRace", permanent_code=f"code-{i}", agent_id=i)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.get_permanent_code("wwRace").startswith("code-")
+    assert [c.corp_id for c in store.list_corps()] == ["wwRace"]

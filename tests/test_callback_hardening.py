@@ -1,0 +1,460 @@
+"""The callback routes under attack and bad luck, against FakeWeCom over real HTTP.
+
+Issue 4: "nothing crashes into a 500"; stale timestamps refused; replays answered but processed once;
+duplicate AuthCode deliveries exchanged once; a crash between recording and exchanging recovered by
+``flask wecom exchange``; no secret in any log line, at DEBUG.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+import sqlalchemy as sa
+from provider_app import Provider, make_app
+
+from flask_wecom import signals
+from flask_wecom.crypto import MessageCrypto, signature
+from flask_wecom.testing import FakeWeCom
+from flask_wecom.testing.server import serve_app
+from flask_wecom.xmlutil import to_xml
+
+
+@pytest.fixture
+def fake():
+    fake = FakeWeCom()
+    with fake.serve():
+        yield fake
+
+
+@pytest.fixture
+def serve(fake, tmp_path):
+    """``serve(**config)`` -> a Provider app over real HTTP; all closed at the end."""
+    opened = []
+
+    def start(**config):
+        app = make_app(fake, tmp_path / uuid.uuid4().hex[:8], **config)
+        handle = serve_app(app)
+        opened.append((handle, app))
+        return Provider(fake, app, handle.url)
+
+    yield start
+    for handle, app in opened:
+        handle.close()
+        app.extensions["wecom"].wait_background(10)
+        app.extensions["wecom"].store.dispose()
+
+
+@pytest.fixture
+def provider(serve):
+    return serve()
+
+
+def _signed(fake, fields, *, receive_id=None, timestamp=None, nonce="1234567890"):
+    """(query params, body) of one encrypted POST signed like WeCom signs it."""
+    suite = fake.suite
+    crypto = MessageCrypto(suite.token, suite.encoding_aes_key, None)
+    encrypt = crypto.encrypt(to_xml(fields), receive_id=receive_id or suite.suite_id)
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    body = to_xml({"ToUserName": receive_id or suite.suite_id, "Encrypt": encrypt, "AgentID": ""})
+    return {"msg_signature": signature(suite.token, ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}, body
+
+
+def _ticket_fields(fake, ticket="T-1"):
+    return {"SuiteId": fake.suite.suite_id, "InfoType": "suite_ticket", "TimeStamp": int(time.time()),
+            "SuiteTicket": ticket}
+
+
+def _fresh_auth_code(fake, corp=None):
+    with fake.model.lock:
+        _, code = fake.model.create_authorization(corp, "")
+    return code
+
+
+def _create_auth_fields(fake, code):
+    return {"SuiteId": fake.suite.suite_id, "AuthCode": code, "InfoType": "create_auth",
+            "TimeStamp": int(time.time()), "State": ""}
+
+
+# -- timestamps, query strings, bodies -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timestamp, status", [
+    ("9" * 400, 400),             # int() works, float() overflows: once a 500
+    ("9" * 5000, 400),            # over Python's int-string limit
+    ("١٢٣٤٥٦٧٨٩٠", 400),          # Arabic-Indic digits are digits to int(), not to WeCom
+    ("-5", 400), ("1e9", 400), (" 12", 400), ("12.5", 400),
+    (str(int(time.time()) + 3600), 403),   # far in the future
+    (str(int(time.time()) + 10 ** 9), 403),
+    ("0", 403),
+])
+def test_odd_timestamps_are_refused_never_500(provider, timestamp, status):
+    params, body = _signed(provider.fake, _ticket_fields(provider.fake), timestamp=timestamp)
+    answer = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+    assert answer.status_code == status, answer.text
+    get = requests.get(provider.callback, params=dict(params, echostr="x"), timeout=10)
+    assert get.status_code == status
+    assert provider.state.store.get_suite_ticket(provider.fake.suite.suite_id) is None
+
+
+def test_malformed_and_unicode_query_strings(provider, caplog):
+    fake, url = provider.fake, provider.callback
+    params, body = _signed(fake, _ticket_fields(fake))
+    data = body.encode()
+    raw = [
+        ("?msg_signature&timestamp&&&=&nonce=%", 400),               # keys without values, stray separators
+        ("?msg_signature=%ff%fe&timestamp=%00&nonce=%ED%A0%80", 400),  # invalid UTF-8, NUL, a lone surrogate
+        ("?msg_signature=" + "a" * 5000 + f"&timestamp={params['timestamp']}&nonce=1", 403),
+    ]
+    for query, status in raw:
+        assert requests.post(url + query, data=data, timeout=10).status_code == status, query[:40]
+    for name, value in (("msg_signature", "é" * 40), ("nonce", "ü☃\u202e"), ("msg_signature", "\x00" * 40)):
+        answer = requests.post(url, params=dict(params, **{name: value}), data=data, timeout=10)
+        assert answer.status_code == 403, (name, answer.text)
+    # a repeated parameter: the first one counts, the signature decides
+    doubled = requests.post(url + "?msg_signature=0&" + "&".join(f"{k}={v}" for k, v in params.items()),
+                            data=data, timeout=10)
+    assert doubled.status_code == 403
+    # unicode inside the body and in echostr
+    assert requests.post(url, params=params, data="<xml><Encrypt>密文</Encrypt></xml>".encode(),
+                         timeout=10).status_code == 403
+    assert requests.get(url, params=dict(params, echostr="é☃"), timeout=10).status_code == 403
+    assert requests.post(url, params=params, data=b"<?xml version='1.0' encoding='x-nope'?><xml/>",
+                         timeout=10).status_code == 400
+    assert "Traceback" not in caplog.text
+    assert requests.post(url, params=params, data=data, timeout=10).text == "success"  # still works
+
+
+def test_chunked_bodies_are_bounded_without_a_content_length(provider):
+    fake, url = provider.fake, provider.callback
+    params, body = _signed(fake, _ticket_fields(fake))
+
+    def chunks(total):
+        sent = 0
+        while sent < total:
+            sent += 64 * 1024
+            yield b"<" * (64 * 1024)
+
+    huge = requests.post(url, params=params, data=chunks(8 * 1024 * 1024), timeout=30)
+    assert huge.status_code == 413
+    assert huge.request.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in huge.request.headers
+
+    good = requests.post(url, params=params, data=iter([body.encode()[:10], body.encode()[10:]]), timeout=10)
+    assert good.request.headers.get("Transfer-Encoding") == "chunked"
+    assert good.text == "success"
+    assert provider.state.store.get_suite_ticket(fake.suite.suite_id)[0] == "T-1"
+
+
+def test_prefix_body_limit_and_time_window_are_configurable(serve):
+    p = serve(WECOM_URL_PREFIX="/hooks/wx", WECOM_CALLBACK_MAX_BODY=2048, WECOM_CALLBACK_MAX_AGE=60)
+    fake = p.fake
+    url = p.url + "/hooks/wx/callback"
+    assert fake.verify_callback_url(url)
+    assert fake.verify_callback_url(p.url + "/hooks/wx/callback/data")
+    assert requests.get(p.callback, timeout=10).status_code == 404  # /wecom/callback is not there
+    params, body = _signed(fake, _ticket_fields(fake))
+    assert requests.post(url, params=params, data=body.encode() + b" " * 2048, timeout=10).status_code == 413
+    old, old_body = _signed(fake, _ticket_fields(fake), timestamp=int(time.time()) - 120)
+    assert requests.post(url, params=old, data=old_body.encode(), timeout=10).status_code == 403
+    assert requests.post(url, params=params, data=body.encode(), timeout=10).text == "success"
+
+
+def test_a_malformed_aes_key_with_checks_off_is_503_not_500(serve):
+    p = serve(WECOM_ENCODING_AES_KEY="short", WECOM_CHECK_CONFIG=False)
+    params, body = _signed(p.fake, _ticket_fields(p.fake))
+    answer = requests.post(p.callback, params=params, data=body.encode(), timeout=10)
+    assert answer.status_code == 503 and "43" in answer.text
+    assert requests.get(p.callback, params=dict(params, echostr="x"), timeout=10).status_code == 503
+
+
+# -- receiveid -------------------------------------------------------------------------------------
+
+
+def test_receiveid_is_refused_on_the_data_url_before_any_corp_is_held(provider, caplog):
+    """Before any authorization the data URL accepts no customer corp id (once it accepted every id)."""
+    caplog.set_level(logging.WARNING, logger="flask_wecom")
+    fake = provider.fake
+    params, body = _signed(fake, {"MsgType": "event", "Event": "enter_agent", "ToUserName": "wwAnyone"},
+                           receive_id="wwAnyone")
+    answer = requests.post(provider.data_callback, params=params, data=body.encode(), timeout=10)
+    assert answer.status_code == 403
+    assert "'wwAnyone'" in caplog.text and "expected one of []" in caplog.text
+
+
+def test_receiveid_refusals_log_both_ids_but_answer_neither_list(provider, caplog):
+    caplog.set_level(logging.WARNING, logger="flask_wecom")
+    fake = provider.fake
+    provider.authorize()
+    corp_id = fake.corp.auth_corp_id
+    get = fake.verify_callback_url(provider.callback, receive_id="wwStranger\n" + "x" * 500)
+    assert get.status_code == 403
+    line = [r.getMessage() for r in caplog.records if "receiveid" in r.getMessage()][-1]
+    assert "wwStranger\\n" in line and "\n" not in line and len(line) < 600  # escaped and clipped
+    assert fake.suite.suite_id in line and fake.suite.provider_corp_id in line
+    data = fake.push_event(provider.data_callback, {"MsgType": "event", "Event": "enter_agent"},
+                           receive_id="wwStranger")
+    assert data.status_code == 403 and corp_id not in data.text and "receiveid" in data.text
+    assert corp_id in caplog.records[-1].getMessage()
+
+
+# -- duplicates, concurrency, replays --------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request, serve):
+    """A provider on SQLite, or on the real PostgreSQL in a fresh schema."""
+    if request.param == "sqlite":
+        return serve()
+    base = request.getfixturevalue("postgres_url")
+    schema = "cb_" + uuid.uuid4().hex[:10]
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
+    provider = serve(WECOM_DATABASE_URI=url)
+
+    def drop():  # runs before serve's teardown: let go of the app's connections first
+        provider.state.wait_background(10)
+        provider.state.store.dispose()
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+    request.addfinalizer(drop)
+    return provider
+
+
+def _at_once(n, func):
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def run(i):
+        barrier.wait()
+        results[i] = func(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_concurrent_duplicate_deliveries_of_one_auth_code_exchange_once(any_store):
+    p = any_store
+    fake, state = p.fake, p.state
+    fake.push_suite_ticket(p.callback)
+    fake.slow("/cgi-bin/service/get_permanent_code", 0.3)  # keep the first exchange in flight
+    code = _fresh_auth_code(fake)
+    fields = _create_auth_fields(fake, code)
+    # WeCom's retries carry new nonces; an attacker's replay the same one: both kinds, all at once
+    requests_ = [_signed(fake, fields, nonce=str(1000 + i % 3)) for i in range(6)]
+    received = []
+    with signals.corp_authorized.connected_to(lambda sender, **kw: received.append(kw), sender=p.app):
+        answers = _at_once(6, lambda i: requests.post(p.callback, params=requests_[i][0],
+                                                      data=requests_[i][1].encode(), timeout=10))
+        p.wait()
+    assert [a.text for a in answers] == ["success"] * 6
+    assert len(fake.calls_to("/cgi-bin/service/get_permanent_code")) == 1
+    assert len(received) == 1
+    records = state.store.recent_auth_codes()
+    assert len(records) == 1 and records[0].status == "done"
+    assert state.store.get_permanent_code(fake.corp.auth_corp_id) == fake.corp.permanent_code
+
+
+def test_a_failure_while_processing_answers_503_and_the_retry_is_processed(provider, monkeypatch):
+    """The store failing mid-delivery: 503 (WeCom retries), and the very same delivery then counts."""
+    fake, store = provider.fake, provider.state.store
+    real = store.save_suite_ticket
+    calls = []
+
+    def down_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE wecom_suite_ticket", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "save_suite_ticket", down_once)
+    params, body = _signed(fake, _ticket_fields(fake, "T-after-retry"))
+    first = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+    assert first.status_code == 503
+    retry = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+    assert retry.text == "success"
+    assert store.get_suite_ticket(fake.suite.suite_id)[0] == "T-after-retry"
+
+
+def test_an_unreachable_database_answers_503_not_500(serve):
+    p = serve(WECOM_DATABASE_URI="postgresql+psycopg2://nobody@127.0.0.1:9/none?connect_timeout=1")
+    params, body = _signed(p.fake, _ticket_fields(p.fake))
+    assert requests.post(p.callback, params=params, data=body.encode(), timeout=20).status_code == 503
+
+
+def test_raising_signal_receivers_and_handlers_never_change_the_answer(provider):
+    fake, app, state = provider.fake, provider.app, provider.state
+
+    def boom(sender, **kwargs):
+        raise RuntimeError("bug in a receiver")
+
+    wanted = [signals.callback_received, signals.suite_ticket_received, signals.corp_authorized,
+              signals.permanent_code_reset, signals.corp_auth_cancelled, signals.corp_auth_changed]
+    for signal in wanted:
+        signal.connect(boom, sender=app)
+    try:
+        state.ext.on("*")(lambda event: 1 / 0)
+        assert fake.push_suite_ticket(provider.callback).success
+        assert fake.authorize(provider.callback).success
+        provider.wait()
+        corp_id = fake.corp.auth_corp_id
+        assert state.store.get_corp(corp_id).active
+        assert fake.reset_secret(provider.callback).success
+        provider.wait()
+        assert state.store.get_permanent_code(corp_id) == fake.corp.permanent_code
+        assert fake.change_auth(provider.callback).success
+        provider.wait()
+        assert fake.push_change_contact(provider.data_callback).ok
+        assert fake.cancel_auth(provider.callback).success
+        assert state.store.get_corp(corp_id).status == "revoked"
+    finally:
+        for signal in wanted:
+            signal.disconnect(boom, sender=app)
+
+
+def test_a_reply_that_cannot_be_encrypted_is_dropped_not_retried(provider):
+    fake = provider.fake
+    provider.authorize()
+    seen = []
+
+    @provider.state.ext.on("text")
+    def lone_surrogate(event):
+        seen.append(event.get("Content"))
+        return "\ud800"  # not encodable: once a 500, and WeCom would deliver the message again
+
+    answer = fake.push_event(provider.data_callback, {"MsgType": "text", "Content": "你好", "MsgId": "7"})
+    assert answer.status_code == 200 and answer.text == "" and seen == ["你好"]
+
+
+def test_the_exchange_in_the_request_survives_a_receiver_that_raises(serve):
+    p = serve(WECOM_EXCHANGE_IN_BACKGROUND=False)
+
+    def boom(sender, **kwargs):
+        raise RuntimeError("bug in a receiver")
+
+    with signals.corp_authorized.connected_to(boom, sender=p.app):
+        assert p.authorize().success
+    assert p.state.store.get_corp(p.fake.corp.auth_corp_id).active
+
+
+# -- AuthCodes that could not be exchanged at once ------------------------------------------------
+
+
+def test_an_auth_code_before_any_ticket_is_exchanged_when_the_ticket_arrives(provider):
+    """Fresh install: the admin scans before WeCom's first ticket push. Nothing is lost, no manual step."""
+    fake, state = provider.fake, provider.state
+    failed = []
+    with signals.auth_code_failed.connected_to(lambda sender, **kw: failed.append(kw), sender=provider.app):
+        assert fake.authorize(provider.callback).success
+        provider.wait()
+    record = state.store.recent_auth_codes(1)[0]
+    assert record.status == "pending" and "刷新Ticket" in record.error and not failed
+    assert state.store.list_corps() == []
+    assert fake.push_suite_ticket(provider.callback).success
+    provider.wait()
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
+    assert state.store.recent_auth_codes(1)[0].status == "done"
+
+
+def test_wecom_unreachable_keeps_the_code_for_flask_wecom_exchange(provider):
+    fake, state = provider.fake, provider.state
+    fake.push_suite_ticket(provider.callback)
+    fake.drop("/cgi-bin/service/get_permanent_code")  # the connection dies without an answer
+    assert fake.authorize(provider.callback).success
+    provider.wait()
+    assert state.store.recent_auth_codes(1)[0].status == "pending"
+    result = provider.app.test_cli_runner().invoke(args=["wecom", "exchange"])
+    assert result.exit_code == 0, result.output
+    assert fake.corp.auth_corp_id in result.output
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
+
+
+def test_a_crash_mid_exchange_is_recovered_by_exchange_stuck(provider):
+    """The process claimed the AuthCode and died before WeCom answered: `--stuck` takes it over."""
+    fake, state = provider.fake, provider.state
+    fake.push_suite_ticket(provider.callback)
+    code_id, _ = state.store.record_auth_code(fake.suite.suite_id, "create_auth", _fresh_auth_code(fake))
+    assert state.store.claim_auth_code(code_id)  # ...and then the worker was killed
+    runner = provider.app.test_cli_runner()
+    fresh = runner.invoke(args=["wecom", "exchange", "--stuck"])
+    assert "no pending" in fresh.output  # too recent: a live worker may still hold it
+    from flask_wecom.store import auth_codes
+
+    with state.store.engine.begin() as conn:  # two minutes later
+        conn.execute(auth_codes.update().values(received_at=time.time() - 200))
+    plain = runner.invoke(args=["wecom", "exchange"])
+    assert "rerun with --stuck" in plain.output and not state.store.list_corps()
+    stuck = runner.invoke(args=["wecom", "exchange", "--stuck"])
+    assert stuck.exit_code == 0 and fake.corp.auth_corp_id in stuck.output, stuck.output
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
+    assert len(fake.calls_to("/cgi-bin/service/get_permanent_code")) == 1
+
+
+def test_a_malformed_get_permanent_code_answer_fails_the_code_not_the_callback(serve):
+    p = serve(WECOM_EXCHANGE_IN_BACKGROUND=False)
+    fake = p.fake
+    fake.push_suite_ticket(p.callback)
+    original = type(fake.model).get_permanent_code
+
+    def no_corp(model, *args, **kwargs):
+        data = original(model, *args, **kwargs)
+        data.pop("auth_corp_info", None)
+        return data
+
+    fake.model.get_permanent_code = lambda *a, **kw: no_corp(fake.model, *a, **kw)
+    assert fake.authorize(p.callback).success
+    record = p.state.store.recent_auth_codes(1)[0]
+    assert record.status == "failed" and "corpid" in record.error
+
+
+# -- secrets in logs --------------------------------------------------------------------------------
+
+
+def test_no_secret_in_any_log_line_at_debug(provider, caplog):
+    """authorize → token → reset → change → contact event → failed exchange → cancel, all logged at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    fake, state, app = provider.fake, provider.state, provider.app
+    assert fake.verify_callback_url(provider.callback)
+    first = provider.authorize()
+    corp_id = fake.corp.auth_corp_id
+    codes = [fake.corp.permanent_code]
+    with app.app_context():
+        tokens = [state.provider.corp_token(corp_id).get(), state.provider.suite_token().get()]
+    second = fake.reset_secret(provider.callback)
+    provider.wait()
+    codes.append(fake.corp.permanent_code)
+    with app.app_context():
+        tokens.append(state.provider.corp_token(corp_id).get())
+    fake.change_auth(provider.callback)
+    provider.wait()
+    fake.push_change_contact(provider.data_callback)
+    fake.fail("/cgi-bin/service/get_permanent_code", 40078)
+    third = fake.reset_secret(provider.callback)
+    provider.wait()
+    assert fake.cancel_auth(provider.callback).success
+    provider.app.test_cli_runner().invoke(args=["wecom", "status"])
+
+    secrets = {
+        "suite_secret": fake.suite.suite_secret, "aes_key": fake.suite.encoding_aes_key,
+        "token": fake.suite.token, "provider_secret": fake.provider.secret,
+        **{f"permanent_code{i}": c for i, c in enumerate(codes)},
+        **{f"access_token{i}": t for i, t in enumerate(tokens)},
+        **{f"suite_ticket{i}": t for i, (t, _) in enumerate(fake.suite.tickets)},
+        **{f"auth_code{i}": r.auth_code for i, r in enumerate((first, second, third))},
+    }
+    assert all(secrets.values()) and len(caplog.records) > 20
+    # every logger: ours, urllib3's request lines, werkzeug's and the simulator's own request log
+    leaks = [(name, r.name, r.getMessage()[:120]) for r in caplog.records for name, value in secrets.items()
+             if value in r.getMessage() or value in (r.exc_text or "")]
+    assert not leaks, leaks
