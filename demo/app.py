@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, redirect, render_template, url_for
+from markupsafe import Markup, escape
 
 from flask_wecom import WeCom, login_required, wecom_user
 from flask_wecom.cli import status_lines
@@ -145,7 +146,18 @@ def create_app(config: Optional[Mapping[str, Any]] = None, *, sandbox: Optional[
     return app
 
 
+def ticks(text: Any) -> Markup:
+    """Backquoted spans of the settings' meanings as ``<code>``; everything else escaped."""
+    parts = str(text or "").split("`")
+    if len(parts) % 2 == 0:  # unbalanced: show it as it is
+        return escape(text)
+    return Markup("").join(Markup("<code>%s</code>") % part if i % 2 else escape(part)
+                           for i, part in enumerate(parts))
+
+
 def register_views(app: Flask, wecom: WeCom) -> None:
+    app.add_template_filter(ticks)
+
     @app.context_processor
     def demo_context() -> Dict[str, Any]:
         return {"sandbox": app.extensions.get("wecom_demo"), "sandbox_mode": app.config["DEMO_SANDBOX"]}

@@ -285,8 +285,9 @@ class LoginFailure(LoginError):
         self.errmsg = errmsg or ""
         self.ip = ip
         self.step = step
-        #: where "start again" should lead back to (set by the Flask layer when it knows)
+        #: where "start again" should lead back to, and how (``oauth`` / ``qr``; set by the Flask layer)
         self.next_url: Optional[str] = None
+        self.via: Optional[str] = None
         super().__init__(message or f"WeCom login failed: {self.reason}", code=errcode)
 
     @property

@@ -33,6 +33,8 @@ from .login import (
     wecom_user,
 )
 from .oauth import (
+    OAUTH,
+    QR,
     LoginFailure,
     choose_via,
     exchange_code,
@@ -101,7 +103,7 @@ def login_view():
             log.exception("login: unexpected error while starting the login")
         else:
             log.warning("login: cannot start: %s", failure)
-        return failure_response(failure, next_url=next_url)
+        return failure_response(failure, next_url=next_url, via=via)
     _remember_state(value, next_url=next_url, corp_id=corp_id, via=via,
                     max_age=int(config["WECOM_STATE_MAX_AGE"]))
     return redirect(target)
@@ -163,7 +165,8 @@ def _take_state(value: str) -> Dict[str, Any]:
         raise LoginFailure("state_replayed", "this login answer was already used")
     if float(entry.get("exp", 0)) < _now():
         failure = LoginFailure("state_expired", "the login took longer than WECOM_STATE_MAX_AGE")
-        failure.next_url = entry.get("next")  # "start again" goes back to the same page
+        failure.next_url = entry.get("next")  # "start again" goes back to the same page, the same way
+        failure.via = entry.get("via")
         raise failure
     return entry
 
@@ -186,14 +189,17 @@ def authorized_view():
                 raise LoginFailure("refused", "the app's user_loader refused this member")
     except LoginFailure as failure:
         next_url = failure.next_url or entry.get("next") or default_next
-        return failure_response(failure, next_url=next_url)
+        return failure_response(failure, next_url=next_url, via=failure.via or entry.get("via"))
     except Exception as exc:  # noqa: BLE001 - a bug must still end on the explained page
         log.exception("login: unexpected error in the authorized view")
         failure = failure_from_error(exc, "authorized")
-        return failure_response(failure, next_url=entry.get("next") or default_next)
+        return failure_response(failure, next_url=entry.get("next") or default_next, via=entry.get("via"))
     next_url = safe_next(entry.get("next")) or default_next
     session.clear()  # renew the session: nothing planted before the login survives it (no fixation)
     login_user(user, app_user)
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if callable(regenerate):  # server-side sessions (Flask-Session >= 0.7): a new session id as well
+        regenerate(session)
     log.info("login: %s of corp %s logged in", user.userid, user.corp_id)
     return redirect(next_url)
 
@@ -231,8 +237,11 @@ def logout_view():
 
 # -- failure pages ----------------------------------------------------------------------------
 
+#: reasons whose page offers "start again": everything but a refusal by the app itself (the others
+#: either pass on a second try or once an admin has fixed what the page names)
 _RETRY = {"state_missing", "state_mismatch", "state_expired", "state_replayed", "cancelled", "code_invalid",
-          "unreachable", "internal", "api_error"}
+          "not_member", "not_visible", "ip_not_whitelisted", "app_unavailable", "trusted_domain", "no_corp",
+          "no_suite_ticket", "config", "unreachable", "internal", "api_error"}
 
 #: reason -> (HTTP status, title zh, title en, what happened zh, en, fix zh, en)
 _TEXT: Dict[str, tuple] = {
@@ -293,8 +302,8 @@ _TEXT: Dict[str, tuple] = {
     ),
     "ip_not_whitelisted": (
         502, "本站服务器的 IP 不在企业微信白名单中", "This server's IP is not on WeCom's whitelist",
-        "企业微信拒绝了本站服务器的请求（60020）。请求来自 IP {ip}。",
-        "WeCom refused this server's request (60020). The request came from IP {ip}.",
+        "企业微信拒绝了本站服务器的请求（60020）。请求来自 IP {ip_zh}。",
+        "WeCom refused this server's request (60020). The request came from IP {ip_en}.",
         "{whitelist_zh}", "{whitelist_en}",
     ),
     "app_unavailable": (
@@ -337,8 +346,9 @@ _TEXT: Dict[str, tuple] = {
         500, "应用配置有误", "The app is misconfigured",
         "本站与企业微信之间的凭证或设置不正确。",
         "The credentials or settings between this site and WeCom are wrong.",
-        "管理员：运行 `flask wecom status` 并对照下方错误码检查配置。",
-        "Admins: run `flask wecom status` and check the settings against the error code below.",
+        "管理员：运行 `flask wecom doctor`，它逐项检查配置并说明如何修正；也可对照下方错误码。",
+        "Admins: run `flask wecom doctor`: it checks each setting and says how to fix it; see also the error "
+        "code below.",
     ),
     "refused": (
         403, "本站不接受此账号", "This site does not accept this account",
@@ -387,7 +397,8 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     whitelist_zh, whitelist_en = _whitelist_fix(state.app_type, failure.ip)
     values = {
         "max_age": state.config["WECOM_STATE_MAX_AGE"],
-        "ip": failure.ip or "?",
+        "ip_zh": failure.ip or "（企业微信未注明，即本服务器的出口 IP）",
+        "ip_en": failure.ip or "(not named by WeCom: this server's egress IP)",
         "redirect_uri": uri,
         "host": urlsplit(uri).netloc,
         "whitelist_zh": whitelist_zh,
@@ -417,12 +428,16 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     return details
 
 
-def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None):
-    """Send ``login_failed`` and answer with the explained page (or JSON)."""
+def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None, via: Optional[str] = None):
+    """Send ``login_failed`` and answer with the explained page (or JSON).
+
+    "Start again" leads to ``/login`` with the same ``next`` and, when known, the same ``via``.
+    """
     app = current_app._get_current_object()
     signals.login_failed.send(app, error=failure)
     details = describe_failure(failure)
-    retry_url = url_for("wecom.login", next=safe_next(next_url) or None) if details["retry"] else None
+    via = via if via in (OAUTH, QR) else None
+    retry_url = url_for("wecom.login", next=safe_next(next_url) or None, via=via) if details["retry"] else None
     status = details["status"]
     if wants_json():
         body = {key: value for key, value in details.items() if value is not None}

@@ -56,6 +56,8 @@ def test_home_page_in_sandbox_mode(client):
         assert marker in page
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
     assert "尚未收到" in page and "尚未授权" in page
+    # login waits for steps ① and ②, as step ② waits for ①
+    assert '<button type="button" id="login" disabled>' in page and "请先完成第 ① ② 步" in page
 
 
 def test_the_whole_story(demo, client):
@@ -65,6 +67,7 @@ def test_the_whole_story(demo, client):
     response = client.post("/sandbox/authorize", follow_redirects=True)
     page = _text(response)
     assert "示例科技有限公司" in page and box.fake.corp.auth_corp_id in page
+    assert '<a class="button" id="login" href="/wecom/login?' in page
     state = WeCom.state(demo)
     assert [c.corp_id for c in state.store.list_corps()] == [box.fake.corp.auth_corp_id]
 
@@ -123,6 +126,7 @@ def test_setup_page_lists_urls_and_masks_secrets(demo, client):
     assert box.fake.suite.suite_id in page  # ids are not secrets
     assert box.fake.suite.suite_secret not in page and box.fake.suite.encoding_aes_key not in page
     assert "WECOM_SUITE_SECRET" in page and "…(" in page  # masked
+    assert "<code>snsapi_base</code>" in page  # the settings' `code` spans, not raw backquotes
 
 
 def test_trusted_domain_follows_the_host_in_sandbox(demo):
@@ -329,3 +333,29 @@ def test_setup_page_runs_the_doctor_in_sandbox(demo, client):
     data = json.loads(result.output)
     cli = {r["id"]: r["status"] for r in data["results"] if r["id"] == "trusted_domain"}
     assert cli == {"trusted_domain": "fail"} and result.exit_code != 0
+
+
+# -- escaping ------------------------------------------------------------------------------------
+
+XSS = '<script>alert(1)</script>"\'><img src=x onerror=alert(2)>'
+
+
+def test_html_in_member_and_corp_data_is_escaped_on_every_page(demo, client):
+    """A member (or corp) name is data WeCom hands us: every page must escape it, never run it."""
+    box = demo.extensions["wecom_demo"]
+    member = box.fake.corp.members[0]
+    member.name, member.email, member.position, member.alias = "张" + XSS, "a" + XSS + "@x.com", XSS, XSS
+    box.fake.corp.name = "示例" + XSS
+    flashed = _text(client.post("/sandbox/ticket", follow_redirects=True))
+    flashed += _text(client.post("/sandbox/authorize", follow_redirects=True))
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    assert client.get(confirm(start.location).headers["Location"][len("http://localhost"):]).location == "/profile"
+    pages = {path: _text(client.get(path)) for path in ("/", "/profile", "/setup", "/wecom/logout", "/nope")}
+    assert "示例&lt;script&gt;" in flashed  # the corp name in the flash message
+    pages["flash"] = flashed
+    for path, page in pages.items():
+        assert "<script>alert(1)" not in page and "<img src=x" not in page, path
+    for path in ("/", "/profile", "/wecom/logout"):
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[path], path  # shown, escaped
+    api = client.get("/api/me")
+    assert api.mimetype == "application/json" and api.json["name"] == "张" + XSS  # data, not markup

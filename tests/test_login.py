@@ -7,6 +7,7 @@ holds only the small user record.
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -251,6 +252,23 @@ def test_session_is_renewed_at_login(app, client):
     assert raw_cookie(app, client) != before
 
 
+def test_server_side_session_gets_a_new_id_at_login(app, client):
+    """Flask-Session (>= 0.7) keeps the data server-side under an id: that id is renewed too."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    renewed = []
+
+    class ServerSideLike(SecureCookieSessionInterface):
+        def regenerate(self, session):
+            renewed.append(dict(session))
+
+    app.session_interface = ServerSideLike()
+    start = start_login(client, "?next=/profile")
+    assert renewed == []
+    back_to_app(client, confirm(start.location))
+    assert len(renewed) == 1 and set(renewed[0]) == {SESSION_KEY}
+
+
 def test_no_secret_or_token_in_the_cookie_or_pages(app, client, fake_wecom):
     pages = [login(client, ua=WXWORK_UA).get_data(as_text=True)]
     pages += [client.get(path).get_data(as_text=True) for path in ("/profile", "/", "/wecom/logout")]
@@ -264,6 +282,21 @@ def test_no_secret_or_token_in_the_cookie_or_pages(app, client, fake_wecom):
             assert secret not in page
     for word in ("access_token", "user_ticket", "secret", "permanent_code"):
         assert word not in decoded
+
+
+def test_no_secret_token_ticket_or_code_in_the_logs_at_debug(app, client, fake_wecom, caplog):
+    caplog.set_level(logging.DEBUG)
+    start = start_login(client, "?next=/profile", ua=WXWORK_UA)
+    answer = confirm(start.location)
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    assert back_to_app(client, answer).location == "/profile"
+    client.get("/wecom/authorized?code=forged-code-value-1234&state=forged")  # a failure logs too
+    # the simulator's own access log plays WeCom's server: it is not ours to judge
+    ours = [r for r in caplog.records if not r.name.startswith("flask_wecom.testing")]
+    assert any(r.name == "flask_wecom.login" for r in ours)
+    text = "\n".join(r.getMessage() for r in ours) + "\n".join(repr(r.args) for r in ours)
+    for secret in fake_secrets(fake_wecom) + [code]:
+        assert secret not in text, secret
 
 
 def test_wecom_user_in_templates_and_cached_on_g(app, client):
@@ -323,6 +356,7 @@ def test_user_loader_refusing_ends_on_the_refused_page(fake_wecom, tmp_path):
     response = login(client, ua=WXWORK_UA)
     assert response.status_code == 403
     assert 'data-reason="refused"' in response.get_data(as_text=True)
+    assert 'id="wecom-retry"' not in response.get_data(as_text=True)  # trying again would not help
     assert SESSION_KEY not in session_data(app, client)
 
 
@@ -365,6 +399,10 @@ def test_cross_site_logout_post_is_not_honoured(app, client):
     login(client, ua=WXWORK_UA)
     response = client.post("/wecom/logout", data={"token": "forged"}, headers={"Origin": "https://evil.example"})
     assert response.status_code == 400 and 'method="post"' in response.get_data(as_text=True)
+    assert SESSION_KEY in session_data(app, client)
+    for headers in ({}, {"Referer": "http://localhost.evil.example/"}, {"Origin": "null"},
+                    {"Origin": "https://evil.example", "Referer": "http://localhost/"}):
+        assert client.post("/wecom/logout", headers=headers).status_code == 400, headers
     assert SESSION_KEY in session_data(app, client)
     # a same-origin request (fetch from our own pages) is fine
     response = client.post("/wecom/logout", headers={"Origin": "http://localhost", "Accept": "application/json"})

@@ -6,6 +6,7 @@ range, non-member, 60020 with the IP to add, app disabled / trial over, trusted-
 """
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import urlsplit
 
@@ -96,7 +97,7 @@ def test_expired_state(client, monkeypatch, fake_wecom):
     monkeypatch.setattr(views, "_now", lambda: real_now() + 601)  # WECOM_STATE_MAX_AGE = 600
     page = assert_failure_page(back_to_app(client, answer), "state_expired", 400, retry=True)
     assert "600" in page
-    assert 'href="/wecom/login?next=/profile"' in page
+    assert 'href="/wecom/login?next=/profile&amp;via=qr"' in page  # start again: same page, same way
     assert _exchange_calls(fake_wecom) == []
 
 
@@ -155,7 +156,7 @@ def test_code_used_twice_40029(app, client, fake_wecom):
     response = client.get(f"/wecom/authorized?code={code}&state={state}")
     page = assert_failure_page(response, "code_invalid", 400, errcode=40029, retry=True)
     assert "不合法的oauth_code" in page and "invalid oauth code" in page
-    assert 'href="/wecom/login?next=/profile"' in page  # "start again"
+    assert 'href="/wecom/login?next=/profile&amp;via=qr"' in page  # "start again"
 
 
 def test_code_expired_after_five_minutes(client, fake_wecom):
@@ -202,9 +203,11 @@ def test_non_member_is_refused_clearly(app, client):
 def test_ip_not_whitelisted_60020_names_the_ip_self_built(client, fake_wecom):
     fake_wecom.corp.ip_whitelist = ["203.0.113.10"]
     response = login(client, ua=WXWORK_UA)
-    page = assert_failure_page(response, "ip_not_whitelisted", 502, errcode=60020)
+    page = assert_failure_page(response, "ip_not_whitelisted", 502, errcode=60020, retry=True)
     assert '<code id="wecom-ip">127.0.0.1</code>' in page
     assert "企业可信IP" in page
+    # once the IP is added, "start again" goes the same way (in-client OAuth) to the same page
+    assert 'href="/wecom/login?next=/profile&amp;via=oauth"' in page
 
 
 def test_ip_not_whitelisted_60020_customized_points_at_the_provider_whitelist(fake_wecom, tmp_path):
@@ -243,7 +246,8 @@ def test_app_disabled_is_shown_on_wecoms_page_at_login(client, fake_wecom):
 def test_trial_expired(client, fake_wecom):
     answer = confirm(start_login(client, ua=WXWORK_UA).location)
     fake_wecom.corp.trial_expired = True
-    assert_failure_page(back_to_app(client, answer), "app_unavailable", 503, errcode=701016)
+    page = assert_failure_page(back_to_app(client, answer), "app_unavailable", 503, errcode=701016, retry=True)
+    assert "帐号未激活或者已经过期" in page and "expired" in page  # the errcode's meaning, in both languages
 
 
 def test_trusted_domain_mismatch_is_wecoms_page(client, fake_wecom):
@@ -326,3 +330,14 @@ def test_login_failed_signal_carries_the_reason(app, client, fake_wecom):
     with signals.login_failed.connected_to(lambda sender, error: errors.append(error), app):
         login(client, ua=BROWSER_UA)
     assert [(e.reason, e.errcode, e.ip) for e in errors] == [("ip_not_whitelisted", 60020, "127.0.0.1")]
+
+
+def test_60020_without_an_ip_in_the_answer_still_explains(app):
+    from flask_wecom.oauth import LoginFailure
+
+    failure = LoginFailure("ip_not_whitelisted", errcode=60020, errmsg="not allow to access from your ip")
+    with app.test_request_context("/wecom/authorized"):
+        body, status = views.failure_response(failure, next_url="/profile")
+    body = html.unescape(body)
+    assert status == 502 and 'id="wecom-ip"' not in body and "IP ?" not in body
+    assert "本服务器的出口 IP" in body and "this server's egress IP" in body
