@@ -70,6 +70,29 @@ _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _DEFAULT_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "development", "your-secret-key", "secret-key"}
 
 
+#: settings read as whole numbers (seconds, bytes or counts)
+_NON_NEGATIVE_INTS = ("WECOM_HTTP_RETRIES", "WECOM_BUSY_RETRIES", "WECOM_TOKEN_MARGIN", "WECOM_TOKEN_REFRESH_AHEAD",
+                      "WECOM_CALLBACK_MAX_AGE", "WECOM_CALLBACK_MAX_BODY", "WECOM_STATE_MAX_AGE")
+
+
+def _is_non_negative_int(value: Any) -> bool:
+    try:
+        return int(str(value).strip()) >= 0 and str(value).strip().lstrip("+").isdigit()
+    except ValueError:
+        return False
+
+
+def with_whole_numbers(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy with the whole-number settings as ints; a malformed one falls back to its default (and is
+    reported by :func:`validate_config`), so an app started with WECOM_CHECK_CONFIG=False still runs."""
+    result = dict(config)
+    for key in _NON_NEGATIVE_INTS:
+        value = result.get(key)
+        ok = not isinstance(value, bool) and _is_non_negative_int(value)
+        result[key] = int(str(value).strip()) if ok else DEFAULTS[key]
+    return result
+
+
 @dataclass(frozen=True)
 class ConfigProblem:
     """One thing wrong with the configuration, with the fix (中文 / English)."""
@@ -134,6 +157,11 @@ def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any
             "SECRET_KEY", "is missing, a well-known default, or shorter than 16 characters",
             "生成随机密钥：python -c 'import secrets; print(secrets.token_hex(32))' / set a random SECRET_KEY",
             severity="error" if not secret_key else "warning"))
+    for key in _NON_NEGATIVE_INTS:
+        value = config.get(key)
+        if isinstance(value, bool) or not _is_non_negative_int(value):
+            problems.append(ConfigProblem(key, f"must be a whole number ≥ 0 (got {value!r})",
+                                          f"设为非负整数 / set {key} to a whole number, e.g. {DEFAULTS[key]}"))
     scope = config.get("WECOM_SCOPE")
     if scope and scope not in ("snsapi_base", "snsapi_privateinfo"):
         problems.append(ConfigProblem("WECOM_SCOPE", f"must be snsapi_base or snsapi_privateinfo (got {scope!r})",

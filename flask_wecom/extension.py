@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask_caching import Cache
 
 from .client import WeComClient
-from .config import DEFAULTS, validate_config
+from .config import DEFAULTS, validate_config, with_whole_numbers
 from .errors import ConfigError
 from .provider import Provider, infer_app_type
 from .secretbox import SecretBox
@@ -119,10 +119,11 @@ class WeCom:
         for problem in problems:
             if problem.severity == "warning":
                 log.warning("flask-wecom config: %s", problem)
+        config = with_whole_numbers(config)
 
         cache = self._make_cache(app, config)
         client = self._client or WeComClient(
-            config["WECOM_API_BASE"], timeout=tuple(config["WECOM_HTTP_TIMEOUT"]),
+            config["WECOM_API_BASE"], timeout=config["WECOM_HTTP_TIMEOUT"],  # the client checks its shape
             retries=int(config["WECOM_HTTP_RETRIES"]), busy_retries=int(config["WECOM_BUSY_RETRIES"]),
         )
         tokens = TokenManager(app.extensions["cache"][cache], margin=int(config["WECOM_TOKEN_MARGIN"]),

@@ -23,27 +23,14 @@ def make_app(fake, tmp_path, mode: str = "customized", *, provision: bool = True
     app.config.update(
         TESTING=True,
         SECRET_KEY="doctor-test-secret-key-0123456789",
-        WECOM_API_BASE=fake.url,
-        WECOM_OAUTH_AUTHORIZE_URL=fake.oauth_authorize_endpoint,
-        WECOM_SSO_LOGIN_URL=fake.web_login_endpoint,
         WECOM_DATABASE_URI="sqlite:///" + os.path.join(str(tmp_path), "wecom.sqlite3"),
         WECOM_CACHE_DIR=str(tmp_path / "cache"),
         WECOM_HTTP_RETRIES=0,
         WECOM_BUSY_RETRIES=0,
         WECOM_EXCHANGE_IN_BACKGROUND=False,
-        # pushes after fake.advance() carry the fake's (future) timestamp
-        WECOM_CALLBACK_MAX_AGE=0,
         WECOM_PUBLIC_URL=PUBLIC_URL,
     )
-    if mode == "internal":
-        app.config.update(WECOM_CORP_ID=fake.corp.corp_id, WECOM_SECRET=fake.corp.secret,
-                          WECOM_AGENT_ID=str(fake.corp.agent_id))
-    else:
-        suite = fake.suite
-        app.config.update(WECOM_SUITE_ID=suite.suite_id, WECOM_SUITE_SECRET=suite.suite_secret,
-                          WECOM_TOKEN=suite.token, WECOM_ENCODING_AES_KEY=suite.encoding_aes_key,
-                          WECOM_PROVIDER_CORP_ID=suite.provider_corp_id,
-                          WECOM_PROVIDER_SECRET=fake.provider.secret)
+    app.config.update(fake.flask_config("internal" if mode == "internal" else None))
     app.config.update(config)
     WeCom(app)
     if mode != "internal" and provision:

@@ -35,18 +35,7 @@ class Provider:
 
 def make_app(fake: FakeWeCom, tmp_path, **config) -> Flask:
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
-    suite = fake.suite
-    app.config.update(
-        SECRET_KEY=SECRET_KEY,
-        WECOM_API_BASE=fake.url,
-        WECOM_SUITE_ID=suite.suite_id,
-        WECOM_SUITE_SECRET=suite.suite_secret,
-        WECOM_TOKEN=suite.token,
-        WECOM_ENCODING_AES_KEY=suite.encoding_aes_key,
-        WECOM_PROVIDER_CORP_ID=suite.provider_corp_id,
-        WECOM_HTTP_RETRIES=0,
-        WECOM_BUSY_RETRIES=0,
-    )
+    app.config.update(fake.flask_config(), SECRET_KEY=SECRET_KEY, WECOM_HTTP_RETRIES=0, WECOM_BUSY_RETRIES=0)
     app.config.update(config)
     WeCom(app)
     return app

@@ -118,3 +118,27 @@ def test_unknown_option_and_double_registration(tmp_path):
     wecom = WeCom(app)
     with pytest.raises(RuntimeError, match="already registered"):
         wecom.init_app(app)
+
+
+@pytest.mark.parametrize("key,value", [("WECOM_HTTP_RETRIES", "three"), ("WECOM_TOKEN_MARGIN", -5),
+                                       ("WECOM_CALLBACK_MAX_AGE", "5m"), ("WECOM_BUSY_RETRIES", True)])
+def test_whole_number_settings_are_checked(tmp_path, key, value):
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY=GOOD_SECRET, WECOM_CORP_ID="w", WECOM_SECRET="s", WECOM_AGENT_ID="1")
+    app.config[key] = value
+    with pytest.raises(ConfigError, match=key):
+        WeCom(app)
+    # with the check deferred to the doctor the app still starts, on the default
+    other = Flask(__name__, instance_path=str(tmp_path))
+    other.config.update(app.config, WECOM_CHECK_CONFIG=False)
+    WeCom(other)
+    state = other.extensions["wecom"]
+    assert state.config[key] == DEFAULTS[key] and key in {p.key for p in state.config_problems}
+
+
+def test_whole_numbers_given_as_strings_work(tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY=GOOD_SECRET, WECOM_CORP_ID="w", WECOM_SECRET="s", WECOM_AGENT_ID="1",
+                      WECOM_HTTP_RETRIES="2", WECOM_HTTP_TIMEOUT=7)
+    WeCom(app)
+    assert app.extensions["wecom"].config["WECOM_HTTP_RETRIES"] == 2

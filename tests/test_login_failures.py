@@ -279,11 +279,9 @@ def test_wecom_unreachable(client, fake_wecom):
 
 
 def test_customized_without_authorization_says_so(fake_wecom, tmp_path):
+    # the fake's suite app, before any push ("internal" only skips make_app's provisioning pushes)
     app = make_app(fake_wecom, tmp_path, mode="internal", WECOM_CORP_ID=None, WECOM_SECRET=None,
-                   WECOM_AGENT_ID=None, WECOM_SUITE_ID=fake_wecom.suite.suite_id,
-                   WECOM_SUITE_SECRET=fake_wecom.suite.suite_secret, WECOM_TOKEN=fake_wecom.suite.token,
-                   WECOM_ENCODING_AES_KEY=fake_wecom.suite.encoding_aes_key,
-                   WECOM_PROVIDER_CORP_ID=fake_wecom.suite.provider_corp_id)
+                   WECOM_AGENT_ID=None, **fake_wecom.flask_config())
     page = assert_failure_page(start_login(app.test_client()), "no_corp", 503)
     assert "扫码授权" in page
 
@@ -294,11 +292,9 @@ def test_unknown_corp_id_is_refused(client):
 
 @pytest.mark.fake_wecom(app_type="third_party")
 def test_third_party_without_suite_ticket(fake_wecom, tmp_path):
+    # the fake's suite app, before any push ("internal" only skips make_app's provisioning pushes)
     app = make_app(fake_wecom, tmp_path, mode="internal", WECOM_CORP_ID=None, WECOM_SECRET=None,
-                   WECOM_AGENT_ID=None, WECOM_SUITE_ID=fake_wecom.suite.suite_id,
-                   WECOM_SUITE_SECRET=fake_wecom.suite.suite_secret, WECOM_TOKEN=fake_wecom.suite.token,
-                   WECOM_ENCODING_AES_KEY=fake_wecom.suite.encoding_aes_key,
-                   WECOM_PROVIDER_CORP_ID=fake_wecom.suite.provider_corp_id)
+                   WECOM_AGENT_ID=None, **fake_wecom.flask_config())
     client = app.test_client()
     response = login(client, ua=WXWORK_UA)
     assert_failure_page(response, "no_suite_ticket", 503)

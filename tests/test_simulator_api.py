@@ -571,3 +571,20 @@ def test_agent_get_reports_the_customized_publish_status(fake: FakeWeCom, url: s
     assert get(url, "/cgi-bin/agent/get", access_token=token, agentid=corp.agent_id)["customized_publish_status"] == 1
     own = get(url, "/cgi-bin/agent/get", access_token=self_built_token(fake, url), agentid=corp.agent_id)
     assert "customized_publish_status" not in own
+
+
+def test_flask_config_points_an_app_at_the_fake(fake: FakeWeCom, url: str) -> None:
+    """fake.flask_config(): the WECOM_* settings for each app type; internal has no suite and no callback."""
+    suite = fake.flask_config()
+    assert suite["WECOM_API_BASE"] == url and suite["WECOM_SUITE_ID"] == fake.suite.suite_id
+    assert suite["WECOM_APP_TYPE"] == "customized" and suite["WECOM_PROVIDER_CORP_ID"] == fake.suite.provider_corp_id
+    assert suite["WECOM_OAUTH_AUTHORIZE_URL"] == fake.oauth_authorize_endpoint
+    internal = fake.flask_config("internal")
+    assert internal["WECOM_CORP_ID"] == fake.corp.corp_id and internal["WECOM_SECRET"] == fake.corp.secret
+    assert "WECOM_SUITE_ID" not in internal and "WECOM_TOKEN" not in internal
+    token = get(url, "/cgi-bin/gettoken", corpid=internal["WECOM_CORP_ID"], corpsecret=internal["WECOM_SECRET"])
+    assert token["errcode"] == 0
+    with pytest.raises(ValueError, match="third_party"):
+        fake.flask_config("third_party")
+    with pytest.raises(RuntimeError, match="serve the fake first"):
+        FakeWeCom().flask_config()

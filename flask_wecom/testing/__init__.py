@@ -453,3 +453,38 @@ class FakeWeCom:
                 for c in ([corp] + [c for c in self.corps if c is not corp])
             ],
         }
+
+    def flask_config(self, app_type: Optional[str] = None) -> Dict[str, Any]:
+        """The ``WECOM_*`` settings that point a flask-wecom app at this (served) fake.
+
+        ``app_type`` is ``"customized"`` or ``"third_party"`` (the fake's own suite: ticket and
+        authorization then arrive through your callback URL, e.g. :meth:`push_suite_ticket` and
+        :meth:`authorize`), or ``"internal"`` (the default corp as a self-built app: corp id,
+        agent id and secret, no suite). Default: the fake's own app type.
+
+        >>> app.config.update(fake.flask_config())   # doctest: +SKIP
+        """
+        if self.url is None:
+            raise RuntimeError("serve the fake first (fake.serve() or fake.start()): its URL goes in the config")
+        app_type = app_type or self.suite.app_type
+        config: Dict[str, Any] = {
+            "WECOM_API_BASE": self.url,
+            "WECOM_OAUTH_AUTHORIZE_URL": self.oauth_authorize_endpoint,
+            "WECOM_SSO_LOGIN_URL": self.web_login_endpoint,
+        }
+        if app_type == "internal":
+            # no callback settings: a self-built app's callback is optional; add WECOM_TOKEN /
+            # WECOM_ENCODING_AES_KEY (e.g. the suite's) to test one
+            corp = self.corp
+            config.update(WECOM_APP_TYPE="internal", WECOM_CORP_ID=corp.corp_id,
+                          WECOM_AGENT_ID=str(corp.agent_id), WECOM_SECRET=corp.secret)
+        elif app_type == self.suite.app_type:
+            config.update(WECOM_APP_TYPE=app_type, WECOM_SUITE_ID=self.suite.suite_id,
+                          WECOM_SUITE_SECRET=self.suite.suite_secret, WECOM_TOKEN=self.suite.token,
+                          WECOM_ENCODING_AES_KEY=self.suite.encoding_aes_key,
+                          WECOM_PROVIDER_CORP_ID=self.suite.provider_corp_id,
+                          WECOM_PROVIDER_SECRET=self.provider.secret)
+        else:
+            raise ValueError(f"this fake plays a {self.suite.app_type!r} suite; app_type must be that or "
+                             f"'internal', not {app_type!r}")
+        return config
