@@ -15,11 +15,11 @@ import argparse
 import base64
 import os
 import sys
-import time
 from typing import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+from _timing import timed_calls  # noqa: E402
 from Crypto.Cipher import AES  # noqa: E402
 
 from flask_wecom.crypto import MessageCrypto, signature  # noqa: E402
@@ -32,17 +32,8 @@ SIZES = (64, 1024, 16 * 1024, 256 * 1024)
 
 def rate(func: Callable[[], object], seconds: float) -> float:
     """Calls per second of ``func``, timed over about ``seconds`` after a warm-up."""
-    func()
-    n, start = 0, time.perf_counter()
-    batch = 1
-    while True:
-        for _ in range(batch):
-            func()
-        n += batch
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return n / elapsed
-        batch = min(batch * 2, 1024)
+    n, elapsed = timed_calls(func, seconds, max_batch=1024)
+    return n / elapsed
 
 
 def measure(crypto: MessageCrypto, key: bytes, size: int, seconds: float) -> str:

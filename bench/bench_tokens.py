@@ -29,6 +29,7 @@ from typing import Any, Callable, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+from _timing import timed_calls  # noqa: E402
 from cachelib import FileSystemCache, SimpleCache  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
@@ -61,16 +62,8 @@ def start_server(delay: float) -> tuple[Any, str, list]:
 
 def per_call(func: Callable[[], object], seconds: float) -> float:
     """Mean seconds per call of ``func`` over about ``seconds`` (after a warm-up)."""
-    func()
-    n, start, batch = 0, time.perf_counter(), 1
-    while True:
-        for _ in range(batch):
-            func()
-        n += batch
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return elapsed / n
-        batch = min(batch * 2, 4096)
+    n, elapsed = timed_calls(func, seconds)
+    return elapsed / n
 
 
 def redis_backend(url: str) -> Optional[Any]:

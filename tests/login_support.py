@@ -8,6 +8,7 @@ import re
 from typing import Any, Dict, Optional
 from urllib.parse import urljoin, urlsplit
 
+import pytest
 import requests
 from flask import Flask
 
@@ -149,3 +150,13 @@ def fake_secrets(fake) -> list:
     values += list(model._access_tokens) + list(model._suite_tokens) + list(model._user_tickets)
     values += [t for t, _ in fake.suite.tickets]
     return [v for v in values if v]
+
+
+@pytest.fixture
+def app(fake_wecom, tmp_path):
+    return make_app(fake_wecom, tmp_path)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -6,7 +6,11 @@ import time
 
 import pytest
 from cachelib import SimpleCache
-from client_stub import Reply, StubWeCom, closed_port_url
+from client_stub import (
+    Reply,
+    closed_port_url,
+    stub,  # noqa: F401 - fixture
+)
 
 from flask_wecom.client import EXCHANGE_READ_TIMEOUT, WeComClient
 from flask_wecom.errors import ConfigError, TransportError, WeComAPIError, WeComError
@@ -45,14 +49,6 @@ def log_text(caplog):
     return "\n".join(
         [caplog.text] + [r.getMessage() for r in caplog.records] + [str(r.args) for r in caplog.records]
     )
-
-
-@pytest.fixture
-def stub():
-    server = StubWeCom()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import render_template_string, session
-from login_support import (
+from login_support import (  # noqa: F401 - app and client are fixtures
     BROWSER_UA,
     WXWORK_UA,
+    app,
     back_to_app,
+    client,
     confirm,
     fake_secrets,
     login,
@@ -27,16 +29,6 @@ from login_support import (
 
 from flask_wecom import WeCom, WeComUser, login_required, signals, wecom_user
 from flask_wecom.login import SESSION_KEY, STATES_KEY
-
-
-@pytest.fixture
-def app(fake_wecom, tmp_path):
-    return make_app(fake_wecom, tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def _query(url):

@@ -11,10 +11,12 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from login_support import (
+from login_support import (  # noqa: F401 - app and client are fixtures
     BROWSER_UA,
     WXWORK_UA,
+    app,
     back_to_app,
+    client,
     confirm,
     login,
     make_app,
@@ -25,16 +27,6 @@ from login_support import (
 
 from flask_wecom import views
 from flask_wecom.login import SESSION_KEY, STATES_KEY
-
-
-@pytest.fixture
-def app(fake_wecom, tmp_path):
-    return make_app(fake_wecom, tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def _page(response) -> str:

@@ -8,10 +8,11 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
 import requests
+from simulator_support import fake, get, post, self_built_token, url  # noqa: F401 - fixtures
 
 from flask_wecom.testing import FakeWeCom
 
@@ -19,29 +20,6 @@ ERRMSG_RE = re.compile(
     r"^(?P<text>.+), hint: \[[^\]]+\], from ip: (?P<ip>[0-9.]+), "
     r"more info at https://open\.work\.weixin\.qq\.com/devtool/query\?e=(?P<code>-?\d+)$"
 )
-
-
-@pytest.fixture
-def fake() -> FakeWeCom:
-    return FakeWeCom(trusted_domain="127.0.0.1:5000")
-
-
-@pytest.fixture
-def url(fake: FakeWeCom) -> Iterator[str]:
-    with fake.serve() as base:
-        yield base
-
-
-def get(url: str, path: str, **params: Any) -> Dict[str, Any]:
-    r = requests.get(url + path, params=params, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def post(url: str, path: str, body: Dict[str, Any], **params: Any) -> Dict[str, Any]:
-    r = requests.post(url + path, params=params, json=body, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def suite_token(fake: FakeWeCom, url: str) -> str:
@@ -58,10 +36,6 @@ def exchange_auth_code(fake: FakeWeCom, url: str, *, v2: bool = False) -> Tuple[
     st = suite_token(fake, url)
     path = "/cgi-bin/service/v2/get_permanent_code" if v2 else "/cgi-bin/service/get_permanent_code"
     return st, post(url, path, {"auth_code": code}, suite_access_token=st)
-
-
-def self_built_token(fake: FakeWeCom, url: str) -> str:
-    return get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id, corpsecret=fake.corp.secret)["access_token"]
 
 
 # -- object model -----------------------------------------------------------------------------

@@ -11,39 +11,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+from simulator_support import fake, get, post, self_built_token, url  # noqa: F401 - fixtures
 
 from flask_wecom.testing import AuthorizeError, FakeWeCom
 
 REDIRECT = "http://127.0.0.1:5000/wecom/callback"
 #: an OAuth code in a URL (not the data-errcode attribute)
 NO_CODE = re.compile(r"[?&]code=")
-
-
-@pytest.fixture
-def fake() -> FakeWeCom:
-    return FakeWeCom(trusted_domain="127.0.0.1:5000")
-
-
-@pytest.fixture
-def url(fake: FakeWeCom) -> Iterator[str]:
-    with fake.serve() as base:
-        yield base
-
-
-def get(url: str, path: str, **params: Any) -> Dict[str, Any]:
-    r = requests.get(url + path, params=params, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def post(url: str, path: str, body: Dict[str, Any], **params: Any) -> Dict[str, Any]:
-    r = requests.post(url + path, params=params, json=body, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def self_built_token(fake: FakeWeCom, url: str) -> str:
-    return get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id, corpsecret=fake.corp.secret)["access_token"]
 
 
 def customized_token(fake: FakeWeCom, url: str) -> str:

@@ -11,7 +11,11 @@ import uuid
 
 import pytest
 from cachelib import FileSystemCache, RedisCache, SimpleCache
-from client_stub import Reply, StubWeCom
+from client_stub import (
+    Reply,
+    StubWeCom,
+    stub,  # noqa: F401 - fixture
+)
 
 from flask_wecom.client import WeComClient
 from flask_wecom.errors import (
@@ -447,14 +451,6 @@ def test_bad_fetch_results_are_errors():
 
 
 # -- token sources over real HTTP --------------------------------------------------------------------
-
-
-@pytest.fixture
-def stub():
-    server = StubWeCom()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_corp_token_source_keys_never_contain_the_secret(stub):
