@@ -24,7 +24,7 @@ from flask import Flask, jsonify, redirect, render_template, url_for
 from markupsafe import Markup, escape
 
 from flask_wecom import WeCom, login_required, wecom_user
-from flask_wecom.cli import status_lines
+from flask_wecom.cli import describe_age, status_lines
 from flask_wecom.config import SETTINGS
 from flask_wecom.doctor_flask import doctor_context
 from flask_wecom.redact import mask
@@ -200,14 +200,7 @@ def register_views(app: Flask, wecom: WeCom) -> None:
 
 
 def _age(seconds: Optional[float]) -> Optional[str]:
-    if seconds is None:
-        return None
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} 秒前 / {seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} 分钟前 / {seconds // 60} min ago"
-    return f"{seconds // 3600} 小时前 / {seconds // 3600} h ago"
+    return None if seconds is None else describe_age(seconds, bilingual=True)
 
 
 def collect_status() -> Dict[str, Any]:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import shutil
+import string
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
-from flask import Flask, current_app, flash, redirect, request, url_for
+from flask import Flask, current_app, flash, has_request_context, redirect, request, url_for
 
 from flask_wecom import WeCom
-from flask_wecom.testing import FakeWeCom
+from flask_wecom.errors import CorpNotFoundError
+from flask_wecom.testing import SUITE_TICKET_TTL, FakeWeCom
 
 log = logging.getLogger("demo.sandbox")
 
@@ -29,16 +32,34 @@ log = logging.getLogger("demo.sandbox")
 WRONG_DOMAIN = "wrong-domain.example.com"
 #: an address that is certainly not ours, for the "IP not whitelisted" switch (TEST-NET-3)
 WHITELISTED_IP = "203.0.113.10"
+#: how far the "let time pass" button moves the clocks: just past the suite_ticket's 30 minutes
+STALE_AFTER = SUITE_TICKET_TTL + 60
+
+
+class SandboxError(Exception):
+    """A switch cannot be flipped right now; the message (中文 / English) says why."""
 
 
 @dataclass
 class Switch:
+    """One per-corp fault. ``steps``: the doctor checks (1–7) on /setup that show it."""
+
     key: str
     label_zh: str
     label_en: str
     where_zh: str
     where_en: str
+    steps: Tuple[int, ...] = ()
     on: bool = False
+
+    @property
+    def checks(self) -> str:
+        """``"3, 4"``: the doctor checks, for the page."""
+        return ", ".join(str(step) for step in self.steps)
+
+    @property
+    def checks_zh(self) -> str:
+        return "、".join(str(step) for step in self.steps)
 
 
 class Sandbox:
@@ -48,16 +69,30 @@ class Sandbox:
         self.fake = fake
         self.url = url
         self.workdir = workdir
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        #: what the switches changed, to put back exactly when they are turned off
+        self._saved_visibility: Optional[List[bool]] = None
+        self._console_token: Optional[str] = None
         self.switches: Dict[str, Switch] = {s.key: s for s in (
             Switch("ip", "服务器 IP 不在白名单", "server IP not whitelisted (60020)",
-                   "本站的错误页，显示要添加的 IP", "our error page, naming the IP to add"),
+                   "本站的错误页，显示要添加的 IP", "our error page, naming the IP to add", steps=(3, 4)),
             Switch("closed", "应用已停用", "app disabled (50003)",
-                   "企业微信的页面（登录时）", "WeCom's own page, at login"),
+                   "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(4,)),
             Switch("trial", "试用期已结束", "trial expired",
-                   "企业微信的页面（登录时）", "WeCom's own page, at login"),
+                   "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(6,)),
             Switch("domain", "可信域名不匹配", "trusted domain mismatch",
-                   "企业微信的页面；设置页列出回调地址", "WeCom's own page; /setup names the redirect URI"),
+                   "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(5,)),
+            Switch("secret", "secret 被重置，本站没收到推送", "secret reset behind our back (40001)",
+                   "登录失败（40001）。关闭＝企业微信补推 reset_permanent_code",
+                   "login fails (40001). Off = WeCom re-sends reset_permanent_code", steps=(4, 6)),
+            Switch("visible", "可见范围为空", "empty visible range",
+                   "登录时企业微信提示“不在可见范围”", "at login WeCom says you are outside the visible range",
+                   steps=(5,)),
+            Switch("offline", "应用未上线（开发中）", "app not online (in development)",
+                   "模拟器里仍可登录（真实客户端的表现未确认）",
+                   "login still works here (the real client's behaviour is unconfirmed)", steps=(5,)),
+            Switch("token", "回调 Token 与后台不一致", "callback Token differs from the console",
+                   "第 ① 步的推送被拒绝（HTTP 403）", "step ①'s push is refused (HTTP 403)", steps=(2,)),
             Switch("base", "静默授权 snsapi_base", "silent scope snsapi_base",
                    "没有邮箱（不是错误）；选「王五」看到“不在可见范围”页",
                    "no email (not an error); pick 王五 for the “outside the visible range” page"),
@@ -80,25 +115,26 @@ class Sandbox:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def settings(self) -> Dict[str, Any]:
-        """The WECOM_* settings that point the extension at the simulator (a 代开发 template)."""
-        suite = self.fake.suite
-        return {
-            "WECOM_API_BASE": self.url,
-            "WECOM_OAUTH_AUTHORIZE_URL": self.fake.oauth_authorize_endpoint,
-            "WECOM_SSO_LOGIN_URL": self.fake.web_login_endpoint,
-            "WECOM_SUITE_ID": suite.suite_id,
-            "WECOM_SUITE_SECRET": suite.suite_secret,
-            "WECOM_TOKEN": suite.token,
-            "WECOM_ENCODING_AES_KEY": suite.encoding_aes_key,
-            "WECOM_PROVIDER_CORP_ID": suite.provider_corp_id,
+        """The WECOM_* settings that point the extension at the simulator (a 代开发 template).
+
+        The fake's own :meth:`~flask_wecom.testing.FakeWeCom.flask_config` (which includes
+        WECOM_PROVIDER_SECRET, so the doctor reads the licence trial), plus where the demo keeps
+        its data.
+        """
+        config = self.fake.flask_config()
+        config.update({
             "WECOM_DATABASE_URI": "sqlite:///" + os.path.join(self.workdir, "wecom.sqlite3"),
             "WECOM_CACHE_DIR": os.path.join(self.workdir, "cache"),
             # the demo's buttons wait for the exchange; keep it in the background as in production
             "WECOM_EXCHANGE_IN_BACKGROUND": True,
-        }
+        })
+        return config
 
     def console_settings(self) -> Dict[str, Any]:
-        """What a provider would have typed into the WeCom console: the simulator's own values."""
+        """What a provider would have typed into the WeCom console: the simulator's own values.
+
+        With the "token" switch on, the simulator's Token is not ours any more (see :meth:`apply`).
+        """
         suite = self.fake.suite
         return {"WECOM_TOKEN": suite.token, "WECOM_ENCODING_AES_KEY": suite.encoding_aes_key,
                 "WECOM_SUITE_ID": suite.suite_id, "WECOM_PROVIDER_CORP_ID": suite.provider_corp_id}
@@ -129,19 +165,126 @@ class Sandbox:
     # -- switches ---------------------------------------------------------------------------
 
     def apply(self, key: str, on: bool) -> None:
+        """Turn a switch on or off. Needs an app context; raises :class:`SandboxError` when it cannot."""
         fake = self.fake
         corp = fake.corp
         with self._lock:
-            self.switches[key].on = on
-            with fake.model.lock:
-                if key == "ip":
-                    fake.provider.ip_whitelist = [WHITELISTED_IP] if on else None
-                elif key == "closed":
-                    corp.app_closed = on
-                elif key == "trial":
-                    corp.trial_expired = on
-            if key == "base":
-                WeCom.state().config["WECOM_SCOPE"] = "snsapi_base" if on else "snsapi_privateinfo"
+            switch = self.switches[key]
+            if key == "secret":
+                self._apply_secret(on)
+            elif key == "token":
+                self._apply_token(on)
+            elif key == "visible":
+                with fake.model.lock:
+                    if on and self._saved_visibility is None:
+                        self._saved_visibility = [m.visible for m in corp.members]
+                        for member in corp.members:
+                            member.visible = False
+                    elif not on and self._saved_visibility is not None:
+                        for member, visible in zip(corp.members, self._saved_visibility):
+                            member.visible = visible
+                        self._saved_visibility = None
+            else:
+                with fake.model.lock:
+                    if key == "ip":
+                        fake.provider.ip_whitelist = [WHITELISTED_IP] if on else None
+                    elif key == "closed":
+                        corp.app_closed = on
+                    elif key == "trial":
+                        corp.trial_expired = on
+                    elif key == "offline":
+                        corp.publish_status = 1 if on else 2  # 1 开发中, 2 已上线
+                if key == "base":
+                    WeCom.state().config["WECOM_SCOPE"] = "snsapi_base" if on else "snsapi_privateinfo"
+            switch.on = on
+            self.refresh()
+
+    def _apply_token(self, on: bool) -> None:
+        """The console's callback Token (the simulator's: it signs every push) differs from WECOM_TOKEN."""
+        suite = self.fake.suite
+        with self.fake.model.lock:
+            if on and self._console_token is None:
+                self._console_token = suite.token
+                alphabet = string.ascii_letters + string.digits
+                while suite.token == self._console_token:
+                    suite.token = "".join(secrets.choice(alphabet) for _ in range(len(self._console_token)))
+            elif not on and self._console_token is not None:
+                suite.token, self._console_token = self._console_token, None
+
+    def _apply_secret(self, on: bool) -> None:
+        """On: 重新获取secret without the push reaching us. Off: the push arrives after all."""
+        fake = self.fake
+        stored = self._stored_permanent_code()
+        if stored is None:
+            if not on:
+                return  # nothing stored, nothing to undo
+            raise SandboxError("请先完成第 ② 步：还没有保存的永久授权码 / Do step ② first: no permanent code is "
+                               "stored yet.")
+        if on:
+            if stored == fake.corp.permanent_code:
+                with fake.model.lock:
+                    fake.model.reset_permanent_code(fake.corp)  # a new secret, no push
+            return
+        if stored == fake.corp.permanent_code:
+            return
+        result = self._push(fake.reset_secret)
+        finished = WeCom.state().wait_background(timeout=30)
+        if not (result.success and finished and self._stored_permanent_code() == fake.corp.permanent_code):
+            last = WeCom.state().store.recent_auth_codes(limit=1)
+            error = (last[0].error if last else "") or ""
+            raise SandboxError(f"reset_permanent_code 未能换取新的永久授权码 / the reset_permanent_code push did "
+                               f"not bring a new permanent code: HTTP {result.status_code} {error[:160]}")
+
+    def let_time_pass(self, seconds: float = STALE_AFTER) -> bool:
+        """The clocks move on by ``seconds`` with no suite_ticket push: the ticket goes stale.
+
+        The simulator's clock moves forward (it never goes back); this process's clock cannot be
+        moved, so the stored ticket is back-dated by the same amount. WeCom's next push (step ①)
+        brings a fresh ticket — that is the only way back, as in real life. Returns whether
+        there was a ticket to go stale.
+        """
+        state = WeCom.state()
+        suite_id = state.provider.suite_id
+        found = state.store.get_suite_ticket(suite_id) if suite_id else None
+        with self._lock:
+            self.fake.advance(seconds)
+            if found is None:
+                return False
+            ticket, received_at = found
+            state.store.save_suite_ticket(suite_id, ticket, received_at=received_at - seconds)
+            return True
+
+    @property
+    def ticket_stale(self) -> bool:
+        age = WeCom.state().provider.suite_ticket_age()
+        return age is not None and age > SUITE_TICKET_TTL
+
+    def refresh(self) -> None:
+        """Read back the switches that other actions can flip: re-authorizing (step ②) brings a new
+        permanent code, so the "secret" fault is gone then."""
+        stored = self._stored_permanent_code()
+        current = self.fake.corp.permanent_code
+        self.switches["secret"].on = bool(stored and current and stored != current)
+
+    def _stored_permanent_code(self) -> Optional[str]:
+        store = WeCom.state().store
+        try:
+            return store.get_permanent_code(self.fake.corp.auth_corp_id)
+        except CorpNotFoundError:
+            return None
+
+    def _push(self, method, **kwargs: Any) -> Any:
+        """Push to our own template callback, in process (as the step buttons do)."""
+        app = current_app._get_current_object()
+        url, client = self._callback_target(app)
+        return method(url, client=client, **kwargs)
+
+    @staticmethod
+    def _callback_target(app: Flask) -> Tuple[str, Any]:
+        if has_request_context():
+            return url_for("wecom.callback", _external=True), app.test_client()
+        with app.test_request_context("/"):
+            return url_for("wecom.callback", _external=True), app.test_client()
 
     def follow_host(self, host: str) -> None:
         """The sandbox's 可信域名 is wherever the demo is opened (unless the mismatch switch is on)."""
@@ -151,10 +294,26 @@ class Sandbox:
                 self.fake.corp.trusted_domain = wanted
                 self.fake.suite.trusted_domain = wanted
 
-    def reset(self) -> None:
-        for key in self.switches:
-            self.apply(key, False)
-        self.fake.clear_faults()
+    def reset(self) -> List[str]:
+        """Every switch off, faults cleared, a stale ticket replaced. Returns what could not be undone."""
+        problems = []
+        with self._lock:
+            self.fake.clear_faults()
+            # the Token first (pushes are signed with it), then a fresh ticket (the secret's
+            # AuthCode is exchanged with a suite token, which needs a live ticket)
+            self.apply("token", False)
+            if self.ticket_stale:
+                result = self._push(self.fake.push_suite_ticket)
+                if not result.success:
+                    problems.append(f"suite_ticket: HTTP {result.status_code}")
+            for key in self.switches:
+                if key == "token":
+                    continue
+                try:
+                    self.apply(key, False)
+                except SandboxError as exc:
+                    problems.append(str(exc))
+        return problems
 
 
 # -- views ------------------------------------------------------------------------------------
@@ -164,6 +323,12 @@ def register_sandbox_views(app: Flask, box: Sandbox) -> None:
     @app.before_request
     def follow_host() -> None:
         box.follow_host(request.host)
+        if request.endpoint == "index":
+            box.refresh()
+
+    def switch_flash(message: str, category: str = "ok") -> None:
+        # shown inside the switches panel (index.html), where the redirect lands
+        flash(message, "switch-" + category)
 
     def callback_url() -> str:
         return url_for("wecom.callback", _external=True)
@@ -201,20 +366,45 @@ def register_sandbox_views(app: Flask, box: Sandbox) -> None:
     @app.post("/sandbox/switch")
     def sandbox_switch():
         key = request.form.get("key", "")
-        if key in box.switches:
-            box.apply(key, request.form.get("on") == "1")
+        switch = box.switches.get(key)
+        if switch is not None:
+            on = request.form.get("on") == "1"
+            try:
+                box.apply(key, on)
+            except SandboxError as exc:
+                switch_flash(str(exc), "bad")
+            else:
+                where = (f" — 见 /setup 体检第 {switch.checks_zh} 项 / see doctor check {switch.checks} on /setup"
+                         if switch.steps and on else "")
+                switch_flash(f"{'已开启' if on else '已关闭'}「{switch.label_zh}」 / {switch.label_en}: "
+                             f"{'on' if on else 'off'}{where}")
+        return redirect(url_for("index") + "#switches")
+
+    @app.post("/sandbox/time")
+    def sandbox_time():
+        minutes = STALE_AFTER // 60
+        if not box.let_time_pass():
+            switch_flash(f"{minutes} 分钟过去了，但还没有 suite_ticket 可过期：先做第 ① 步 / {minutes} minutes "
+                         "passed, but there was no suite_ticket to go stale: do step ① first.", "bad")
+            return redirect(url_for("index") + "#switches")
+        switch_flash(f"{minutes} 分钟过去了，企业微信没有推送新的 suite_ticket：它已过期（/setup 体检第 3 项）。"
+                     f"第 ① 步推送一张新的即可恢复 / {minutes} minutes passed with no suite_ticket push: it is "
+                     "stale (doctor check 3 on /setup). Push a fresh one with step ① to recover.")
         return redirect(url_for("index") + "#switches")
 
     @app.post("/sandbox/expire-code")
     def sandbox_expire_code():
         # the next code exchange answers 40029, as WeCom does for a reused or 5-minute-old code
         box.fake.fail("/cgi-bin/auth/getuserinfo", 40029, times=1)
-        flash("下一次登录的 code 将被判定为过期（40029）/ The next login's code will be refused as expired "
-              "(40029).", "ok")
+        switch_flash("下一次登录的 code 将被判定为过期（40029）/ The next login's code will be refused as "
+                     "expired (40029).")
         return redirect(url_for("index") + "#switches")
 
     @app.post("/sandbox/reset")
     def sandbox_reset():
-        box.reset()
-        flash("沙盒开关已全部关闭 / All sandbox switches are off.", "ok")
+        problems = box.reset()
+        if problems:
+            switch_flash("有些开关没能复原 / some switches could not be undone: " + "; ".join(problems), "bad")
+        else:
+            switch_flash("沙盒开关已全部关闭 / All sandbox switches are off.")
         return redirect(url_for("index") + "#switches")

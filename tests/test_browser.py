@@ -83,6 +83,8 @@ def test_sandbox_demo_round_trip_in_chromium(demo_server, browser):
     page.click("#login")
     page.wait_for_url(fake.url + "/connect/oauth2/authorize**")
     expect(page.locator("main[data-fake-wecom=confirm]")).to_be_visible()
+    # the brand "企业微信 WeCom" stays on one line beside the logo on a phone
+    assert page.evaluate("document.querySelector('.brand .name').getClientRects().length") == 1
     page.screenshot(path=os.path.join(ARTIFACTS, "demo-wecom-confirm.png"), full_page=True)
     page.click(f'form.wecom-member[data-userid="{member.userid}"] button')
 
@@ -129,5 +131,18 @@ def test_failure_page_and_setup_page_in_chromium(demo_server, browser):
     page.goto(base + "/setup")
     expect(page.locator("#redirect-uri")).to_have_text(base + "/wecom/authorized")
     expect(page.locator("#trusted-domain")).to_have_text(base.split("//", 1)[1])
+    # the doctor sees the same fault before anyone logs in, stacked for a phone (the partial's own CSS)
+    failing = page.locator('table.wecom-doctor tr[data-check="corp_token"][data-status="fail"]')
+    expect(failing).to_contain_text("60020")
+    expect(page.locator("table.wecom-doctor thead")).to_be_hidden()
+    assert failing.evaluate("tr => getComputedStyle(tr).display") == "block"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=os.path.join(ARTIFACTS, "demo-setup.png"), full_page=True)
+
+    # every switch off again: the table passes
+    page.goto(base + "/")
+    page.click("#sandbox-reset")
+    expect(page.locator('li[data-switch="ip"]')).to_have_attribute("data-on", "0")
+    page.goto(base + "/setup")
+    expect(page.locator(".wecom-doctor-summary")).to_have_attribute("data-passed", "true")
     page.close()

@@ -335,6 +335,241 @@ def test_setup_page_runs_the_doctor_in_sandbox(demo, client):
     assert cli == {"trusted_domain": "fail"} and result.exit_code != 0
 
 
+
+# -- every doctor failure on purpose (issue 6) ----------------------------------------------------
+
+def _authorized(client) -> None:
+    assert client.post("/sandbox/ticket").status_code == 302
+    assert client.post("/sandbox/authorize").status_code == 302
+
+
+def _statuses(rows: dict, check: str) -> list:
+    return [status for status, _ in rows.get(check, [])]
+
+
+def _cli_statuses(demo) -> dict:
+    result = demo.test_cli_runner().invoke(args=["wecom", "doctor", "--json", "--public-url", "http://localhost"])
+    data = json.loads(result.output)
+    statuses: dict = {}
+    for r in data["results"]:
+        statuses.setdefault(r["id"], []).append(r["status"])
+    return {"exit_code": result.exit_code, **statuses}
+
+
+def _login_lands_on_profile(client) -> str:
+    """Log in (no new ticket, no new authorization) and return the profile page."""
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    answer = confirm(start.location)
+    assert answer.status_code == 302, answer.text[:1000]
+    done = client.get(answer.headers["Location"][len("http://localhost"):])
+    assert done.status_code == 302 and done.location == "/profile", _text(done)[:2000]
+    return _text(client.get("/profile"))
+
+
+def test_sandbox_settings_come_from_the_fake(demo):
+    box = demo.extensions["wecom_demo"]
+    expected = box.fake.flask_config()
+    for key, value in expected.items():
+        assert demo.config[key] == value, key
+    assert demo.config["WECOM_PROVIDER_SECRET"] == box.fake.provider.secret
+    assert demo.config["WECOM_DATABASE_URI"].startswith("sqlite:///" + box.workdir)
+    assert demo.config["WECOM_EXCHANGE_IN_BACKGROUND"] is True
+
+
+def test_healthy_sandbox_checks_the_trial_and_passes_with_warnings(client):
+    _authorized(client)
+    page = _text(client.get("/setup"))
+    rows = _doctor_rows(page)
+    (status, row), = rows["authorization"]
+    # WECOM_PROVIDER_SECRET is set in sandbox mode, so check 6 reads the licence trial
+    assert status == "ok" and "免费试用期到" in row and "trial until" in row
+    # plain http on localhost: the two callback rows warn, nothing fails
+    assert _statuses(rows, "callback") == ["warn", "warn"]
+    assert 'data-passed="true" data-verdict="warn"' in page
+    assert "✓ 通过，有 2 项提醒 / passed with 2 warnings" in page and "全部通过" not in page
+
+
+#: switch → the doctor rows it makes fail (and the ones that must stay healthy meanwhile)
+SWITCH_FAILS = {
+    "secret": ("corp_token", "authorization"),
+    "visible": ("visible_range",),
+    "offline": ("app_status",),
+    "token": ("callback",),
+    "trial": ("authorization",),
+    "ip": ("suite_token", "corp_token"),
+    "closed": ("corp_token",),
+    "domain": ("trusted_domain",),
+}
+
+
+@pytest.mark.parametrize("key", sorted(SWITCH_FAILS))
+def test_each_switch_fails_its_doctor_row_and_reset_restores(demo, client, key):
+    _authorized(client)
+    assert 'data-passed="true"' in _text(client.get("/setup"))
+
+    home = _text(client.post("/sandbox/switch", data={"key": key, "on": "1"}, follow_redirects=True))
+    assert f'<li data-switch="{key}" data-on="1">' in home
+    assert "已开启" in home and "/setup" in home  # the flash says where to look
+    page = _text(client.get("/setup"))
+    rows = _doctor_rows(page)
+    for check in SWITCH_FAILS[key]:
+        assert "fail" in _statuses(rows, check), (key, check, rows.get(check))
+    assert 'data-passed="false" data-verdict="fail"' in page and "✗ 有检查未通过 / some checks failed" in page
+    assert _statuses(rows, "config") == ["ok"]  # our settings themselves are fine
+
+    home = _text(client.post("/sandbox/reset", follow_redirects=True))
+    assert "沙盒开关已全部关闭" in home and 'data-on="1"' not in home
+    after = _doctor_rows(_text(client.get("/setup")))
+    assert all(status in ("ok", "warn") for rows_ in after.values() for status, _ in rows_), after
+    assert _login_lands_on_profile(client).count("zhangsan@corp1.example.com")
+
+
+def test_secret_reset_behind_our_back(demo, client):
+    """WeCom has a new permanent code but the reset_permanent_code push never reached us: 40001.
+    Turning the switch off replays the push through our callback; the extension exchanges the new code."""
+    box = demo.extensions["wecom_demo"]
+    page = _text(client.post("/sandbox/switch", data={"key": "secret", "on": "1"}, follow_redirects=True))
+    assert "请先完成第 ② 步" in page and 'data-switch="secret" data-on="0"' in page  # nothing to reset yet
+
+    _authorized(client)
+    client.post("/sandbox/switch", data={"key": "secret", "on": "1"})
+    stored = WeCom.state(demo).store.get_permanent_code(box.fake.corp.auth_corp_id)
+    assert stored != box.fake.corp.permanent_code
+    (status, row), = _doctor_rows(_text(client.get("/setup")))["corp_token"]
+    assert status == "fail" and "40001" in row and "reset_permanent_code" in row
+    cli = _cli_statuses(demo)
+    assert cli["corp_token"] == ["fail"] and cli["authorization"] == ["fail"] and cli["exit_code"] != 0
+
+    # a login fails too, on our error page
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    response = client.get(confirm(start.location).headers["Location"][len("http://localhost"):])
+    assert response.status_code >= 400 and "40001" in _text(response)
+
+    reset_pushes = len(WeCom.state(demo).store.recent_auth_codes(limit=20))
+    client.post("/sandbox/switch", data={"key": "secret", "on": "0"})
+    codes = WeCom.state(demo).store.recent_auth_codes(limit=20)
+    assert len(codes) == reset_pushes + 1 and codes[0].info_type == "reset_permanent_code"
+    assert WeCom.state(demo).store.get_permanent_code(box.fake.corp.auth_corp_id) == box.fake.corp.permanent_code
+    assert _statuses(_doctor_rows(_text(client.get("/setup"))), "corp_token") == ["ok"]
+    assert "张三" in _login_lands_on_profile(client)
+
+
+def test_authorizing_again_clears_the_secret_switch(demo, client):
+    _authorized(client)
+    client.post("/sandbox/switch", data={"key": "secret", "on": "1"})
+    assert 'data-switch="secret" data-on="1"' in _text(client.get("/"))
+    client.post("/sandbox/authorize")  # a new authorization brings a new permanent code
+    assert 'data-switch="secret" data-on="0"' in _text(client.get("/"))
+    assert _statuses(_doctor_rows(_text(client.get("/setup"))), "corp_token") == ["ok"]
+
+
+def test_empty_visible_range_and_app_not_online_agree_with_the_cli(demo, client):
+    box = demo.extensions["wecom_demo"]
+    _authorized(client)
+    client.post("/sandbox/switch", data={"key": "visible", "on": "1"})
+    client.post("/sandbox/switch", data={"key": "offline", "on": "1"})
+    assert not any(m.visible for m in box.fake.corp.members) and box.fake.corp.publish_status == 1
+    rows = _doctor_rows(_text(client.get("/setup")))
+    cli = _cli_statuses(demo)
+    for check in ("visible_range", "app_status"):
+        assert _statuses(rows, check) == ["fail"] == cli[check], check
+    assert cli["exit_code"] != 0
+    # at login WeCom's page says the member is outside the visible range
+    answer = confirm(client.get("/wecom/login?via=oauth").location, "zhangsan")
+    assert 'data-errcode="50002"' in answer.text
+
+    client.post("/sandbox/reset")
+    # the visibility is put back as it was: 王五 stays outside the range
+    assert [m.visible for m in box.fake.corp.members] == [True, True, False]
+    assert box.fake.corp.publish_status == 2
+    cli = _cli_statuses(demo)
+    assert cli["visible_range"] == cli["app_status"] == ["ok"] and cli["exit_code"] == 0
+
+
+def test_token_mismatch_with_the_console(demo, client):
+    box = demo.extensions["wecom_demo"]
+    ours = demo.config["WECOM_TOKEN"]
+    client.post("/sandbox/switch", data={"key": "token", "on": "1"})
+    assert box.console_settings()["WECOM_TOKEN"] != ours and demo.config["WECOM_TOKEN"] == ours
+    rows = _doctor_rows(_text(client.get("/setup")))
+    assert _statuses(rows, "callback") == ["fail", "fail"]
+    assert "Token 不一致" in rows["callback"][0][1] and "the Token differs" in rows["callback"][0][1]
+    # WeCom signs its pushes with the console's Token: ours refuses them
+    page = _text(client.post("/sandbox/ticket", follow_redirects=True))
+    assert "推送失败" in page and "HTTP 403" in page
+    client.post("/sandbox/reset")
+    assert box.console_settings()["WECOM_TOKEN"] == ours
+    assert "已保存" in _text(client.post("/sandbox/ticket", follow_redirects=True))
+    assert _statuses(_doctor_rows(_text(client.get("/setup"))), "callback") == ["warn", "warn"]
+
+
+def test_stale_ticket_is_a_one_way_button(demo, client):
+    box = demo.extensions["wecom_demo"]
+    assert 'id="let-time-pass" disabled' in _text(client.get("/"))  # no ticket to go stale yet
+    assert "先做第 ① 步" in _text(client.post("/sandbox/time", follow_redirects=True))
+    _authorized(client)
+    assert 'id="let-time-pass" disabled' not in _text(client.get("/"))
+    before = box.fake.now()
+    page = _text(client.post("/sandbox/time", follow_redirects=True))
+    assert box.fake.now() - before >= 31 * 60  # the simulator's clock moved on
+    assert 'data-switch="time" data-on="1"' in page and "已过期 STALE" in page
+    rows = _doctor_rows(_text(client.get("/setup")))
+    (ticket_status, ticket_row), = rows["suite_ticket"]
+    (token_status, token_row), = rows["suite_token"]
+    assert ticket_status == "fail" and "31 min" in ticket_row
+    assert token_status == "fail" and "40085" in token_row
+    cli = _cli_statuses(demo)
+    assert cli["suite_ticket"] == cli["suite_token"] == ["fail"] and cli["exit_code"] != 0
+    # no way back but a fresh push, as with real WeCom
+    client.post("/sandbox/ticket")
+    rows = _doctor_rows(_text(client.get("/setup")))
+    assert _statuses(rows, "suite_ticket") == _statuses(rows, "suite_token") == ["ok"]
+    assert 'data-switch="time" data-on="0"' in _text(client.get("/"))
+
+
+def test_reset_undoes_everything_at_once_and_login_works(demo, client):
+    box = demo.extensions["wecom_demo"]
+    _authorized(client)
+    for key in box.switches:
+        client.post("/sandbox/switch", data={"key": key, "on": "1"})
+    client.post("/sandbox/time")
+    client.post("/sandbox/expire-code")
+    with demo.app_context():
+        assert all(s.on for s in box.switches.values()) and box.ticket_stale and box.code_fault_armed
+    assert 'data-passed="false"' in _text(client.get("/setup"))
+
+    home = _text(client.post("/sandbox/reset", follow_redirects=True))
+    assert "沙盒开关已全部关闭" in home, home
+    with demo.app_context():
+        assert not any(s.on for s in box.switches.values()) and not box.ticket_stale
+        assert not box.code_fault_armed
+    page = _text(client.get("/setup"))
+    assert 'data-passed="true"' in page and 'data-status="fail"' not in page
+    profile = _login_lands_on_profile(client)  # the stored (re-exchanged) permanent code works
+    assert "张三" in profile and "zhangsan@corp1.example.com" in profile  # snsapi_privateinfo again
+
+
+def test_summary_wording(demo):
+    from flask import render_template_string
+
+    from flask_wecom.doctor import CheckResult, summarize
+
+    def render(*statuses):
+        results = [CheckResult(f"c{i}", "title", status, "finding", step=1) for i, status in enumerate(statuses)]
+        with demo.test_request_context("/"):
+            return render_template_string('{% include "wecom/_doctor_table.html" %}', doctor_results=results,
+                                          doctor_summary=summarize(results))
+
+    assert "✓ 全部通过 / all checks passed" in render("ok", "ok", "skip")
+    one = render("ok", "warn")
+    assert "✓ 通过，有 1 项提醒 / passed with 1 warning<" in one and "全部通过" not in one
+    assert "✓ 通过，有 3 项提醒 / passed with 3 warnings" in render("warn", "warn", "warn", "ok")
+    failed = render("ok", "warn", "fail")
+    assert "✗ 有检查未通过 / some checks failed" in failed and "通过，有" not in failed
+    # the narrow-screen layout travels with the partial, not only in the demo's CSS
+    assert "@media (max-width: 40rem)" in one and "处理 / Fix: " in one
+
+
 # -- escaping ------------------------------------------------------------------------------------
 
 XSS = '<script>alert(1)</script>"\'><img src=x onerror=alert(2)>'

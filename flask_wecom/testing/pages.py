@@ -23,9 +23,13 @@ body{margin:0;min-height:100vh;background:#f2f4f7;font:15px/1.5 -apple-system,"P
 align-items:center;justify-content:center;padding:24px}
 .card{background:#fff;border-radius:12px;box-shadow:0 6px 24px rgba(31,35,41,.08);width:100%;
 max-width:420px;padding:28px 28px 20px}
-.brand{display:flex;align-items:center;gap:8px;font-weight:600;color:#0082ef;margin-bottom:20px}
-.brand .dot{width:22px;height:22px;border-radius:6px;background:linear-gradient(135deg,#0082ef,#2bc8f5)}
-.brand small{margin-left:auto;font-weight:400;color:#8f959e;font-size:12px}
+.brand{display:flex;flex-wrap:wrap;align-items:center;gap:4px 8px;font-weight:600;color:#0082ef;
+margin-bottom:20px}
+.brand .dot{width:22px;height:22px;border-radius:6px;flex:none;
+background:linear-gradient(135deg,#0082ef,#2bc8f5)}
+.brand .name{white-space:nowrap}
+.brand .name span{font-weight:400}
+.brand small{margin-left:auto;font-weight:400;color:#8f959e;font-size:12px;text-align:right}
 .app{display:flex;align-items:center;gap:12px;margin-bottom:14px}
 .logo{width:44px;height:44px;border-radius:10px;background:#0082ef;color:#fff;display:flex;
 align-items:center;justify-content:center;font-size:20px;font-weight:600}
@@ -66,7 +70,7 @@ def _page(title: str, body: str, *, status_class: str = "") -> str:
 
 def _brand(note: str = "模拟器 · simulator") -> str:
     return (
-        '<div class="brand"><span class="dot"></span>企业微信 <span style="font-weight:400">WeCom</span>'
+        '<div class="brand"><span class="dot"></span><span class="name">企业微信 <span>WeCom</span></span>'
         f"<small>FakeWeCom {escape(note)}</small></div>"
     )
 
