@@ -17,15 +17,18 @@ def _when(timestamp) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _age(seconds) -> str:
+def describe_age(seconds, *, bilingual: bool = False) -> str:
+    """"42 s ago" / "5 min ago" / "3 h ago" (with the Chinese first when ``bilingual``); "never" for None."""
     if seconds is None:
-        return "never"
+        return "从未 / never" if bilingual else "never"
     seconds = int(seconds)
     if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
+        amount, zh, en = seconds, "秒前", "s ago"
+    elif seconds < 7200:
+        amount, zh, en = seconds // 60, "分钟前", "min ago"
+    else:
+        amount, zh, en = seconds // 3600, "小时前", "h ago"
+    return f"{amount} {zh} / {amount} {en}" if bilingual else f"{amount} {en}"
 
 
 @click.group("wecom", help="WeCom (企业微信) integration: status, authorized corps, secrets, doctor.")
@@ -45,7 +48,7 @@ def status_lines(state) -> list:
         f"corp id:         {provider.corp_id or '-'}  secret: {mask(config['WECOM_SECRET'] or None)}",
     ]
     if provider.suite_id:
-        lines.append(f"suite ticket:    {_age(provider.suite_ticket_age())}")
+        lines.append(f"suite ticket:    {describe_age(provider.suite_ticket_age())}")
     backend = state.cache_backend
     lines.append(f"token cache:     {type(backend).__name__}")
     lines.append(f"store:           {state.store!r}")

@@ -541,9 +541,9 @@ def check_callback(ctx: DoctorContext) -> List[CheckResult]:
                                "set WECOM_PUBLIC_URL (or pass --public-url) to get the full callback URL"))
         elif not url.lower().startswith("https://"):
             status_out = WARN
-            fixes.append(_both("正式环境请使用 HTTPS 的已备案域名（代开发模板回调URL 需 https，§1.2）",
-                               "use HTTPS on an ICP-filed domain in production (the 代开发 template URL must "
-                               "be https, §1.2)"))
+            fixes.append(_both("正式环境请使用 HTTPS 的已备案域名（有开发者反馈代开发模板回调URL 必须 https，§1.2）",
+                               "use HTTPS on an ICP-filed domain in production (developers report the 代开发 "
+                               "template URL must be https, §1.2)"))
         results.append(_result("callback", row_title, status_out, finding, " ".join(fixes),
                                step=2, details=details))
     return results
@@ -1141,11 +1141,14 @@ def check_authorization(ctx: DoctorContext) -> List[CheckResult]:
         except (WeComError, TransportError) as exc:
             finding, errcode, errmsg = _api_error_text(exc)
             if errcode == 40084:
-                fix = _both("企业很可能已取消授权（本站未收到 cancel_auth 推送？检查2与检查7），或 "
-                            "permanent_code 已被替换；请企业管理员重新扫码授权",
-                            "the corp has most likely cancelled the authorization (the cancel_auth push did "
-                            "not reach us? see checks 2 and 7), or the permanent_code was replaced; have the "
-                            "corp admin authorize again")
+                fix = _both("保存的 permanent_code 已失效：若检查4也是 40001，多半是服务商点了「重新获取secret」而本站"
+                            "没收到 reset_permanent_code 推送——再点一次（10分钟内本站会自动换取）；否则企业已取消授权"
+                            "而本站没收到 cancel_auth（见检查2与检查7），请企业管理员重新扫码授权",
+                            "the stored permanent_code no longer works: if check 4 also says 40001, the secret "
+                            "was most likely reset (重新获取secret) without the reset_permanent_code push reaching "
+                            "us — click it again and we exchange the new one within 10 minutes; otherwise the "
+                            "corp cancelled the authorization and the cancel_auth push did not reach us (see "
+                            "checks 2 and 7): have the corp admin authorize again")
             else:
                 fix = _corp_token_fix(ctx, corp_id, errcode, errmsg, False)
             results.append(_result("authorization", title, FAIL, f"get_auth_info: {finding}", fix,
