@@ -182,8 +182,12 @@ def register_views(app: Flask, wecom: WeCom) -> None:
         # The same checks as `flask wecom doctor`. In sandbox mode the "console" values are the
         # simulator's, so a mismatch between our settings and WeCom's shows up in check 2.
         box = app.extensions.get("wecom_demo")
-        console = box.console_settings() if box is not None else None
-        return render_template("setup.html", setup=collect_setup(), **doctor_context(app, console=console))
+        if box is not None:
+            doctor, checked = doctor_context(app, console=box.console_settings()), None
+        else:
+            doctor, checked_at = _recent_doctor_run(app)
+            checked = describe_age(time.time() - checked_at, bilingual=True)
+        return render_template("setup.html", setup=collect_setup(), doctor_checked=checked, **doctor)
 
     @app.route("/status.json")
     def status_json():
@@ -201,6 +205,22 @@ def register_views(app: Flask, wecom: WeCom) -> None:
 
 def _age(seconds: Optional[float]) -> Optional[str]:
     return None if seconds is None else describe_age(seconds, bilingual=True)
+
+
+#: in real mode, how long one doctor run is shown before /setup calls WeCom again: the doctor fetches
+#: fresh tokens, and WeCom throttles frequent gettoken calls (wecom-api.md §6)
+DOCTOR_REUSE_SECONDS = 30
+
+
+def _recent_doctor_run(app: Flask) -> tuple:
+    """(doctor template variables, time of the run) — reused for DOCTOR_REUSE_SECONDS so that reloading
+    /setup, or anyone who can reach it, cannot turn the page into a gettoken loop."""
+    cached = app.extensions.get("wecom_demo_doctor")
+    now = time.time()
+    if cached is None or now - cached[1] >= DOCTOR_REUSE_SECONDS:
+        cached = (doctor_context(app), now)
+        app.extensions["wecom_demo_doctor"] = cached
+    return cached
 
 
 def collect_status() -> Dict[str, Any]:

@@ -594,3 +594,21 @@ def test_html_in_member_and_corp_data_is_escaped_on_every_page(demo, client):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[path], path  # shown, escaped
     api = client.get("/api/me")
     assert api.mimetype == "application/json" and api.json["name"] == "张" + XSS  # data, not markup
+
+
+def test_real_mode_setup_reuses_one_doctor_run_for_30_seconds(monkeypatch, tmp_path, fake_wecom):
+    """The doctor calls gettoken fresh; in real mode reloading /setup must not turn into a gettoken loop."""
+    _real_env(monkeypatch, tmp_path, {
+        "WECOM_CORP_ID": fake_wecom.corp.corp_id, "WECOM_SECRET": fake_wecom.corp.secret,
+        "WECOM_AGENT_ID": str(fake_wecom.corp.agent_id), "WECOM_API_BASE": fake_wecom.url,
+    })
+    app = create_app({"TESTING": True})
+    client = app.test_client()
+    first = _text(client.get("/setup"))
+    second = _text(client.get("/setup"))
+    assert 'id="doctor-checked"' in first and 'id="doctor-checked"' in second
+    assert len(fake_wecom.calls_to("/cgi-bin/gettoken")) == 1
+    cached = app.extensions["wecom_demo_doctor"]
+    app.extensions["wecom_demo_doctor"] = (cached[0], cached[1] - 31)  # 31 s later
+    client.get("/setup")
+    assert len(fake_wecom.calls_to("/cgi-bin/gettoken")) == 2
