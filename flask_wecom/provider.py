@@ -242,8 +242,8 @@ class Provider:
             self.store.finish_auth_code(code_id, error="interrupted", retry=True)
             raise
         try:
-            corp = self._store_permanent_code(data)
-        except WeComError as exc:  # an answer without corp id / permanent code
+            corp = self._store_permanent_code(data, recorded_at=record.received_at if record else None)
+        except WeComError as exc:  # an answer without corp id / permanent code, or cancelled meanwhile
             log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, info_type, exc)
             self.store.finish_auth_code(code_id, error=str(exc))
             return None
@@ -252,12 +252,18 @@ class Provider:
             self.drop_corp_tokens(corp.corp_id)
         return corp
 
-    def _store_permanent_code(self, data: Dict[str, Any]) -> CorpRecord:
+    def _store_permanent_code(self, data: Dict[str, Any], recorded_at: Optional[float] = None) -> CorpRecord:
         corp_info = data.get("auth_corp_info") or {}
         corp_id = corp_info.get("corpid")
         permanent_code = data.get("permanent_code")
         if not corp_id or not permanent_code:
             raise WeComError("get_permanent_code answered without auth_corp_info.corpid or permanent_code")
+        existing = self.store.get_corp(corp_id)
+        if (existing is not None and existing.status == "revoked" and recorded_at is not None
+                and existing.updated_at >= recorded_at):
+            # cancel_auth arrived after this AuthCode: the authorization it stood for is gone.
+            raise WeComError(f"corp {corp_id} cancelled the authorization while its AuthCode was being "
+                             "exchanged; the permanent code was not stored (企业已在换取期间取消授权)")
         agents = (data.get("auth_info") or {}).get("agent") or []
         agent_id = agents[0].get("agentid") if agents else None
         self.store.save_corp(

@@ -337,12 +337,22 @@ class Store:
         return [self._corp_record(row) for row in rows]
 
     def revoke_corp(self, corp_id: str) -> bool:
-        """cancel_auth: WeCom asks us to delete the corp's data; we keep only the id and status."""
+        """cancel_auth: WeCom asks us to delete the corp's data; we keep only the id, status and time.
+
+        A cancel for a corp we do not hold yet (its AuthCode exchange is still under way) is kept as a
+        revoked row too, so the exchange finishing later cannot bring the corp back. Returns whether the
+        corp was held before."""
+        values = {"status": "revoked", "permanent_code": None, "auth_info": None, "updated_at": self._clock()}
         with self._conn() as conn:
-            return bool(conn.execute(
-                corps.update().where(corps.c.corp_id == corp_id)
-                .values(status="revoked", permanent_code=None, auth_info=None, updated_at=self._clock())
-            ).rowcount)
+            if conn.execute(corps.update().where(corps.c.corp_id == corp_id).values(**values)).rowcount:
+                return True
+        try:
+            with self._conn() as conn:
+                conn.execute(corps.insert().values(corp_id=corp_id, **values))
+        except IntegrityError:  # saved concurrently: revoke that row
+            with self._conn() as conn:
+                conn.execute(corps.update().where(corps.c.corp_id == corp_id).values(**values))
+        return False
 
     def delete_corp(self, corp_id: str) -> bool:
         with self._conn() as conn:

@@ -481,3 +481,26 @@ def test_the_whole_flow_on_postgresql(fake, tmp_path, postgres_url):
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def test_a_cancel_that_overtakes_the_exchange_wins(provider):
+    """cancel_auth for a corp whose AuthCode is still being exchanged: the late exchange must not
+    bring the corp back (WeCom asks us to delete its data, §2.4)."""
+    fake, state = provider.fake, provider.state
+    fake.push_suite_ticket(provider.callback)
+    with fake.model.lock:
+        _, code = fake.model.create_authorization(None, "")
+    code_id, _ = state.store.record_auth_code(fake.suite.suite_id, "create_auth", code)
+    # the cancel arrives (and is handled) before the exchange finishes
+    assert not state.store.revoke_corp(fake.corp.auth_corp_id)
+    with provider.app.app_context():
+        assert state.provider.exchange_auth_code(code_id) is None
+    corp = state.store.get_corp(fake.corp.auth_corp_id)
+    assert corp.status == "revoked" and not corp.has_secret
+    record = state.store.get_auth_code(code_id)
+    assert record.status == "failed" and "cancelled" in record.error
+    # a later, new authorization is stored as usual
+    time.sleep(0.01)
+    assert fake.authorize(provider.callback).success
+    provider.wait()
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
