@@ -2,10 +2,10 @@
 real callback route, and the secrets that must never show up in the doctor's output."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Iterable, List, Optional, Set
 
 from flask import Flask
+from provider_app import app_config
 
 from flask_wecom import WeCom
 from flask_wecom.doctor import CheckResult
@@ -20,17 +20,8 @@ def make_app(fake, tmp_path, mode: str = "customized", *, provision: bool = True
     """A Flask app pointed at ``fake`` (served). For ``customized`` / ``third_party`` the suite ticket and
     the authorization arrive through the real callback view (``provision=True``)."""
     app = Flask("doctor_test_app", instance_path=str(tmp_path / "instance"))
-    app.config.update(
-        TESTING=True,
-        SECRET_KEY="doctor-test-secret-key-0123456789",
-        WECOM_DATABASE_URI="sqlite:///" + os.path.join(str(tmp_path), "wecom.sqlite3"),
-        WECOM_CACHE_DIR=str(tmp_path / "cache"),
-        WECOM_HTTP_RETRIES=0,
-        WECOM_BUSY_RETRIES=0,
-        WECOM_EXCHANGE_IN_BACKGROUND=False,
-        WECOM_PUBLIC_URL=PUBLIC_URL,
-    )
-    app.config.update(fake.flask_config("internal" if mode == "internal" else None))
+    app.config.update(app_config(fake, tmp_path, mode), WECOM_EXCHANGE_IN_BACKGROUND=False,
+                      WECOM_PUBLIC_URL=PUBLIC_URL)
     app.config.update(config)
     WeCom(app)
     if mode != "internal" and provision:

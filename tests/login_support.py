@@ -3,7 +3,6 @@ walk through WeCom's confirmation page over real HTTP."""
 from __future__ import annotations
 
 import html
-import os
 import re
 from typing import Any, Dict, Optional
 from urllib.parse import urljoin, urlsplit
@@ -11,6 +10,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 from flask import Flask
+from provider_app import app_config
 
 from flask_wecom import WeCom, login_required, wecom_user
 
@@ -25,15 +25,7 @@ def make_app(fake, tmp_path, mode: str = "internal", **config: Any) -> Flask:
     """A Flask app with WeCom pointed at ``fake`` (served), in ``internal`` / ``customized`` / ``third_party``
     mode. For the last two the suite ticket and the authorization arrive through the real callback view."""
     app = Flask("login_test_app", instance_path=str(tmp_path / "instance"))
-    app.config.update(
-        TESTING=True,
-        SECRET_KEY="test-secret-key-0123456789abcdef",
-        WECOM_DATABASE_URI="sqlite:///" + os.path.join(str(tmp_path), "wecom.sqlite3"),
-        WECOM_CACHE_DIR=str(tmp_path / "cache"),
-        WECOM_HTTP_RETRIES=0,
-        WECOM_BUSY_RETRIES=0,
-    )
-    app.config.update(fake.flask_config("internal" if mode == "internal" else None))
+    app.config.update(app_config(fake, tmp_path, mode))
     app.config.update(config)
     wecom = WeCom(app)
     app.extensions["test_wecom"] = wecom

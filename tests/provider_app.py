@@ -1,6 +1,8 @@
 """A provider app served over real HTTP and pointed at a served FakeWeCom (shared by the flow and CLI tests)."""
 from __future__ import annotations
 
+import os
+
 from flask import Flask
 
 from flask_wecom import WeCom
@@ -31,6 +33,21 @@ class Provider:
         result = self.fake.authorize(self.callback, **kwargs)
         self.wait()
         return result
+
+
+def app_config(fake: FakeWeCom, tmp_path, mode: str = "customized") -> dict:
+    """The settings every test app shares: pointed at ``fake`` in ``mode`` (``internal`` or the fake's suite
+    type), store and cache in ``tmp_path``, no HTTP retries (the fake's faults are meant to show)."""
+    config = fake.flask_config("internal" if mode == "internal" else None)
+    config.update(
+        TESTING=True,
+        SECRET_KEY=SECRET_KEY,
+        WECOM_DATABASE_URI="sqlite:///" + os.path.join(str(tmp_path), "wecom.sqlite3"),
+        WECOM_CACHE_DIR=str(tmp_path / "cache"),
+        WECOM_HTTP_RETRIES=0,
+        WECOM_BUSY_RETRIES=0,
+    )
+    return config
 
 
 def make_app(fake: FakeWeCom, tmp_path, **config) -> Flask:
