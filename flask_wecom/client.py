@@ -407,3 +407,13 @@ class WeComClient:
     def get_callback_ip(self, corp_token: TokenLike) -> dict:
         """``GET /cgi-bin/getcallbackip`` — WeCom's callback source IPs."""
         return self._auth_call("GET", "/cgi-bin/getcallbackip", corp_token, "access_token")
+
+    def get_provider_token(self, provider_corp_id: str, provider_secret: str) -> dict:
+        """``POST /cgi-bin/service/get_provider_token`` — provider_access_token (§3.7; errcode only on failure)."""
+        return self.call("POST", "/cgi-bin/service/get_provider_token",
+                         json={"corpid": provider_corp_id, "provider_secret": provider_secret})
+
+    def get_app_license_info(self, provider_token: TokenLike, corp_id: str, suite_id: str) -> dict:
+        """``POST /cgi-bin/license/get_app_license_info`` — licence check and free trial of an app (§3.7)."""
+        return self._auth_call("POST", "/cgi-bin/license/get_app_license_info", provider_token,
+                               "provider_access_token", json={"corpid": corp_id, "suite_id": suite_id})

@@ -1002,9 +1002,7 @@ def _provider_token(ctx: DoctorContext) -> Optional[str]:
                                     "WECOM_PROVIDER_CORP_ID)")
         return None
     try:
-        # §3.7 (SKIT / community): POST /cgi-bin/service/get_provider_token {corpid, provider_secret}
-        data = ctx.client.call("POST", "/cgi-bin/service/get_provider_token",
-                               json={"corpid": corp_id, "provider_secret": ctx.provider_secret})
+        data = ctx.client.get_provider_token(corp_id, ctx.provider_secret)
         token = data.get("provider_access_token")
         if not token:
             raise WeComError("get_provider_token answered without provider_access_token")
@@ -1061,9 +1059,7 @@ def _authorization_row(ctx: DoctorContext, corp_id: str, label: str, data: Mappi
     token = _provider_token(ctx)
     if token:
         try:
-            licence = ctx.client.call("POST", "/cgi-bin/license/get_app_license_info",
-                                      params={"provider_access_token": token},
-                                      json={"corpid": corp_id, "suite_id": ctx.config.get("WECOM_SUITE_ID")})
+            licence = ctx.client.get_app_license_info(token, corp_id, ctx.config.get("WECOM_SUITE_ID"))
         except (WeComError, TransportError) as exc:
             finding, _errcode, _errmsg = _api_error_text(exc)
             parts_zh.append(f"试用期未知（get_app_license_info: {finding}）")

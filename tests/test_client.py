@@ -482,3 +482,20 @@ def test_repr_and_session_reuse(stub, client):
     for _ in range(3):
         client.get_token(CORP_ID, SECRET)
     assert stub.count(GETTOKEN) == 3
+
+
+def test_provider_token_and_licence_info_against_the_simulator():
+    """get_provider_token (no errcode on success) and get_app_license_info (trail_info, §3.7), over real HTTP."""
+    from flask_wecom.testing import FakeWeCom
+
+    fake = FakeWeCom()
+    with fake.serve() as url:
+        fake.install_app()
+        client = WeComClient(url, retries=0, busy_retries=0)
+        token = client.get_provider_token(fake.provider.corp_id, fake.provider.secret)["provider_access_token"]
+        info = client.get_app_license_info(token, fake.corp.auth_corp_id, fake.suite.suite_id)
+        assert "trail_info" in info and info["trail_info"]["end_time"] > info["trail_info"]["start_time"]
+        with pytest.raises(WeComAPIError) as wrong:
+            client.get_provider_token(fake.provider.corp_id, "not-the-secret")
+        assert "not-the-secret" not in str(wrong.value)
+        client.close()
