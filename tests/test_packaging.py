@@ -96,7 +96,10 @@ def test_demo_run_starts_the_demo_app_on_port_5000() -> None:
 
 def test_ci_run_runs_the_readme_test_command() -> None:
     assert "python -m pytest" in _section(README, "Running our tests")
-    assert '"$PY" -m pytest "$@"' in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert '"$python" -m pytest "$@"' in script  # run_tests(): the README's command, with any extra args
+    assert 'run_tests "$PY" "$@"' in script  # … in the venv it just installed
+    assert 'exit "$rc"' in script  # and its status is the script's
 
 
 def test_setup_py_declares_the_pytest_plugin() -> None:
