@@ -10,6 +10,7 @@ logged; they never change the answer.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -162,16 +163,25 @@ def _handle_callback(endpoint: str) -> Response:
     if not state.store.first_delivery(msg_signature, nonce):
         log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
         return _answer(200, "success" if endpoint == TEMPLATE else "")
+    content_key = None
     try:
         try:
             event = parse_event(plaintext)
         except ParseXMLError as exc:
             return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
+        if endpoint == DATA:
+            content_key = _content_key(event, plaintext)
+            if not state.store.first_delivery(CONTENT, content_key):
+                log.info("callback: app message %s delivered again (WeCom retry) answered without processing",
+                         event.type)
+                return _answer(200, "")
         reply = _dispatch(state, endpoint, event)
     except Exception:
         # Not processed: let WeCom's retry of this very delivery through.
         try:
             state.store.forget_delivery(msg_signature, nonce)
+            if content_key is not None:
+                state.store.forget_delivery(CONTENT, content_key)
         except Exception:  # noqa: BLE001 - the store is what failed; the 503 is still right
             log.warning("callback: could not forget the failed delivery; a retry with the same nonce is ignored")
         raise
@@ -185,6 +195,21 @@ def _handle_callback(endpoint: str) -> Response:
         except WeComError as exc:  # processed already: a 503 would only make WeCom deliver it again
             log.error("callback: the handler's reply for %r cannot be sent: %s", event.type, exc.message)
     return _answer(200, "")
+
+
+#: namespace of the content keys of app messages in the delivery table
+CONTENT = "content"
+
+
+def _content_key(event: CallbackEvent, plaintext: str) -> str:
+    """What identifies an app message across WeCom's retries (§1.4: up to three when we are slower than
+    5 s). WeCom recommends MsgId for messages; for events it suggests FromUserName + CreateTime, which
+    two contact changes in one second would share, so the whole decrypted message stands in for it:
+    a retry carries the same message, two different events differ somewhere."""
+    msg_id = event.get("MsgId")
+    if msg_id not in (None, "") and not isinstance(msg_id, (dict, list)):
+        return f"msgid:{event.to_user}:{msg_id}"
+    return "sha256:" + hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 
 def _verify_url(state: WeComState, crypto: MessageCrypto, endpoint: str, msg_signature: str, timestamp: str,

@@ -504,3 +504,28 @@ def test_a_cancel_that_overtakes_the_exchange_wins(provider):
     assert fake.authorize(provider.callback).success
     provider.wait()
     assert state.store.get_corp(fake.corp.auth_corp_id).active
+
+
+def test_app_message_retries_are_processed_once(provider):
+    """§1.4: WeCom retries an app message (up to 3 times) when the answer is slow, re-encrypted with a new
+    nonce; dedupe by MsgId for messages and by content for events, so each is handled once — while two
+    different events in the same second are both handled."""
+    fake = provider.fake
+    provider.authorize()
+    wecom = provider.state.ext
+    seen = []
+
+    @wecom.on("*")
+    def record(event):
+        seen.append((event.type, event.get("MsgId") or event.get("UserID")))
+
+    corp_id = fake.corp.auth_corp_id
+    text = {"ToUserName": corp_id, "FromUserName": "zhangsan", "CreateTime": 1700000000, "MsgType": "text",
+            "Content": "你好", "MsgId": "123456", "AgentID": fake.corp.agent_id}
+    for _ in range(3):  # the original and two retries, each freshly encrypted (new nonce, new signature)
+        assert fake.push_event(provider.data_callback, text, receive_id=corp_id).ok
+    base = {"ToUserName": corp_id, "FromUserName": "sys", "CreateTime": 1700000001, "MsgType": "event",
+            "Event": "change_contact", "ChangeType": "update_user"}
+    for userid in ("zhangsan", "zhangsan", "lisi"):  # a retry, then another change in the same second
+        assert fake.push_event(provider.data_callback, dict(base, UserID=userid), receive_id=corp_id).ok
+    assert seen == [("text", "123456"), ("change_contact", "zhangsan"), ("change_contact", "lisi")]
