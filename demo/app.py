@@ -229,7 +229,7 @@ def collect_status() -> Dict[str, Any]:
     provider = state.provider
     corps = []
     for corp in state.store.list_corps():
-        cached = provider.corp_token_cache_source(corp.corp_id).peek()
+        cached = provider.corp_token(corp.corp_id).peek()
         corps.append({
             "corp_id": corp.corp_id,
             "name": corp.corp_name or "-",
@@ -241,7 +241,7 @@ def collect_status() -> Dict[str, Any]:
         })
     configured = provider.corp_id
     if configured and configured not in {c["corp_id"] for c in corps}:
-        cached = provider.corp_token_cache_source(configured).peek()
+        cached = provider.corp_token(configured).peek()
         corps.insert(0, {"corp_id": configured, "name": "(WECOM_CORP_ID)",
                          "agent_id": provider.agent_id or "-", "status": "configured", "active": True,
                          "token_cached": cached is not None,

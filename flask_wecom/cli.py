@@ -73,7 +73,7 @@ def _print_corps(state, corps) -> None:
         return
     click.echo(f"  {'corp id':34} {'name':20} {'agent':8} {'status':8} {'authorized':19} token")
     for corp in corps:
-        cached = state.provider.corp_token_cache_source(corp.corp_id).peek()
+        cached = state.provider.corp_token(corp.corp_id).peek()
         token = f"cached, expires {_when(cached['expires_at'])}" if cached else "-"
         click.echo(f"  {corp.corp_id:34} {(corp.corp_name or '-'):20} {(corp.agent_id or '-'):8} "
                    f"{corp.status:8} {_when(corp.auth_time):19} {token}")

@@ -129,24 +129,20 @@ class Provider:
         return self.agent_id
 
     def corp_token(self, corp_id: str):
-        """A token source for the corp's app access token (the right API for the app type)."""
+        """A token source for the corp's app access token (the right API for the app type).
+
+        Building it reads no secret and calls nothing, so it also serves ``peek()`` / ``invalidate()``;
+        without a configured suite a third-party source can still do those, and refuses only to fetch."""
         agent_id = self.agent_id_for(corp_id)
         if self.app_type == THIRD_PARTY:
-            return ThirdPartyCorpTokenSource(self.client, self.tokens, self.suite_token(), corp_id,
+            suite = self.suite_token() if self.has_suite else None
+            return ThirdPartyCorpTokenSource(self.client, self.tokens, suite, corp_id,
                                              lambda: self.store.get_permanent_code(corp_id), agent_id=agent_id)
         return CorpTokenSource(self.client, self.tokens, corp_id, lambda: self.corp_secret(corp_id),
                                agent_id=agent_id)
 
     def drop_corp_tokens(self, corp_id: str) -> None:
-        self.corp_token_cache_source(corp_id).invalidate(None)
-
-    def corp_token_cache_source(self, corp_id: str):
-        """Like :meth:`corp_token` but never needs a suite (used to drop cached tokens)."""
-        agent_id = self.agent_id_for(corp_id)
-        if self.app_type == THIRD_PARTY:
-            return ThirdPartyCorpTokenSource(self.client, self.tokens, None, corp_id, lambda: "",
-                                             agent_id=agent_id)
-        return CorpTokenSource(self.client, self.tokens, corp_id, lambda: "", agent_id=agent_id)
+        self.corp_token(corp_id).invalidate(None)
 
     def corp_ids(self) -> list:
         """Every corp we may serve: the configured one plus the authorized ones in the store."""

@@ -164,7 +164,7 @@ def test_reset_secret_replaces_the_code_and_drops_cached_tokens(provider):
     new_code = state.store.get_permanent_code(corp_id)
     assert new_code == fake.corp.permanent_code != old_code
     assert recorder.calls and recorder.calls[0]["corp_id"] == corp_id
-    assert state.provider.corp_token_cache_source(corp_id).peek() is None
+    assert state.provider.corp_token(corp_id).peek() is None
     with provider.app.app_context():
         new_token = state.provider.corp_token(corp_id).get()
     assert new_token != old_token
@@ -183,7 +183,7 @@ def test_cancel_auth_revokes_the_corp(provider):
         assert fake.cancel_auth(provider.callback).success
     corp = state.store.get_corp(corp_id)
     assert corp.status == "revoked" and not corp.has_secret
-    assert state.provider.corp_token_cache_source(corp_id).peek() is None
+    assert state.provider.corp_token(corp_id).peek() is None
     assert recorder.calls[0]["corp_id"] == corp_id
     assert corp_id not in state.provider.corp_ids()
 
