@@ -26,6 +26,8 @@ from .model import (
     ACCESS_TOKEN_TTL,
     APP_CUSTOMIZED,
     AUTH_CODE_TTL,
+    DEFAULT_PERMISSIONS,
+    NAME_AND_EMAIL,
     OAUTH_CODE_TTL,
     SUITE_TICKET_TTL,
     USER_TICKET_TTL,
@@ -56,6 +58,8 @@ __all__ = [
     "VerifyResult",
     "ACCESS_TOKEN_TTL",
     "AUTH_CODE_TTL",
+    "DEFAULT_PERMISSIONS",
+    "NAME_AND_EMAIL",
     "OAUTH_CODE_TTL",
     "SUITE_TICKET_TTL",
     "USER_TICKET_TTL",
@@ -230,6 +234,42 @@ class FakeWeCom:
 
     def _base(self) -> str:
         return self.url or "http://127.0.0.1"
+
+    # -- what a 代开发 app may read (98980, 99052) and interface licences (97194) ------------
+
+    def revoke_permissions(self, *permissions: str, corp: Optional[Corp] = None) -> None:
+        """Take custom permissions away from ``corp``'s 代开发 app (default: name and email).
+
+        user/get and getuserdetail then leave those member fields out, and agent/get_permissions
+        no longer lists them. Self-built and third-party access are not affected.
+        """
+        corp = corp or self.corp
+        with self.model.lock:
+            corp.permissions.difference_update(permissions or NAME_AND_EMAIL)
+
+    def grant_permissions(self, *permissions: str, corp: Optional[Corp] = None) -> None:
+        """Grant custom permissions (``contact:sensitive:…``) to ``corp``'s 代开发 app (default: name and
+        email), as the customer's admin does in 应用管理 → 权限管理."""
+        corp = corp or self.corp
+        with self.model.lock:
+            corp.permissions.update(permissions or NAME_AND_EMAIL)
+
+    def end_trial(self, corp: Optional[Corp] = None, ended: bool = True) -> None:
+        """The free trial (90 days from the install, 97194) is over now (``ended=False``: back to the
+        clock). Members without a licence are then refused (701016); licensed ones keep working."""
+        corp = corp or self.corp
+        with self.model.lock:
+            corp.trial_expired = ended
+
+    def license_member(self, userid: str, active: bool = True, *, corp: Optional[Corp] = None) -> Member:
+        """Give (or take away) a member's interface licence (接口许可 account, 97194)."""
+        corp = corp or self.corp
+        with self.model.lock:
+            member = corp.member(userid)
+            if member is None:
+                raise ValueError(f"no member {userid!r} in {corp.name}")
+            member.licensed = active
+            return member
 
     # -- authorization state without pushes ----------------------------------------------
 

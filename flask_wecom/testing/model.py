@@ -19,7 +19,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
@@ -34,6 +34,9 @@ __all__ = [
     "WeComModel",
     "ACCESS_TOKEN_TTL",
     "AUTH_CODE_TTL",
+    "DEFAULT_PERMISSIONS",
+    "FIELD_PERMISSIONS",
+    "NAME_AND_EMAIL",
     "OAUTH_CODE_TTL",
     "SUITE_TICKET_TTL",
     "USER_TICKET_TTL",
@@ -51,6 +54,32 @@ OAUTH_CODE_TTL = 300
 USER_TICKET_TTL = 1800
 #: licence trial: "免费试用期为企业首次安装应用后的90天" (§3.7)
 TRIAL_SECONDS = 90 * 86400
+
+#: 代开发 custom permissions on member fields (contact:sensitive:*), as agent/get_permissions names them
+#: (developer.work.weixin.qq.com/document/path/98980 and /99052).  Basic permission gives the userid
+#: and department ids only; every field below needs its permission.
+FIELD_PERMISSIONS: Dict[str, str] = {
+    "name": "contact:sensitive:user_name",
+    # alias / english_name have no permission of their own in the list; we tie them to the name
+    # (the stricter reading: they are not "userid or department ids")
+    "alias": "contact:sensitive:user_name",
+    "english_name": "contact:sensitive:user_name",
+    "email": "contact:sensitive:email",
+    "biz_mail": "contact:sensitive:biz_mail",
+    "mobile": "contact:sensitive:mobile",
+    "avatar": "contact:sensitive:avatar",
+    "thumb_avatar": "contact:sensitive:avatar",
+    "gender": "contact:sensitive:gender",
+    "position": "contact:sensitive:position",
+    "telephone": "contact:sensitive:telephone",
+    "address": "contact:sensitive:address",
+    "qr_code": "contact:sensitive:qrcode",
+}
+#: what the simulator's corps grant unless told otherwise: every field permission above, so the demo
+#: and the tests see name, email, avatar… (take some away with FakeWeCom.revoke_permissions)
+DEFAULT_PERMISSIONS = frozenset(FIELD_PERMISSIONS.values())
+#: the two permissions a login usually wants: the member's name and email
+NAME_AND_EMAIL = ("contact:sensitive:user_name", "contact:sensitive:email")
 
 SCOPE_BASE = "snsapi_base"
 SCOPE_PRIVATE = "snsapi_privateinfo"
@@ -236,6 +265,8 @@ class Member:
     telephone: str = ""
     visible: bool = True
     status: int = 1  # 1 已激活 (§5.3)
+    #: holds an active interface licence (接口许可, 97194): keeps working after the free trial
+    licensed: bool = False
     avatar_key: str = field(default="", repr=False)
     _site: Optional[_Site] = field(default=None, repr=False)
 
@@ -337,8 +368,14 @@ class Corp:
     encrypted_ids: bool = True
     #: app disabled in the admin console (应用已禁用): 50003, agent/get close=1, login page error
     app_closed: bool = False
-    #: licence trial over (UNCONFIRMED behaviour, §3.7): login fails with 701016
+    #: the free trial (90 days from install, 97194) ended now, whatever the clock says.  After the
+    #: trial only members without an active licence (Member.licensed) are refused (701016).
     trial_expired: bool = False
+    #: license_check_time (97194): when licence checks start for this corp; None = at the install
+    license_check_time: Optional[float] = None
+    #: the 代开发 app's permissions (agent/get_permissions, 99052); user/get and getuserdetail return
+    #: only the member fields these grant (98980).  Self-built and third-party access keep their rules.
+    permissions: Set[str] = field(default_factory=lambda: set(DEFAULT_PERMISSIONS))
     #: 代开发 publish state as agent/get reports it (customized_publish_status): 0 待开发 (authorized,
     #: app not created), 1 开发中 (created, not online), 2 已上线, 3 已上线但存在未上线版本.
     #: Only agent/get reflects it; what the client shows for an app that is not online is UNCONFIRMED.
@@ -477,7 +514,7 @@ _DEFAULT_MEMBERS: Tuple[Dict[str, Any], ...] = (
     dict(userid="zhangsan", name="张三", english_name="San Zhang", gender="1", department=[1],
          position="产品经理", mobile="13800000001", alias="Sam"),
     dict(userid="lisi", name="李四", english_name="Si Li", gender="2", department=[1, 2],
-         position="研发工程师", mobile="13800000002", alias="Lily"),
+         position="研发工程师", mobile="13800000002", alias="Lily", licensed=True),
     dict(userid="wangwu", name="王五", english_name="Wu Wang", gender="1", department=[3],
          position="销售顾问", mobile="13800000003", visible=False),
 )
@@ -1012,10 +1049,44 @@ class WeComModel:
     def _check_app_usable(corp: Corp) -> None:
         if corp.app_closed:
             raise APIError(50003)  # §7: "应用禁用之后，将无法再调用api"
+
+    # -- interface licences (接口许可, 97194) -------------------------------------------------
+
+    def trial_end(self, corp: Corp) -> Optional[float]:
+        """End of the free trial: 90 days from the install (97194); None before any install."""
+        auth = corp.authorization
+        if auth is None:
+            return None
+        end = auth.created_at + TRIAL_SECONDS
         if corp.trial_expired:
-            # UNCONFIRMED (§3.7 / §7 "应用已过期"): after the free trial, members without a licence
-            # account cannot use 身份验证 APIs (95652).  We answer 701016 (帐号未激活或者已经过期,
-            # from WeCom's licence error list) for the corp's identity APIs.
+            end = min(end, self.now() - 1)  # the switch ends the trial "now"
+        return end
+
+    def license_check_start(self, corp: Corp) -> Optional[float]:
+        """license_check_time (97194): when licence checks start; the install unless set."""
+        auth = corp.authorization
+        if auth is None:
+            return None
+        return corp.license_check_time if corp.license_check_time is not None else auth.created_at
+
+    def licence_refuses(self, corp: Corp, member: Optional[Member], mode: str) -> bool:
+        """True when ``member`` may not use the identity APIs: a 代开发 / third-party app whose trial is
+        over and whose checks have started, and a member without an active licence (97194, 95652:
+        "至少需要为企业成员开通基础账号，才能为该成员调用身份验证…接口").  Licensed members keep working;
+        self-built apps have no licences."""
+        if member is None or member.licensed or mode == "selfbuilt":
+            return False
+        end, start = self.trial_end(corp), self.license_check_start(corp)
+        if end is None or start is None:
+            return False
+        now = self.now()
+        return now >= end and now >= start
+
+    def _check_licence(self, corp: Corp, member: Optional[Member], mode: str) -> None:
+        if self.licence_refuses(corp, member, mode):
+            # 90313 701016 账号未激活或者已经过期: the member has no active licence.  UNCONFIRMED
+            # whether the client also shows a page of its own first; we refuse at the API (the
+            # documented errcode), so the provider's app is the one that explains it.
             raise APIError(701016)
 
     def _consume_code(self, code: str, app: str, corp: Optional[Corp]) -> _OAuthCode:
@@ -1051,6 +1122,9 @@ class WeComModel:
         if not code:
             raise APIError(41008)
         self._check_app_usable(rec.corp)
+        pending = self._oauth_codes.get(code)
+        if pending is not None and not pending.used and pending.corp is rec.corp:
+            self._check_licence(rec.corp, pending.member, rec.mode)
         c = self._consume_code(code, "corp", rec.corp)
         if c.member is None:
             return {"errcode": 0, "errmsg": "ok", "openid": c.openid}
@@ -1079,8 +1153,9 @@ class WeComModel:
         self._check_app_usable(rec.corp)
         t = self._ticket(str(body.get("user_ticket") or ""), "corp", rec.corp)
         m = t.member
+        self._check_licence(rec.corp, m, rec.mode)
         # §5.2: no name here
-        return {
+        out: Dict[str, Any] = {
             "errcode": 0,
             "errmsg": "ok",
             "userid": m.id_as(rec.encrypted),
@@ -1092,6 +1167,20 @@ class WeComModel:
             "biz_mail": m.biz_mail,
             "address": m.address,
         }
+        if rec.mode == APP_CUSTOMIZED:
+            # 96443: "敏感字段需要管理员在应用详情里选择，且成员oauth2授权时确认后才返回" — the member's
+            # consent is the user_ticket (snsapi_privateinfo); the admin's choice is the app's
+            # permission set (98980).  The page leaves open how a field that was not granted looks;
+            # we leave it out (absent, not ""), the stricter reading.
+            self._withhold(out, rec.corp)
+        return out
+
+    @staticmethod
+    def _withhold(out: Dict[str, Any], corp: Corp) -> None:
+        """Drop the member fields ``corp``'s 代开发 app has no permission for (98980, 99052)."""
+        for name, permission in FIELD_PERMISSIONS.items():
+            if name in out and permission not in corp.permissions:
+                del out[name]
 
     def user_get(self, token: str, userid: str, ip: str) -> Dict[str, Any]:
         rec = self.check_access_token(token, ip)
@@ -1132,7 +1221,24 @@ class WeComModel:
         # email, biz_mail, qr_code, address from user/get — they need OAuth (getuserdetail).
         if rec.mode != "selfbuilt":
             out["open_userid"] = member.open_userid
+        if rec.mode == APP_CUSTOMIZED:
+            # 98980: basic permission = userid + department ids; name, position… need the admin's
+            # grant.  96255 says "不再返回以下字段" for what an app may not read: we leave a field
+            # that is not granted out of the answer (absent, not "" — the docs do not show which).
+            # department / order / main_department / is_leader_in_dept / status stay (basic).
+            out.pop("direct_leader", None)  # corp_arch:member:direct_leader, not modelled
+            self._withhold(out, rec.corp)
         return out
+
+    def get_permissions(self, token: str, ip: str) -> Dict[str, Any]:
+        """``POST /cgi-bin/agent/get_permissions`` (99052): the app's permissions, as strings."""
+        rec = self.check_access_token(token, ip)
+        if rec.mode == "selfbuilt":
+            # 99052: "支持所有的代开发应用和第三方应用调用" — not self-built apps.  UNCONFIRMED which
+            # errcode a self-built token gets; we answer 48002 (API接口无权限调用).
+            raise APIError(48002, "api forbidden: agent/get_permissions is for 代开发 and third-party apps")
+        self._check_app_usable(rec.corp)
+        return {"errcode": 0, "errmsg": "ok", "app_permissions": sorted(rec.corp.permissions)}
 
     def agent_get(self, token: str, agentid: str, ip: str) -> Dict[str, Any]:
         rec = self.check_access_token(token, ip)
@@ -1194,6 +1300,7 @@ class WeComModel:
         rec = self._oauth_codes.get(code)
         if rec is not None and not rec.used:
             self._check_app_usable(rec.corp)
+            self._check_licence(rec.corp, rec.member, APP_THIRD_PARTY)
         c = self._consume_code(code, "suite", None)
         if c.member is None:
             return {"errcode": 0, "errmsg": "ok", "openid": c.openid}
@@ -1213,6 +1320,7 @@ class WeComModel:
         self._third_party_only()
         t = self._ticket(str(body.get("user_ticket") or ""), "suite", None)
         self._check_app_usable(t.corp)
+        self._check_licence(t.corp, t.member, APP_THIRD_PARTY)
         corpid, encrypted = self._corp_view(t.corp)
         m = t.member
         uid = m.id_as(encrypted)
@@ -1231,17 +1339,16 @@ class WeComModel:
         auth = self._find_auth(corpid) if corpid else None
         if auth is None:
             raise APIError(40013)
-        now = self.now()
+        corp = auth.corp
         start = auth.created_at
-        end = start + TRIAL_SECONDS
-        if auth.corp.trial_expired and end > now:
-            end = now - 1  # the switch ends the trial "now"
+        end = self.trial_end(corp) or start + TRIAL_SECONDS
+        check = self.license_check_start(corp) or start
         return {
             "errcode": 0,
             "errmsg": "ok",
             "license_status": 1,  # 已开启 licence 检查
-            "trail_info": {"start_time": int(start), "end_time": int(end)},
-            "license_check_time": int(start),
+            "trail_info": {"start_time": int(start), "end_time": int(end)},  # sic "trail" (97194)
+            "license_check_time": int(check),
         }
 
     # -- OAuth / web login pages (§4) --------------------------------------------------
@@ -1321,10 +1428,6 @@ class WeComModel:
         if corp.app_closed:
             raise AuthorizeError(50003, "该应用已停用，请联系管理员",
                                  "This app has been disabled by the admin")
-        if corp.trial_expired:
-            # UNCONFIRMED (§3.7): the client blocks unlicensed members once the trial is over.
-            raise AuthorizeError(701016, "应用试用期已结束，管理员需为成员购买许可账号后才能使用",
-                                 "The app's free trial has ended; the admin must buy licence accounts")
 
     def confirm_login(
         self,

@@ -171,6 +171,7 @@ class FakeWeComApp:
                 "POST", lambda r, ip: m.getuserdetail3rd(_q(r, st), _body(r), ip)),
             "/cgi-bin/agent/get": ("GET", lambda r, ip: m.agent_get(_q(r, at), _q(r, "agentid"), ip)),
             "/cgi-bin/getcallbackip": ("GET", lambda r, ip: m.getcallbackip(_q(r, at), ip)),
+            "/cgi-bin/agent/get_permissions": ("POST", lambda r, ip: m.get_permissions(_q(r, at), ip)),
             "/cgi-bin/license/get_app_license_info": (
                 "POST", lambda r, ip: m.get_app_license_info(_q(r, "provider_access_token"), _body(r), ip)),
         }
