@@ -13,9 +13,11 @@ from typing import Any
 
 from .errors import (
     ConfigError,
+    CorpNotChosenError,
     CorpNotFoundError,
     CryptoError,
     LoginError,
+    NoAuthorizedCorpError,
     NoSuiteTicketError,
     ReceiveIdError,
     SignatureError,
@@ -51,6 +53,8 @@ __all__ = [
     "TransportError",
     "NoSuiteTicketError",
     "CorpNotFoundError",
+    "CorpNotChosenError",
+    "NoAuthorizedCorpError",
     "LoginError",
 ]
 

@@ -1,11 +1,15 @@
 """WeCom error codes: what they mean and what to do about them (中文 + English).
 
-The table covers every code of ``wecom-api.md`` §7 (official global error-code page
-[OFFICIAL 90455] with the official "排查方法/查看帮助" text as copied in
-xen0n/go-workwx ``errcodes/mod.go``) plus the ``-400xx`` codes of the official
-WXBizMsgCrypt sample code for callback crypto (§1.5–1.7). Fixes are taken from that
-text and from the sections of ``wecom-api.md`` named in them; where the official text
-is only "—" the fix says what the rest of the spec implies.
+The table covers the codes a WeCom login, a 代开发 provider and its callbacks meet, with the
+titles of the official global error-code page (全局错误码,
+developer.work.weixin.qq.com/document/path/90313; its "排查方法/查看帮助" text as copied in
+xen0n/go-workwx ``errcodes/mod.go``, crawl of 2023-08-20, commit 02abf8b1) plus the ``-400xx``
+codes of the official WXBizMsgCrypt sample code for callback crypto (documents 90968 / 91144).
+Fixes follow that help text and the API pages named in them; where the official text is only
+"—" the fix says what the rest of the documentation implies.
+
+Everything here may be shown to users (login pages, doctor rows, exception messages): it cites
+official document ids, never the team's internal notes.
 
 Example: ``hint(60020, "not allow to access from your ip, …, from ip: 1.2.3.4, more info at …")``
 says what 60020 means and to add ``1.2.3.4`` to the right whitelist.
@@ -41,7 +45,7 @@ def query_url(code: int) -> str:
 
 
 _TABLE = [
-    # -- callback crypto: official WXBizMsgCrypt sample codes (wecom-api.md §1.5–1.7) ----------
+    # -- callback crypto: official WXBizMsgCrypt sample codes (documents 90968 / 91144) ---------
     ErrorInfo(
         -40001, "签名验证错误", "msg_signature verification failed",
         "确认 WECOM_TOKEN 与后台回调配置的 Token 一致，且用 URL"
@@ -105,7 +109,7 @@ _TABLE = [
         "内部错误：检查回复消息的字段是否为字符串或整数",
         "internal error: check that the reply fields are strings or integers",
     ),
-    # -- global error codes (wecom-api.md §7) -------------------------------------------------
+    # -- global error codes (document 90313) --------------------------------------------------
     ErrorInfo(
         -1, "系统繁忙", "system busy",
         "服务器暂不可用，建议稍候重试，重试次数不超过3次（WeComClient 已按 WECOM_BUSY_RETRIES 退避重试）",
@@ -114,12 +118,25 @@ _TABLE = [
     ),
     ErrorInfo(0, "请求成功", "success", "接口调用成功，无需处理", "the call succeeded; nothing to do"),
     ErrorInfo(
-        40001, "不合法的secret参数", "invalid secret",
-        "自建应用的 secret 在应用详情/通讯录管理助手可查看，核对 WECOM_SECRET；代开发应用的 secret 即 "
-        "permanent_code，可能填错或已因 reset_permanent_code 失效，需用新的 AuthCode 重新换取",
-        "self-built: the secret is shown on the app detail page (or the contact-sync assistant) — check "
-        "WECOM_SECRET; 代开发: the secret is the permanent_code, which is wrong or obsolete (e.g. after "
-        "reset_permanent_code) — exchange the new AuthCode again",
+        # 90313's 40001 help: 1) secret/corpid not passed 2) corpid and secret do not match, e.g. the
+        # app's secret was reset but the old one is still used 3) 应用已经停用 (the app is disabled).
+        # The same help (45009, item 5) warns that repeating a wrong secret blocks the IP for an hour.
+        40001, "不合法的secret参数",
+        "invalid secret (wrong or reset secret, or the app is disabled)",
+        "两种原因返回同一个错误码，先分辨：在企业管理后台「应用管理」打开该应用——显示已停用则点击启用即可"
+        "（代开发应用停用/启用时服务商还会收到 change_auth 推送）；应用正常则是 secret 错误或已重置："
+        "自建应用在应用详情查看 Secret 并更新 WECOM_SECRET；代开发应用的 secret 即 permanent_code，"
+        "服务商「重新获取secret」后须用 reset_permanent_code 推送的 AuthCode 换取新的 permanent_code，"
+        "错过了就再获取一次或请企业管理员重新授权。不要反复用错误的 secret 调用 gettoken：多次失败会使"
+        "本服务器 IP 被封禁一小时",
+        "one code, two causes — tell them apart first: open the app under 应用管理 (apps) in the corp's "
+        "admin console; if it shows as disabled (已停用), enabling it is the fix (for a 代开发 app the "
+        "provider also gets a change_auth push when it is disabled or enabled). If the app is enabled, the "
+        "secret is wrong or was reset: for a self-built app copy the Secret from its detail page into "
+        "WECOM_SECRET; a 代开发 app's secret is its permanent_code — after 重新获取secret the AuthCode of the "
+        "reset_permanent_code push must be exchanged for the new permanent_code; if that was missed, reset it "
+        "again or have the corp admin authorize again. Do not keep calling gettoken with a wrong secret: "
+        "repeated failures block this server's IP for an hour",
     ),
     ErrorInfo(
         40003, "无效的UserID", "invalid UserID",
@@ -289,10 +306,11 @@ _TABLE = [
         "reloading the callback page)",
     ),
     ErrorInfo(
-        43004, "指定的userid未绑定微信或未关注微工作台",
-        "userid not bound to WeChat / not following 微工作台",
-        "需要成员使用微信登录企业微信或者关注微工作台才能获取 openid",
-        "the member must log in to WeCom with WeChat or follow 微工作台 before an openid can be had",
+        43004, "指定的userid未绑定微信或未关注微信插件（原企业号）",
+        "the userid is not bound to WeChat or does not follow the WeChat plug-in (微信插件)",
+        "需要成员使用微信登录企业微信或者关注微信插件才能获取 openid",
+        "the member must log in to WeCom with WeChat or follow the WeChat plug-in (微信插件) before an "
+        "openid can be had",
     ),
     ErrorInfo(
         45009, "接口调用超过限制", "API call frequency limit exceeded",
@@ -307,6 +325,13 @@ _TABLE = [
         45033, "接口并发调用超过限制", "API concurrency limit exceeded",
         "一般是程序有 bug，导致对同一份资源有过高且持续不断的并发请求；降低并发",
         "usually a bug that keeps hitting one resource with many concurrent requests; reduce concurrency",
+    ),
+    ErrorInfo(
+        48001, "API功能未授权", "API feature not authorized",
+        "调用明文 corpid 转换为密文 corpid 的接口（service/corpid_to_opencorpid）时，企业与服务商之间"
+        "须有授权关系；发票相关接口要求企业已认证且激活人数达到 200",
+        "corpid_to_opencorpid (plaintext → encrypted corp id) needs an authorization between the corp and "
+        "the provider; invoice APIs need a verified corp with at least 200 activated members",
     ),
     ErrorInfo(
         48002, "API接口无权限调用", "no permission for this API",
@@ -371,7 +396,7 @@ _TABLE = [
         "changing contacts needs contact-edit permission",
     ),
     ErrorInfo(
-        60020, "访问ip不在白名单之中", "caller IP not in the whitelist",
+        60020, "不安全的访问IP", "unsafe caller IP (not on the app's trusted IPs / the provider's IP whitelist)",
         "把服务器出口IP加入白名单：自建应用 → 应用详情「企业可信IP」；代开发/第三方应用 → 服务商管理后台"
         "「服务商信息-基本信息-IP白名单」；配置约1分钟后生效",
         "add this server's egress IP to the whitelist: self-built app → app detail page 「企业可信IP」; "
@@ -400,12 +425,14 @@ _TABLE = [
         "user_ticket lives 1800 s; the user must follow the login link again to get a new code and ticket",
     ),
     ErrorInfo(
-        701016, "帐号未激活或者已经过期", "account not activated or expired (interface licence)",
-        "代开发/第三方应用开启接口许可后，试用期（首次安装后90天）结束需为成员购买并激活基础账号；"
-        "在服务商后台「接口许可」查看 license/get_app_license_info 的 trail_info",
-        "after the trial (90 days from first install) a 代开发/third-party app with licence checks needs a basic "
-        "account bought and activated for the member; check trail_info via license/get_app_license_info "
-        "(wecom-api.md §3.7; exact errcode text UNCONFIRMED)",
+        701016, "账号未激活或者已经过期", "account not activated or expired (interface licence)",
+        "代开发/第三方应用开启接口许可后，试用期（首次安装后90天）结束，没有激活接口许可账号的成员会被拦截；"
+        "服务商为该成员购买并激活基础账号，试用与检查时间见 license/get_app_license_info 的 trail_info"
+        "（developer.work.weixin.qq.com/document/path/97194）",
+        "once an app with interface licences (接口许可) is past its trial (90 days from the first install), "
+        "members without an active licence account are blocked; the provider buys and activates a basic "
+        "account for the member — trial and check times are in trail_info of license/get_app_license_info "
+        "(developer.work.weixin.qq.com/document/path/97194)",
     ),
     ErrorInfo(
         84015, "成员票据无效", "user_ticket invalid",
@@ -461,20 +488,34 @@ _TABLE = [
         "member must confirm in OAuth; third-party apps need the 成员敏感信息授权 permission",
     ),
     ErrorInfo(
-        301002, "无权限操作指定的应用", "no permission for the given app",
-        "access_token 须来自该应用：检查 agentid 是否与生成 access_token 的应用一致",
-        "the access_token must belong to that app: check that agentid matches the app the token was "
-        "fetched for",
+        301002, "无权限操作指定的应用",
+        "the access_token may not operate the given app (token and agentid belong to different apps)",
+        "请求中的 agentid 与生成 access_token 的应用不一致（例如用应用 A 的 secret 取 token，却指定了应用 B "
+        "的 agentid）：自建应用核对 WECOM_AGENT_ID 与 WECOM_SECRET 属于同一个应用（管理后台「应用管理 → "
+        "本应用」同时显示 AgentId 与 Secret）；代开发应用使用授权信息里的 agentid"
+        "（auth_info.agent[0].agentid），不要另设 WECOM_AGENT_ID。这不是应用停用",
+        "the agentid of the request is not the app the access_token was fetched for (e.g. app A's secret "
+        "with app B's agentid): for a self-built app check that WECOM_AGENT_ID and WECOM_SECRET belong to "
+        "the same app (the admin console shows both on 应用管理 → this app); a 代开发 app uses the agentid "
+        "of its authorization (auth_info.agent[0].agentid) — do not set another WECOM_AGENT_ID. The app is "
+        "not disabled",
     ),
     ErrorInfo(
-        670001, "应用不在共享范围", "app not in the sharing scope",
-        "确认该应用已共享给当前企业（上下游/企业互联共享应用，见授权信息 shared_from）",
-        "check that the app is shared with this corp (shared apps of 上下游 / 企业互联, see shared_from "
-        "in the authorization info)",
+        301058, "拉取会话数据请求超过大小限制，可减少limit参数",
+        "chat-archive (会话存档) fetch exceeds the size limit; lower the limit parameter",
+        "会话存档拉取数据时减小 limit 参数后重试；与登录无关",
+        "fetch chat-archive data with a smaller limit and retry; unrelated to login",
     ),
     ErrorInfo(
-        710000, "invalid open_corpid（社区报告，官方说明未确认）",
-        "invalid open_corpid (community report, unconfirmed)",
+        670001, "应用不在共享范围", "app not in the sharing scope (上下游 shared app)",
+        "上游企业获取下游企业的 access_token 时：确认使用的是上游应用的 access_token，且 corpid 与 agentid "
+        "来自「获取应用共享信息」接口（上下游共享应用）；这不是应用停用，而是共享范围的设置",
+        "when an upstream corp fetches a downstream corp's access_token (上下游 shared apps): use the "
+        "upstream app's access_token and the corpid and agentid returned by the app-sharing-info API. The "
+        "app is not disabled: this is a sharing-scope setting",
+    ),
+    ErrorInfo(
+        710000, "非法的open_corpid", "invalid open_corpid",
         "get_corp_token 的 auth_corpid 不被接受：原样使用 get_pe"
         "rmanent_code 返回的 auth_corp_info.corpid（区分大小写）",
         "get_corp_token refused auth_corpid: use auth_corp_info.corpid from get_permanent_code exactly "

@@ -161,7 +161,34 @@ class CorpNotFoundError(WeComError):
     description = "this corp has not authorized the app (企业未授权此应用)"
 
 
+class NoAuthorizedCorpError(CorpNotFoundError):
+    """No corp has authorized the app yet (and no ``WECOM_CORP_ID`` is set): nobody can log in."""
+
+    description = "no corp has authorized this app yet (还没有企业授权本应用)"
+
+
+class CorpNotChosenError(CorpNotFoundError):
+    """Several corps authorized the app and the request does not say which one it is for.
+
+    Each customer reaches their own login with ``?corp_id=…`` (usually in their app's home URL).
+    """
+
+    description = ("several corps authorized this app and the request names none: pass ?corp_id=… "
+                   "(多个企业已授权本应用，请求未指定 corp_id)")
+
+
 class LoginError(WeComError):
     """The OAuth / web-login round trip failed on our side (state, code, user)."""
 
     description = "WeCom login failed"
+
+
+class SchemaError(WeComError):
+    """The store's tables are not at the version this flask-wecom needs, and it may not (or cannot) upgrade them.
+
+    The message names the command that fixes it (``flask wecom db upgrade``, or the application's own
+    ``flask db upgrade`` / ``alembic upgrade heads``).
+    """
+
+    description = ("flask-wecom's database tables need an upgrade: run `flask wecom db upgrade` "
+                   "(flask-wecom 数据表需要升级：请运行 `flask wecom db upgrade`)")

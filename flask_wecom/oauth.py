@@ -29,8 +29,10 @@ from authlib.common.urls import add_params_to_uri
 from . import errcodes
 from .errors import (
     ConfigError,
+    CorpNotChosenError,
     CorpNotFoundError,
     LoginError,
+    NoAuthorizedCorpError,
     NoSuiteTicketError,
     TransportError,
     WeComAPIError,
@@ -86,9 +88,13 @@ REASONS = (
     "ip_not_whitelisted",  # 60020
     "app_unavailable",    # app disabled / expired / offline / authorization cancelled
     "trusted_domain",     # 50001: redirect_uri not on the app's trusted domain
-    "no_corp",            # no corp has authorized the app (or an unknown corp_id was asked for)
+    "no_corp",            # no corp has authorized the app yet
+    "corp_required",      # several corps authorized the app and the request names none
+    "corp_unknown",       # the corp the request names has not authorized the app (or cancelled)
     "no_suite_ticket",    # 代开发/third-party: no suite_ticket yet, so no suite token
-    "config",             # our credentials are wrong (40001, 40013, 40084 …) or settings missing
+    "secret_rejected",    # 40001: wrong or reset secret — or the app is disabled (same errcode, doc 90313)
+    "agent_mismatch",     # 301002: the access_token's app is not the agentid's app
+    "config",             # our credentials are wrong (40013, 40084 …) or settings missing
     "refused",            # the app's user_loader refused the user
     "unreachable",        # WeCom could not be reached
     "api_error",          # any other errcode
@@ -97,8 +103,9 @@ REASONS = (
 
 _CODE_INVALID = frozenset({40029, 42022})
 _NOT_VISIBLE = frozenset({50002, 60011, 60021, 92000})
-_APP_UNAVAILABLE = frozenset({48004, 48006, 50003, 84085, 90302, 301002, 670001, 701016})
-_CONFIG = frozenset({40001, 40013, 40056, 40080, 40083, 40084, 40085, 40091, 48003, 710000})
+#: 301002 (token/agentid mismatch) and 670001 (sharing scope) are settings, not a disabled app (doc 90313)
+_APP_UNAVAILABLE = frozenset({48004, 48006, 50003, 84085, 90302, 701016})
+_CONFIG = frozenset({40013, 40056, 40080, 40083, 40084, 40085, 40091, 48003, 670001, 710000})
 #: errcodes of auth/getuserdetail after which the login goes on without the sensitive fields
 _DETAIL_OPTIONAL = frozenset({48002, 84014, 84015, 84090, 92001})
 #: errcodes of user/get after which the login goes on with what getuserinfo gave
@@ -306,6 +313,10 @@ def reason_for_errcode(errcode: int) -> str:
         return "app_unavailable"
     if errcode == 50001:
         return "trusted_domain"
+    if errcode == 40001:
+        return "secret_rejected"
+    if errcode == 301002:
+        return "agent_mismatch"
     if errcode in _CONFIG:
         return "config"
     return "api_error"
@@ -323,8 +334,12 @@ def failure_from_error(exc: BaseException, step: str = "") -> LoginFailure:
         return LoginFailure("unreachable", str(exc), step=step)
     if isinstance(exc, NoSuiteTicketError):
         return LoginFailure("no_suite_ticket", str(exc), step=step)
-    if isinstance(exc, CorpNotFoundError):
+    if isinstance(exc, NoAuthorizedCorpError):
         return LoginFailure("no_corp", str(exc), step=step)
+    if isinstance(exc, CorpNotChosenError):
+        return LoginFailure("corp_required", str(exc), step=step)
+    if isinstance(exc, CorpNotFoundError):
+        return LoginFailure("corp_unknown", str(exc), step=step)
     if isinstance(exc, ConfigError):
         return LoginFailure("config", str(exc), step=step)
     if isinstance(exc, WeComError):

@@ -17,38 +17,29 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, FrozenSet, Optional
 
 from .client import WeComClient
-from .errors import ConfigError, CorpNotFoundError, NoSuiteTicketError, TransportError, WeComError
+from .config import APP_TYPES, CUSTOMIZED, INTERNAL, THIRD_PARTY, infer_app_type  # noqa: F401 - re-exported
+from .errors import (
+    ConfigError,
+    CorpNotChosenError,
+    CorpNotFoundError,
+    NoAuthorizedCorpError,
+    NoSuiteTicketError,
+    TransportError,
+    WeComError,
+)
 from .events import CallbackEvent
 from .store import CorpRecord, Store
 from .tokens import CorpTokenSource, SuiteTokenSource, ThirdPartyCorpTokenSource, TokenManager
 
 log = logging.getLogger("flask_wecom")
 
-INTERNAL = "internal"
-CUSTOMIZED = "customized"
-THIRD_PARTY = "third_party"
-APP_TYPES = (INTERNAL, CUSTOMIZED, THIRD_PARTY)
-
 #: WeCom keeps suite_ticket valid for 30 minutes (wecom-api.md §2.1).
 SUITE_TICKET_LIFETIME = 30 * 60
 #: AuthCodes are valid for 10 minutes (wecom-api.md §2.2).
 AUTH_CODE_LIFETIME = 10 * 60
-
-
-def infer_app_type(config: Dict[str, Any]) -> str:
-    """``WECOM_APP_TYPE`` if set, else guess from the suite id (§0: 代开发 template ids start with ``dk``)."""
-    explicit = config.get("WECOM_APP_TYPE")
-    if explicit:
-        if explicit not in APP_TYPES:
-            raise ConfigError(f"WECOM_APP_TYPE must be one of {', '.join(APP_TYPES)}, not {explicit!r}")
-        return explicit
-    suite_id = config.get("WECOM_SUITE_ID") or ""
-    if not suite_id:
-        return INTERNAL
-    return CUSTOMIZED if suite_id.startswith("dk") else THIRD_PARTY
 
 
 @dataclass
@@ -68,8 +59,13 @@ class Provider:
     def __init__(self, *, app_type: str, client: WeComClient, tokens: TokenManager, store: Store,
                  suite_id: Optional[str] = None, suite_secret: Optional[str] = None,
                  provider_corp_id: Optional[str] = None, corp_id: Optional[str] = None,
-                 agent_id: Optional[str] = None, secret: Optional[str] = None, clock=time.time) -> None:
+                 agent_id: Optional[str] = None, secret: Optional[str] = None, clock=time.time,
+                 login_suite_id: Optional[str] = None, login_suite_secret: Optional[str] = None) -> None:
         self.app_type = app_type
+        #: third-party web login (login_type=ServiceApp): the provider's separate 登录授权 suite
+        #: (developer.work.weixin.qq.com/document/path/98171, 98179)
+        self.login_suite_id = login_suite_id or None
+        self._login_suite_secret = login_suite_secret
         self.client = client
         self.tokens = tokens
         self.store = store
@@ -113,6 +109,31 @@ class Provider:
                               "(代开发模板 / 第三方应用的 suite_id 与 secret)")
         return SuiteTokenSource(self.client, self.tokens, self.suite_id, self._suite_secret, self.suite_ticket)
 
+    @property
+    def has_login_suite(self) -> bool:
+        return bool(self.login_suite_id and self._login_suite_secret)
+
+    def login_suite_token(self) -> SuiteTokenSource:
+        """suite_access_token of the 登录授权 suite: it consumes third-party web-login codes (98179).
+
+        Got like any suite token (get_suite_token with that suite's id, Secret and its own suite_ticket,
+        which WeCom pushes to the 登录授权 callback URL — the template URL here)."""
+        if not self.has_login_suite:
+            raise ConfigError("third-party web login (login_type=ServiceApp) needs the provider's 登录授权 suite: "
+                              "set WECOM_LOGIN_SUITE_ID and WECOM_LOGIN_SUITE_SECRET (服务商管理后台 → 应用管理 → "
+                              "登录授权; 第三方网页登录需要登录授权的 SuiteID 与 Secret)")
+        login_suite_id = str(self.login_suite_id)
+
+        def ticket() -> Optional[str]:
+            found = self.store.get_suite_ticket(login_suite_id)
+            if found is None:
+                raise NoSuiteTicketError("no suite_ticket of the 登录授权 suite has arrived yet: give its callback "
+                                         "settings the template callback URL, Token and EncodingAESKey, then click "
+                                         "刷新Ticket (登录授权应用尚未收到 suite_ticket)")
+            return found[0]
+
+        return SuiteTokenSource(self.client, self.tokens, login_suite_id, self._login_suite_secret, ticket)
+
     # -- corps ----------------------------------------------------------------------------
 
     def corp_secret(self, corp_id: str) -> str:
@@ -152,7 +173,13 @@ class Provider:
         return ids
 
     def resolve_corp(self, requested: Optional[str] = None) -> str:
-        """Which corp a login is for: ``requested`` (must be one we hold), ``WECOM_CORP_ID``, or the only one."""
+        """Which corp a login is for: ``requested`` (must be one we hold), ``WECOM_CORP_ID``, or the only one.
+
+        Raises :class:`CorpNotFoundError` for a ``requested`` corp we do not serve,
+        :class:`NoAuthorizedCorpError` when no corp authorized the app yet, and
+        :class:`CorpNotChosenError` when several did and the request names none. The messages
+        never name the corps we serve: a visitor of one customer must not learn the others.
+        """
         held = self.corp_ids()
         if requested:
             if requested not in held:
@@ -164,12 +191,13 @@ class Provider:
         if len(held) == 1:
             return held[0]
         if not held:
-            raise CorpNotFoundError(
+            raise NoAuthorizedCorpError(
                 "no corp has authorized this app yet: ask the customer's admin to scan the 代开发 template "
                 "QR code, or set WECOM_CORP_ID + WECOM_SECRET (还没有企业授权本应用)"
             )
-        raise CorpNotFoundError("several corps authorized this app: pass ?corp_id=… or set WECOM_CORP_ID "
-                                "(多个企业已授权，请指定 corp_id)")
+        raise CorpNotChosenError(f"several corps ({len(held)}) authorized this app and the request names "
+                                 "none: pass ?corp_id=… (each customer's app home URL carries its own), or "
+                                 "set WECOM_CORP_ID (多个企业已授权本应用，请求未指定 corp_id)")
 
     # -- template events ------------------------------------------------------------------
 
@@ -177,6 +205,12 @@ class Provider:
         """Apply one InfoType event. Fast: AuthCodes are only *recorded* here (WeCom wants `success` in 1 s)."""
         if not self.suite_id:
             return EventOutcome("ignored", reason="no WECOM_SUITE_ID is configured, so no template event is ours")
+        if (event.info_type == "suite_ticket" and self.login_suite_id and event.suite_id == self.login_suite_id
+                and event.suite_ticket):
+            # the 登录授权 suite's ticket, when its callback settings point at this URL (98179: its
+            # suite_access_token is got like a third-party app's, with its own ticket)
+            self.store.save_suite_ticket(event.suite_id, event.suite_ticket)
+            return EventOutcome("ticket_stored", reason="login suite")
         if event.suite_id and self.suite_id and event.suite_id != self.suite_id:
             # Two suites may share one callback URL: never let the other one overwrite ours.
             return EventOutcome("ignored", reason=f"SuiteId {event.suite_id!r} is not ours ({self.suite_id!r})")
@@ -293,3 +327,64 @@ def _public_auth_info(data: Dict[str, Any]) -> Dict[str, Any]:
     """The non-secret part of get_permanent_code / get_auth_info, kept for status pages and the doctor."""
     keep = ("auth_corp_info", "auth_info", "auth_user_info", "dealer_corp_info", "edition_info", "state")
     return {key: data[key] for key in keep if key in data}
+
+
+# -- callback receive ids ---------------------------------------------------------------------------
+
+#: the two callback URLs: the template (指令) URL and the app (数据) URL
+TEMPLATE_URL = "template"
+DATA_URL = "data"
+
+
+@dataclass(frozen=True)
+class ReceiveIdRule:
+    """The receiveids one callback URL accepts for one method.
+
+    ``strict`` False: another receiveid is accepted anyway (after the signature check) and logged loudly,
+    because refusing would lose what WeCom sent and nothing is gained by it."""
+
+    expected: FrozenSet[str]
+    strict: bool = True
+
+    def accepts(self, receive_id: str) -> bool:
+        return receive_id in self.expected or not self.strict
+
+
+def _ids(*values: Optional[str]) -> FrozenSet[str]:
+    return frozenset(v for v in values if v)
+
+
+def receive_id_rule(provider: Provider, endpoint: str, method: str) -> ReceiveIdRule:
+    """Which receiveids a callback URL accepts, per app type (the decrypted message ends with one).
+
+    The official appendix "ReceiveId 含义" (developer.work.weixin.qq.com/document/path/90968, 91144):
+    a corp app's callbacks carry the corp id, third-party events the suite id. Applied per URL:
+
+    * self-built: its own corp id on both URLs, GET and POST;
+    * template (指令) URL, POST: the suite id (97172: "receiveid的内容为suiteid"), and the 登录授权 suite's
+      id for its suite_ticket. Not strict: peers (EasyWeChat, WxJava) do not check it and one capture shows
+      the provider's corp id; refusing would lose a 10-minute AuthCode, so another id is accepted (the
+      signature was verified first) and logged loudly;
+    * template URL, GET (URL verification): the provider's own corp id (WeCom staff answers; no official
+      page says it), and the suite ids — a verification only echoes, accepting a candidate loses nothing;
+    * app (数据) URL, POST: the customer corp ids we serve (= ToUserName; encrypted for 代开发 installs since
+      2022), plus the suite id for third-party apps (the appendix: third-party callbacks carry the suite id);
+    * app URL, GET: unconfirmed anywhere which id WeCom verifies a 代开发 / third-party app URL with (staff
+      answers say the provider's corp id, developers report the customer's): every candidate is accepted.
+
+    A 代开发 app configured with its permanent code (``WECOM_APP_TYPE=customized`` without a suite) is a
+    provider app all the same: its URLs are verified for the provider's corp id.
+    """
+    method = method.upper()
+    if provider.app_type == INTERNAL:
+        return ReceiveIdRule(_ids(provider.corp_id))
+    suites = (provider.suite_id, provider.login_suite_id)
+    corps = tuple(provider.corp_ids()) + (provider.corp_id,)
+    if endpoint == TEMPLATE_URL:
+        if method == "GET":
+            return ReceiveIdRule(_ids(provider.provider_corp_id, *suites))
+        return ReceiveIdRule(_ids(*suites), strict=False)
+    if method == "GET":
+        return ReceiveIdRule(_ids(provider.provider_corp_id, *corps, *suites))
+    third_party_suite = provider.suite_id if provider.app_type == THIRD_PARTY else None
+    return ReceiveIdRule(_ids(*corps, third_party_suite))

@@ -2,7 +2,8 @@
 
 * ``GET /wecom/login?next=/page[&via=oauth|qr][&corp_id=…]`` — remember a fresh state in the
   session (expiry ``WECOM_STATE_MAX_AGE``, single use) and 302 to WeCom: the in-client OAuth2
-  link inside the WeCom client, the web / QR login page elsewhere (wecom-api.md §4).
+  link inside the WeCom client, the web / QR login page elsewhere (developer.work.weixin.qq.com/
+  document/path/91022 and 98152).
 * ``GET /wecom/authorized?code=…&state=…`` — check the state, exchange the code
   (:func:`flask_wecom.oauth.exchange_code`), renew the session, log the member in, go to ``next``.
 * ``POST /wecom/logout`` logs out; ``GET /wecom/logout`` shows the form that posts it.
@@ -65,12 +66,17 @@ def register_login_views(bp, wecom) -> None:
     bp.add_url_rule("/logout", "logout", logout_view, methods=["GET", "POST"])
 
 
-def redirect_uri() -> str:
-    """The ``redirect_uri`` sent to WeCom; its host (port included) must be the trusted domain (§8.1)."""
+def _public_url(endpoint: str) -> str:
     public = current_app.config.get("WECOM_PUBLIC_URL")
     if public:
-        return str(public).rstrip("/") + url_for("wecom.authorized")
-    return url_for("wecom.authorized", _external=True)
+        return str(public).rstrip("/") + url_for(endpoint)
+    return url_for(endpoint, _external=True)
+
+
+def redirect_uri() -> str:
+    """The ``redirect_uri`` sent to WeCom; its host (port included) must be the app's trusted domain
+    (developer.work.weixin.qq.com/document/path/91022, errcode 50001 of document 90313)."""
+    return _public_url("wecom.authorized")
 
 
 # -- /login ----------------------------------------------------------------------------------
@@ -241,7 +247,9 @@ def logout_view():
 #: either pass on a second try or once an admin has fixed what the page names)
 _RETRY = {"state_missing", "state_mismatch", "state_expired", "state_replayed", "cancelled", "code_invalid",
           "not_member", "not_visible", "ip_not_whitelisted", "app_unavailable", "trusted_domain", "no_corp",
-          "no_suite_ticket", "config", "unreachable", "internal", "api_error"}
+          "no_suite_ticket", "secret_rejected", "agent_mismatch", "config", "unreachable", "internal", "api_error"}
+#: reasons whose own text already explains the errcode: the page does not repeat the errcode's fix
+_OWN_FIX = {"ip_not_whitelisted", "secret_rejected"}
 
 #: reason -> (HTTP status, title zh, title en, what happened zh, en, fix zh, en)
 _TEXT: Dict[str, tuple] = {
@@ -333,6 +341,52 @@ _TEXT: Dict[str, tuple] = {
         "Have the customer's admin scan the 代开发 template QR code (it takes effect automatically), or set "
         "WECOM_CORP_ID and WECOM_SECRET.",
     ),
+    "corp_required": (
+        400, "请从您所在企业的入口登录", "Please use your own organisation's login",
+        "本应用服务多个企业，而这个登录链接没有指明您所在的企业。",
+        "This app serves several organisations, and this login link does not say which one is yours.",
+        "请在企业微信「工作台」中打开本应用（它的主页会带您到自己企业的登录），或使用管理员提供的、"
+        "带有您企业 ID 的登录链接：{login_url}?corp_id=<您的企业ID>。"
+        "管理员：把每个客户企业的应用主页设为 {login_url}?corp_id=<该企业的 corpid>"
+        "（代开发应用在服务商管理后台该企业应用的开发信息中设置），只服务一个企业时也可设置 WECOM_CORP_ID。",
+        "Open this app from the WeCom workbench (工作台): its home page takes you to your own organisation's "
+        "login. Or use the login link your admin gives you, which carries your organisation's id: "
+        "{login_url}?corp_id=<your corp id>. Admins: set each customer's app home page (应用主页) to "
+        "{login_url}?corp_id=<that corp's corpid> (for a 代开发 app: in the provider console, that customer's "
+        "app development settings); a site that serves one organisation can set WECOM_CORP_ID instead.",
+    ),
+    "corp_unknown": (
+        404, "该企业没有授权本应用", "This organisation has not authorized this app",
+        "登录链接所指的企业没有授权本应用，或者已经取消了授权。",
+        "The organisation named in the login link has not authorized this app, or has cancelled the "
+        "authorization.",
+        "请在企业微信「工作台」中打开本应用，或向管理员索取正确的登录链接。管理员：`flask wecom corps` "
+        "列出已授权的企业；企业取消过授权的，请其管理员重新扫码授权。",
+        "Open this app from the WeCom workbench (工作台), or ask your admin for the right login link. Admins: "
+        "`flask wecom corps` lists the authorized organisations; one that cancelled must have its admin "
+        "authorize the app again.",
+    ),
+    "secret_rejected": (
+        500, "企业微信不接受本站的应用凭证", "WeCom refused this site's app credential",
+        "企业微信对获取 access_token（gettoken）返回 40001。官方文档给出两种原因：应用的 secret 错误或已被"
+        "重置，或者应用已经停用。",
+        "WeCom answered 40001 when this site asked for an access token (gettoken). WeCom's documentation "
+        "gives two causes: the app's secret is wrong or was reset, or the app is disabled.",
+        "管理员先分辨是哪一种：在企业管理后台「应用管理」中打开本应用——显示已停用，点击启用即可；"
+        "应用正常，则是 secret 的问题：{secret_fix_zh}`flask wecom doctor` 会逐项检查。",
+        "Admins, tell the two apart first: open this app under 应用管理 (apps) in the corp's admin console. "
+        "If it shows as disabled (已停用), enabling it is the fix. If it is enabled, the secret is the "
+        "problem: {secret_fix_en} `flask wecom doctor` checks each step.",
+    ),
+    "agent_mismatch": (
+        500, "应用 ID 与应用凭证不属于同一个应用", "The agent id and the app credential belong to different apps",
+        "企业微信拒绝了请求（301002）：access_token 是为另一个应用获取的，与登录使用的 agentid 不一致。"
+        "这不是应用停用。",
+        "WeCom refused a call (301002): the access token was fetched for another app than the agent id the "
+        "login uses. The app is not disabled.",
+        "管理员：按下方错误码的说明核对 agentid，然后运行 `flask wecom doctor`。",
+        "Admins: check the agent id as the error code below explains, then run `flask wecom doctor`.",
+    ),
     "no_suite_ticket": (
         503, "还没有收到 suite_ticket", "No suite_ticket has arrived yet",
         "企业微信尚未把 suite_ticket 推送到本站的指令回调地址，因此无法获取模板凭证。",
@@ -388,6 +442,21 @@ def _whitelist_fix(app_type: str, ip: Optional[str]) -> tuple:
             "info → basic info → IP whitelist); it takes about a minute to apply.")
 
 
+def _secret_fix(app_type: str) -> tuple:
+    """What to do about a wrong or reset secret, for the app type (40001, document 90313)."""
+    if app_type == "internal":
+        return ("在应用详情中查看 Secret，更新 WECOM_SECRET（secret 若被重置，旧的立即失效）。",
+                "copy the Secret from the app's detail page into WECOM_SECRET (a reset secret replaces the old "
+                "one at once).")
+    return ("代开发应用的 secret 就是 permanent_code：服务商「重新获取secret」后，须用 reset_permanent_code "
+            "推送的 AuthCode（10 分钟内有效）换取新的 permanent_code（运行 `flask wecom exchange`）；"
+            "错过了就请服务商再获取一次，或请企业管理员重新授权。",
+            "a 代开发 app's secret is its permanent_code: after the provider's 重新获取secret, the AuthCode "
+            "of the reset_permanent_code push (valid 10 minutes) must be exchanged for the new permanent_code "
+            "(run `flask wecom exchange`); if it was missed, the provider resets it again or the corp admin "
+            "authorizes the app again.")
+
+
 def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     """Everything the failure page (and the JSON answer) shows, with no secret and no traceback."""
     state = WeCom.state()
@@ -395,7 +464,11 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     status, title_zh, title_en, what_zh, what_en, fix_zh, fix_en = _TEXT[reason]
     uri = redirect_uri()
     whitelist_zh, whitelist_en = _whitelist_fix(state.app_type, failure.ip)
+    secret_zh, secret_en = _secret_fix(state.app_type)
     values = {
+        "login_url": _public_url("wecom.login"),
+        "secret_fix_zh": secret_zh,
+        "secret_fix_en": secret_en,
         "max_age": state.config["WECOM_STATE_MAX_AGE"],
         "ip_zh": failure.ip or "（企业微信未注明，即本服务器的出口 IP）",
         "ip_en": failure.ip or "(not named by WeCom: this server's egress IP)",
@@ -418,8 +491,8 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
         "errmsg": redact_query(failure.errmsg)[:300] if failure.errmsg else "",
         "meaning_zh": info.zh if info else None,
         "meaning_en": info.en if info else None,
-        "errcode_fix_zh": info.fix_zh if info and reason not in ("ip_not_whitelisted",) else None,
-        "errcode_fix_en": info.fix_en if info and reason not in ("ip_not_whitelisted",) else None,
+        "errcode_fix_zh": info.fix_zh if info and reason not in _OWN_FIX else None,
+        "errcode_fix_en": info.fix_en if info and reason not in _OWN_FIX else None,
         "lookup_url": errcodes.query_url(failure.errcode) if failure.errcode is not None else None,
         "ip": failure.ip,
         "redirect_uri": uri if reason == "trusted_domain" else None,
@@ -434,7 +507,7 @@ def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None, v
     "Start again" leads to ``/login`` with the same ``next`` and, when known, the same ``via``.
     """
     app = current_app._get_current_object()
-    signals.login_failed.send(app, error=failure)
+    signals.send(signals.login_failed, app, error=failure)
     details = describe_failure(failure)
     via = via if via in (OAUTH, QR) else None
     retry_url = url_for("wecom.login", next=safe_next(next_url) or None, via=via) if details["retry"] else None

@@ -239,7 +239,7 @@ def test_trial_expired(client, fake_wecom):
     answer = confirm(start_login(client, ua=WXWORK_UA).location)
     fake_wecom.corp.trial_expired = True
     page = assert_failure_page(back_to_app(client, answer), "app_unavailable", 503, errcode=701016, retry=True)
-    assert "帐号未激活或者已经过期" in page and "expired" in page  # the errcode's meaning, in both languages
+    assert "账号未激活或者已经过期" in page and "expired" in page  # the errcode's meaning, in both languages
 
 
 def test_trusted_domain_mismatch_is_wecoms_page(client, fake_wecom):
@@ -257,10 +257,14 @@ def test_50001_from_the_api_names_the_redirect_uri(client, fake_wecom):
     assert '<code id="wecom-redirect-uri">http://localhost/wecom/authorized</code>' in page
 
 
-def test_wrong_secret_is_a_configuration_problem(fake_wecom, tmp_path):
+def test_wrong_secret_names_both_causes_of_40001(fake_wecom, tmp_path):
+    """Doc 90313: 40001 is a wrong or reset secret *or* a disabled app; the page says both and how to tell."""
     app = make_app(fake_wecom, tmp_path, WECOM_SECRET="not-the-right-secret")
-    page = assert_failure_page(login(app.test_client(), ua=WXWORK_UA), "config", 500, errcode=40001)
+    page = assert_failure_page(login(app.test_client(), ua=WXWORK_UA), "secret_rejected", 500, errcode=40001)
     assert "not-the-right-secret" not in page
+    assert "已停用" in page and "disabled" in page  # cause 2: the app is disabled …
+    assert "应用管理" in page  # … told apart in the admin console
+    assert "WECOM_SECRET" in page  # cause 1, for a self-built app: the secret
 
 
 def test_wecom_unreachable(client, fake_wecom):
@@ -278,8 +282,12 @@ def test_customized_without_authorization_says_so(fake_wecom, tmp_path):
     assert "扫码授权" in page
 
 
-def test_unknown_corp_id_is_refused(client):
-    assert_failure_page(start_login(client, "?corp_id=wwUnknown"), "no_corp", 503)
+def test_unknown_corp_id_is_refused(client, fake_wecom):
+    """A visitor's corp_id that is not an authorized corp: a 4xx that names no other customer."""
+    page = assert_failure_page(start_login(client, "?corp_id=wwUnknown"), "corp_unknown", 404, retry=False)
+    assert "No organisation has authorized" not in page
+    assert fake_wecom.corp.name not in page and fake_wecom.corp.corp_id not in page
+    assert not [c for c in fake_wecom.calls if c.path.startswith("/cgi-bin/")]
 
 
 @pytest.mark.fake_wecom(app_type="third_party")

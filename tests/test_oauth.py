@@ -8,8 +8,10 @@ import pytest
 
 from flask_wecom.errors import (
     ConfigError,
+    CorpNotChosenError,
     CorpNotFoundError,
     LoginError,
+    NoAuthorizedCorpError,
     NoSuiteTicketError,
     TransportError,
     WeComAPIError,
@@ -215,7 +217,9 @@ def test_parse_third_party_answer():
 @pytest.mark.parametrize("errcode,reason", [
     (40029, "code_invalid"), (42022, "code_invalid"), (60020, "ip_not_whitelisted"), (60011, "not_visible"),
     (92000, "not_visible"), (50003, "app_unavailable"), (48004, "app_unavailable"), (90302, "app_unavailable"),
-    (50001, "trusted_domain"), (40001, "config"), (40013, "config"), (45009, "api_error"),
+    (50001, "trusted_domain"), (40001, "secret_rejected"), (40013, "config"), (45009, "api_error"),
+    # doc 90313: a token/agentid mismatch and the sharing scope are settings, not a disabled app
+    (301002, "agent_mismatch"), (670001, "config"), (701016, "app_unavailable"),
 ])
 def test_failure_reason_for_errcodes(errcode, reason):
     errmsg = "not allow to access from your ip, hint: [x], from ip: 203.0.113.7, more info at …"
@@ -229,7 +233,9 @@ def test_failure_reason_for_errcodes(errcode, reason):
 @pytest.mark.parametrize("exc,reason", [
     (TransportError("down"), "unreachable"),
     (NoSuiteTicketError(), "no_suite_ticket"),
-    (CorpNotFoundError("none"), "no_corp"),
+    (NoAuthorizedCorpError("none"), "no_corp"),
+    (CorpNotChosenError("several"), "corp_required"),
+    (CorpNotFoundError("wwUnknown"), "corp_unknown"),
     (ConfigError("missing"), "config"),
     (KeyError("boom"), "internal"),
 ])
