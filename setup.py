@@ -67,11 +67,14 @@ setup(
         "flask-caching>=2.0",
         "defusedxml>=0.7",
         "sqlalchemy>=1.4",
+        # versioned store schema (flask_wecom/migrations), upgraded by one process at a time
+        "alembic>=1.10",
         "blinker>=1.6",
     ],
     extras_require={
         "redis": ["redis>=4"],
         "postgres": ["psycopg2-binary>=2.9"],
+        "mysql": ["pymysql>=1.0"],
         "dotenv": ["python-dotenv"],
         "flask-login": ["flask-login>=0.6"],
         "test": [
@@ -81,6 +84,7 @@ setup(
             "cryptography",
             "redis>=4",
             "psycopg2-binary>=2.9",
+            "pymysql>=1.0",
             "playwright",
             "python-dotenv",
             "flask-login",

@@ -7,12 +7,14 @@ sealed with :class:`~flask_wecom.secretbox.SecretBox`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -21,7 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from .errors import CorpNotFoundError
 from .secretbox import SecretBox
 
+log = logging.getLogger("flask_wecom.store")
+
 metadata = sa.MetaData()
+
+#: Seconds an AuthCode claim lasts without progress; a live exchange renews it (WECOM_EXCHANGE_LEASE).
+LEASE_SECONDS = 30.0
+#: Seconds between two prunings of expired replay marks by one Store (not on every delivery).
+PRUNE_INTERVAL = 300.0
 
 #: Corp and suite ids are case-sensitive (post-2022 encrypted ids, wecom-api.md §0). SQLite and
 #: PostgreSQL compare case-sensitively already; MySQL/MariaDB's default collations do not, so those
@@ -52,6 +61,8 @@ auth_codes = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float, nullable=True),
+    # while ``exchanging``: the claim's lease (epoch seconds); past it, another process takes the code over
+    sa.Column("lease_until", sa.Float, nullable=True),
 )
 
 #: One row per authorized corp. corp_id keeps its case: post-2022 代开发 corp ids are
@@ -115,10 +126,10 @@ def _hash(value: str) -> str:
 
 
 class Store:
-    """SQLAlchemy-backed store. Tables are created on first use; no manual step."""
+    """SQLAlchemy-backed store. Tables are created or upgraded on first use (see schema.py); no manual step."""
 
     def __init__(self, url: str, box: SecretBox, *, engine_options: Optional[dict] = None,
-                 clock=time.time) -> None:
+                 clock=time.time, auto_upgrade: bool = True) -> None:
         options = dict(engine_options or {})
         if url.startswith("sqlite"):
             # One file shared by threads of the dev server and the background exchanger.
@@ -129,6 +140,8 @@ class Store:
         self.engine = sa.create_engine(url, **options)
         self._box = box
         self._clock = clock
+        #: create/upgrade the tables on first use (False: the application runs the migrations; see schema.py)
+        self.auto_upgrade = auto_upgrade
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -141,9 +154,17 @@ class Store:
         if not self._ready:
             with self._ready_lock:
                 if not self._ready:
-                    metadata.create_all(self.engine)
+                    self.ensure_schema()
                     self._ready = True
         return self.engine.begin()
+
+    def ensure_schema(self) -> Optional[str]:
+        """Check the schema version (one query) and, with ``auto_upgrade``, create or upgrade the tables under a
+        database lock, so workers booting together on an empty database do not race. Raises SchemaError when
+        the tables are out of date and ``auto_upgrade`` is off. Returns what was upgraded from, or None."""
+        from .schema import ensure_schema
+
+        return ensure_schema(self.engine, auto_upgrade=self.auto_upgrade)
 
     def dispose(self) -> None:
         self.engine.dispose()
