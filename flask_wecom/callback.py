@@ -3,7 +3,7 @@
 Order of checks, each with its own answer and a log line (never a 500):
 params present (400) → timestamp well-formed (400) and within the window (403) → body size (413) →
 envelope XML (400) → signature (403) → decrypt (400) → receiveid in the endpoint's accepted set
-(403) → replay (answered `success`, not processed again) → event XML (400) → handle.
+(403; a template POST with another one is processed and logged loudly: provider.receive_id_rule) → replay (answered `success`, not processed again) → event XML (400) → handle.
 Anything unexpected after that (the store is down…) answers 503 so that WeCom retries, and the
 delivery is forgotten so the retry is processed. Signal receivers and handlers that raise are
 logged; they never change the answer.
@@ -25,7 +25,7 @@ from .crypto import MessageCrypto
 from .errors import ParseXMLError, SignatureError, WeComError
 from .events import CallbackEvent, parse_event
 from .extension import WeCom, WeComState
-from .provider import INTERNAL
+from .provider import receive_id_rule
 from .xmlutil import parse_xml
 
 log = logging.getLogger("flask_wecom.callback")
@@ -60,36 +60,29 @@ def _refuse_receive_id(endpoint: str, received: str, accepted: Set[str]) -> Resp
 
 
 def notify(signal: Signal, app, **kwargs) -> None:
-    """Send a signal; a receiver that raises is logged and never turns into a 500 (signals only notify)."""
-    try:
-        signal.send(app, **kwargs)
-    except Exception:  # noqa: BLE001 - the app's receiver, not our control flow
-        log.exception("a receiver of the %s signal raised", signal.name)
+    """Send a signal through :func:`flask_wecom.signals.send`: a receiver that raises is logged with its
+    name and never changes WeCom's answer."""
+    signals.send(signal, app, **kwargs)
 
 
 def accepted_receive_ids(state: WeComState, endpoint: str, method: str) -> Set[str]:
-    """The receiveids wecom-api.md §1.7 allows for this endpoint and method.
+    """The receiveids this endpoint expects for ``method`` (the rule itself is core: provider.receive_id_rule)."""
+    return set(receive_id_rule(state.provider, endpoint, method).expected)
 
-    * template URL: POST events are encrypted for the suite id (official, §1.7); URL verification
-      (GET) for the provider's corp id (staff answers; partly UNCONFIRMED), so both are accepted there.
-    * app (data) URL: messages are encrypted for the customer corp id (= ToUserName; encrypted id for
-      post-2022 installs); GET verification reportedly uses the provider corp id (UNCONFIRMED) — accepted too.
-    * self-built apps use their own corp id everywhere.
-    """
-    provider = state.provider
-    ids: Set[Optional[str]] = set()
-    if state.app_type == INTERNAL:
-        ids.add(provider.corp_id)
-    elif endpoint == TEMPLATE:
-        ids.add(provider.suite_id)
-        if method == "GET":
-            ids.add(provider.provider_corp_id)
-    else:
-        ids.update(provider.corp_ids())
-        ids.add(provider.corp_id)
-        if method == "GET":
-            ids.add(provider.provider_corp_id)
-    return {i for i in ids if i}
+
+def _check_receive_id(state: WeComState, endpoint: str, method: str, receive_id: str) -> Optional[Response]:
+    """None when the (signature-verified) message may be processed, else the 403 answer."""
+    rule = receive_id_rule(state.provider, endpoint, method)
+    if receive_id in rule.expected:
+        return None
+    if rule.strict:
+        return _refuse_receive_id(endpoint, receive_id, set(rule.expected))
+    # Template POSTs (developer.work.weixin.qq.com/document/path/97172): refusing would lose the event
+    # (an AuthCode lives 10 minutes); the signature has been verified, so process it and say so loudly.
+    log.error("callback: receiveid %s on the %s callback is not the expected %s; processed anyway (the "
+              "signature is valid) so that no event is lost — check WECOM_SUITE_ID / WECOM_LOGIN_SUITE_ID",
+              _clip(receive_id), endpoint, sorted(rule.expected) or "suite id (WECOM_SUITE_ID is not set)")
+    return None
 
 
 def _crypto_settings(state: WeComState, endpoint: str):
@@ -157,9 +150,9 @@ def _handle_callback(endpoint: str) -> Response:
         return _refuse(403, "msg_signature does not match: check WECOM_TOKEN (回调 Token 不一致)")
     except WeComError as exc:
         return _refuse(400, "cannot decrypt: %s (check WECOM_ENCODING_AES_KEY)", exc.message)
-    accepted = accepted_receive_ids(state, endpoint, request.method)
-    if receive_id not in accepted:
-        return _refuse_receive_id(endpoint, receive_id, accepted)
+    refused = _check_receive_id(state, endpoint, request.method, receive_id)
+    if refused is not None:
+        return refused
     if not state.store.first_delivery(msg_signature, nonce):
         log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
         return _answer(200, "success" if endpoint == TEMPLATE else "")
@@ -224,9 +217,9 @@ def _verify_url(state: WeComState, crypto: MessageCrypto, endpoint: str, msg_sig
         plaintext, receive_id = crypto.decrypt(echostr)
     except WeComError as exc:
         return _refuse(400, "URL verification: cannot decrypt echostr: %s", exc.message)
-    accepted = accepted_receive_ids(state, endpoint, "GET")
-    if receive_id not in accepted:
-        return _refuse_receive_id(endpoint, receive_id, accepted)
+    refused = _check_receive_id(state, endpoint, "GET", receive_id)
+    if refused is not None:
+        return refused
     # WeCom wants the bare plaintext: no quotes, no BOM, no newline (§1.2).
     return Response(plaintext, status=200, content_type="text/html; charset=utf-8")
 

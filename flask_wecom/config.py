@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping
 
+from .errors import ConfigError
+
 #: key -> (default, one-line meaning). Defaults are never mutated at runtime.
 SETTINGS: Dict[str, tuple] = {
     "WECOM_APP_TYPE": (None, "`internal` (自建), `customized` (代开发) or `third_party`; inferred when unset"),
@@ -65,6 +67,27 @@ SETTINGS.update({
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_DATA_TOKEN", "WECOM_DATA_ENCODING_AES_KEY",
                                                      "WECOM_CHECK_CONFIG")})
 
+# Third-party apps (developer.work.weixin.qq.com/document/path/98171, 98179, 90597, 90601, 90602).
+SETTINGS.update({
+    "WECOM_LOGIN_SUITE_ID": (
+        None,
+        "third-party web login: the provider's 登录授权 SuiteID (服务商管理后台 → 应用管理 → 登录授权); "
+        "its suite_ticket arrives on the template callback URL",
+    ),
+    "WECOM_LOGIN_SUITE_SECRET": (None, "the 登录授权 app's Secret (its suite token consumes web-login codes)"),
+    "WECOM_INSTALL_AUTH_TYPE": (
+        0,
+        "third-party installs started from your site (`/wecom/install`): 0 正式授权, 1 测试授权 (unreleased app)",
+    ),
+})
+DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_LOGIN_SUITE_ID", "WECOM_LOGIN_SUITE_SECRET",
+                                                     "WECOM_INSTALL_AUTH_TYPE")})
+
+INTERNAL = "internal"
+CUSTOMIZED = "customized"
+THIRD_PARTY = "third_party"
+APP_TYPES = (INTERNAL, CUSTOMIZED, THIRD_PARTY)
+
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _DEFAULT_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "development", "your-secret-key", "secret-key"}
@@ -117,9 +140,105 @@ def required_keys(app_type: str, config: Mapping[str, Any]) -> List[str]:
     return keys
 
 
+def infer_app_type(config: Mapping[str, Any]) -> str:
+    """``WECOM_APP_TYPE`` if set, else from the keys: a ``dk…`` suite id is 代开发 (template ids start with
+    ``dk``, developer.work.weixin.qq.com/document/path/97162), another suite id third-party, no suite
+    self-built. Key sets that fit two app types are reported by :func:`app_type_problems`."""
+    explicit = config.get("WECOM_APP_TYPE")
+    if explicit:
+        if explicit not in APP_TYPES:
+            raise ConfigError(f"WECOM_APP_TYPE must be one of {', '.join(APP_TYPES)}, not {explicit!r}")
+        return explicit
+    suite_id = str(config.get("WECOM_SUITE_ID") or "")
+    if not suite_id:
+        return INTERNAL
+    return CUSTOMIZED if suite_id.startswith("dk") else THIRD_PARTY
+
+
+def _looks_encrypted_corp_id(corp_id: Any) -> bool:
+    # 代开发 installs since 2022 see the provider-level encrypted corp id (developer.work.weixin.qq.com/
+    # document/path/97104); those start with "wp", plaintext corp ids with "ww"/"wx".
+    return str(corp_id or "").startswith("wp")
+
+
+def app_type_problems(config: Mapping[str, Any]) -> List[ConfigProblem]:
+    """Settings whose app type cannot be told apart, or that contradict ``WECOM_APP_TYPE``.
+
+    ``WECOM_CORP_ID`` + ``WECOM_AGENT_ID`` + ``WECOM_SECRET`` are the keys of a self-built app *and* of a
+    代开发 app whose permanent code you hold; the two differ in what WeCom does (URL verification for the
+    provider's corp id, the provider's IP whitelist), so a sign of 代开发 without ``WECOM_APP_TYPE`` is
+    refused rather than guessed.
+    """
+    problems: List[ConfigProblem] = []
+    explicit = config.get("WECOM_APP_TYPE")
+    suite_id = config.get("WECOM_SUITE_ID")
+    if not explicit and not suite_id and config.get("WECOM_SECRET"):
+        signs = []
+        if config.get("WECOM_PROVIDER_CORP_ID"):
+            signs.append("WECOM_PROVIDER_CORP_ID is set")
+        if _looks_encrypted_corp_id(config.get("WECOM_CORP_ID")):
+            signs.append("WECOM_CORP_ID is an encrypted (wp…) corp id")
+        if signs:
+            problems.append(ConfigProblem(
+                "WECOM_APP_TYPE",
+                "cannot tell a self-built app from a 代开发 app whose permanent code is in WECOM_SECRET ("
+                + "; ".join(signs) + ")",
+                "代开发应用（WECOM_SECRET 为永久授权码）请设 WECOM_APP_TYPE=customized；自建应用请设 "
+                "WECOM_APP_TYPE=internal 并去掉 WECOM_PROVIDER_CORP_ID / set WECOM_APP_TYPE=customized for a "
+                "代开发 app whose permanent code is WECOM_SECRET, or WECOM_APP_TYPE=internal for a self-built app"))
+    if explicit == INTERNAL and suite_id:
+        problems.append(ConfigProblem(
+            "WECOM_APP_TYPE", "is internal (自建), but WECOM_SUITE_ID is set: a self-built app has no suite",
+            "代开发请设 WECOM_APP_TYPE=customized，第三方应用设 third_party；自建应用去掉 WECOM_SUITE_ID / "
+            "set WECOM_APP_TYPE=customized (代开发) or third_party, or remove WECOM_SUITE_ID"))
+    app_type = explicit if explicit in APP_TYPES else infer_app_type({"WECOM_SUITE_ID": suite_id})
+    if app_type == THIRD_PARTY and config.get("WECOM_SECRET"):
+        problems.append(ConfigProblem(
+            "WECOM_SECRET", "is not used by third-party apps: their corp tokens come from get_corp_token with "
+            "the permanent code stored at authorization (developer.work.weixin.qq.com/document/path/90605)",
+            "去掉 WECOM_SECRET；若它是代开发应用的永久授权码，设 WECOM_APP_TYPE=customized / remove "
+            "WECOM_SECRET, or set WECOM_APP_TYPE=customized if it is a 代开发 permanent code"))
+    return problems
+
+
+def _third_party_problems(config: Mapping[str, Any], app_type: str) -> List[ConfigProblem]:
+    """The 登录授权 suite of third-party web login and the install-from-website settings."""
+    problems: List[ConfigProblem] = []
+    login_suite, login_secret = config.get("WECOM_LOGIN_SUITE_ID"), config.get("WECOM_LOGIN_SUITE_SECRET")
+    where = ("服务商管理后台「应用管理 → 登录授权」的 SuiteID 与 Secret / the SuiteID and Secret under 应用管理 → "
+             "登录授权 (login authorization) in the provider console")
+    if app_type == THIRD_PARTY:
+        if not login_suite:
+            # login_type=ServiceApp takes the 登录授权 SuiteID, not the app's own suite (98171, 98179)
+            problems.append(ConfigProblem(
+                "WECOM_LOGIN_SUITE_ID", "is not set: web login outside the WeCom client (login_type=ServiceApp) "
+                "needs the provider's 登录授权 SuiteID, so it is refused until this is set",
+                "设置 WECOM_LOGIN_SUITE_ID 与 WECOM_LOGIN_SUITE_SECRET：" + where,
+                severity="error" if config.get("WECOM_LOGIN_VIA") == "qr" else "warning"))
+        elif not login_secret:
+            problems.append(ConfigProblem("WECOM_LOGIN_SUITE_SECRET", "is required with WECOM_LOGIN_SUITE_ID",
+                                          "设置 WECOM_LOGIN_SUITE_SECRET：" + where))
+        elif login_suite == config.get("WECOM_SUITE_ID"):
+            problems.append(ConfigProblem(
+                "WECOM_LOGIN_SUITE_ID", "is the app's own suite id: web login takes the separate 登录授权 SuiteID",
+                "使用「登录授权」的 SuiteID，不是应用的 suite_id：" + where))
+    elif login_suite:
+        problems.append(ConfigProblem(
+            "WECOM_LOGIN_SUITE_ID", f"is only used by third-party apps; {app_type} web login is login_type=CorpApp "
+            "with the corp id and agent id",
+            "去掉 WECOM_LOGIN_SUITE_ID / remove WECOM_LOGIN_SUITE_ID (or set WECOM_APP_TYPE=third_party)",
+            severity="warning"))
+    if str(config.get("WECOM_INSTALL_AUTH_TYPE", 0)).strip() not in ("0", "1"):
+        problems.append(ConfigProblem(
+            "WECOM_INSTALL_AUTH_TYPE", f"must be 0 or 1 (got {config.get('WECOM_INSTALL_AUTH_TYPE')!r})",
+            "0 正式授权，1 测试授权（应用未上线时）/ 0 for a released app, 1 for test installs of an unreleased "
+            "one (developer.work.weixin.qq.com/document/path/90602)"))
+    return problems
+
+
 def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any = None) -> List[ConfigProblem]:
     """Every problem with the ``WECOM_*`` settings, formats first; framework-free (used by init_app and the doctor)."""
-    problems: List[ConfigProblem] = []
+    problems: List[ConfigProblem] = app_type_problems(config) + _third_party_problems(config, app_type)
     for key in required_keys(app_type, config):
         if not config.get(key):
             problems.append(ConfigProblem(key, f"is required for WECOM_APP_TYPE={app_type!r}",

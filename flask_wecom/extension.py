@@ -134,6 +134,7 @@ class WeCom:
             suite_id=config["WECOM_SUITE_ID"], suite_secret=config["WECOM_SUITE_SECRET"],
             provider_corp_id=config["WECOM_PROVIDER_CORP_ID"], corp_id=config["WECOM_CORP_ID"],
             agent_id=config["WECOM_AGENT_ID"], secret=config["WECOM_SECRET"],
+            login_suite_id=config["WECOM_LOGIN_SUITE_ID"], login_suite_secret=config["WECOM_LOGIN_SUITE_SECRET"],
         )
         state = WeComState(self, app, config, app_type, client, cache, tokens, store, provider, problems)
         app.extensions[EXTENSION_KEY] = state

@@ -88,16 +88,18 @@ class _Recorder:
         self.calls.append(kwargs)
 
 
-def test_a_ticket_for_another_suite_never_overwrites_ours(provider):
-    """Two suites behind one URL: events for another SuiteId are refused or ignored, ours stays."""
+def test_a_ticket_for_another_suite_never_overwrites_ours(provider, caplog):
+    """Two suites behind one URL: events for another SuiteId are ignored, ours stays."""
     fake = provider.fake
     fake.push_suite_ticket(provider.callback)
     ours = provider.state.store.get_suite_ticket(fake.suite.suite_id)[0]
-    # encrypted for the other suite: refused by the receiveid check
+    # encrypted for the other suite: a template POST is never refused for its receiveid (a lost AuthCode
+    # cannot be had again, 97172), it is logged loudly — and the other suite's ticket is not stored
     other = fake.push_event(provider.callback, {"SuiteId": "dkOtherSuite", "InfoType": "suite_ticket",
                                                 "TimeStamp": int(time.time()), "SuiteTicket": "OTHER"},
                             receive_id="dkOtherSuite")
-    assert other.status_code == 403
+    assert other.success
+    assert any(r.levelname == "ERROR" and "'dkOtherSuite'" in r.getMessage() for r in caplog.records)
     # encrypted for our id but naming another SuiteId: answered, not stored
     sneaky = fake.push_event(provider.callback, {"SuiteId": "dkOtherSuite", "InfoType": "suite_ticket",
                                                  "TimeStamp": int(time.time()), "SuiteTicket": "OTHER"},
@@ -297,11 +299,16 @@ def test_bad_input_answers_its_status_and_logs_a_reason(provider, good_post, cap
     stale = dict(params, timestamp=str(int(time.time()) - 3600))
     assert post(stale).status_code == 403 and "stale timestamp" in caplog.text
     assert post(dict(params, timestamp="soon")).status_code == 400
-    # a wrong receiveid is refused with both ids in the log, never a 500
-    wrong = fake.push_event(url, {"InfoType": "suite_ticket", "SuiteId": fake.suite.suite_id},
+    # a wrong receiveid: refused on the app URL, never a 500; on the template URL processed (a refused
+    # AuthCode would be lost, 97172) with both ids in a loud log line — this event carries no ticket
+    wrong = fake.push_event(provider.data_callback, {"MsgType": "event", "Event": "enter_agent"},
                             receive_id="wwSomeoneElse")
-    assert wrong.status_code == 403
-    assert "wwSomeoneElse" in caplog.text and fake.suite.suite_id in caplog.text
+    assert wrong.status_code == 403 and "wwSomeoneElse" in caplog.text
+    logged = fake.push_event(url, {"InfoType": "suite_ticket", "SuiteId": fake.suite.suite_id},
+                             receive_id="wwOtherStill")
+    assert logged.success
+    assert any(r.levelname == "ERROR" and "wwOtherStill" in r.getMessage() and fake.suite.suite_id in r.getMessage()
+               for r in caplog.records)
     # nothing was stored from all that, and the good request still works afterwards
     assert provider.state.store.get_suite_ticket(fake.suite.suite_id) is None
     assert post().text == "success"
