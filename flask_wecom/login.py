@@ -117,7 +117,7 @@ def login_user(user: WeComUser, app_user: Any = None) -> None:
         import flask_login
 
         flask_login.login_user(app_user)
-    signals.user_logged_in.send(app, user=user)
+    signals.send(signals.user_logged_in, app, user=user)
 
 
 def logout_user() -> Optional[WeComUser]:
@@ -131,7 +131,7 @@ def logout_user() -> Optional[WeComUser]:
 
         flask_login.logout_user()
     if user.is_authenticated:
-        signals.user_logged_out.send(app, user=user)
+        signals.send(signals.user_logged_out, app, user=user)
         return user  # type: ignore[return-value]
     return None
 

@@ -1,13 +1,47 @@
 """Blinker signals. They notify; they never steer control flow by return value.
 
-Every signal is sent with the Flask app as sender. The callback signals are sent through
-:func:`flask_wecom.callback.notify`: a receiver that raises is logged and never changes WeCom's answer.
+Every signal is sent with the Flask app as sender, and only through :func:`send`: a receiver that
+raises is logged with its name and never changes the answer (a page, a redirect, WeCom's `success`).
 """
 from __future__ import annotations
 
-from blinker import Namespace
+import logging
+from inspect import iscoroutinefunction
+from typing import Any, Callable
+
+from blinker import Namespace, Signal
+from flask import current_app, has_app_context
+
+log = logging.getLogger("flask_wecom.signals")
 
 _signals = Namespace()
+
+
+def receiver_name(receiver: Callable[..., Any]) -> str:
+    """``module.QualifiedName`` of a receiver, for the log line that names the one that raised."""
+    target = getattr(receiver, "__func__", receiver)  # bound method -> its function
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    module = getattr(target, "__module__", None)
+    return f"{module}.{qualname}" if module else qualname
+
+
+def send(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Call every receiver of ``signal`` for ``sender``; one that raises is logged, and the others
+    still run. Async receivers run through ``current_app.ensure_sync`` (as Flask sends its own
+    signals). Returns nothing on purpose: signals notify, they do not decide."""
+    if getattr(signal, "is_muted", False):  # blinker >= 1.7
+        return
+    for receiver in list(signal.receivers_for(sender)):
+        try:
+            if iscoroutinefunction(receiver):
+                if not has_app_context():
+                    raise RuntimeError("an async receiver needs an app context")
+                current_app.ensure_sync(receiver)(sender, **kwargs)
+            else:
+                receiver(sender, **kwargs)
+        except Exception:  # noqa: BLE001 - the app's receiver, not our control flow
+            log.exception("receiver %s of the %s signal raised; the answer is unchanged",
+                          receiver_name(receiver), signal.name)
 
 #: A suite_ticket for our suite was stored. kwargs: ``suite_id``, ``event``.
 suite_ticket_received = _signals.signal("wecom-suite-ticket-received")
