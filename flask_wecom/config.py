@@ -83,6 +83,14 @@ SETTINGS.update({
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_LOGIN_SUITE_ID", "WECOM_LOGIN_SUITE_SECRET",
                                                      "WECOM_INSTALL_AUTH_TYPE")})
 
+# The store's schema (flask_wecom/schema.py, versioned by Alembic).
+SETTINGS["WECOM_AUTO_UPGRADE"] = (
+    True,
+    "create or upgrade flask-wecom's tables on first use, one process at a time; False: you run "
+    "`flask wecom db upgrade` (or your own Alembic) and the store refuses an out-of-date schema",
+)
+DEFAULTS["WECOM_AUTO_UPGRADE"] = SETTINGS["WECOM_AUTO_UPGRADE"][0]
+
 INTERNAL = "internal"
 CUSTOMIZED = "customized"
 THIRD_PARTY = "third_party"

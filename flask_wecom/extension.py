@@ -184,7 +184,10 @@ class WeCom:
         if not key:
             raise ConfigError("SECRET_KEY (or WECOM_STORE_KEY) must be set: flask-wecom encrypts permanent codes "
                               "at rest with a key derived from it")
-        return Store(url, SecretBox(key))
+        auto_upgrade = config.get("WECOM_AUTO_UPGRADE", True)
+        if isinstance(auto_upgrade, str):  # from an environment variable
+            auto_upgrade = auto_upgrade.strip().lower() not in ("", "0", "false", "no", "off")
+        return Store(url, SecretBox(key), auto_upgrade=bool(auto_upgrade))
 
     # -- access -------------------------------------------------------------------------
 
