@@ -11,7 +11,7 @@ from flask_wecom.testing import FakeWeCom
 
 @pytest.fixture
 def fake() -> FakeWeCom:
-    return FakeWeCom(trusted_domain="127.0.0.1:5000")
+    return FakeWeCom(trusted_domain="app.example.com")
 
 
 @pytest.fixture

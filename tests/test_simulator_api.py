@@ -365,12 +365,16 @@ def test_provider_ip_whitelist_guards_suite_calls(fake: FakeWeCom, url: str) -> 
 
 
 def test_disabled_app_50003_but_agent_get_reports_close(fake: FakeWeCom, url: str) -> None:
-    """§7 50003 应用已禁用 ("将无法再调用api"); agent/get shows close=1 (UNCONFIRMED that it still answers)."""
+    """Doc 90313: 50003 应用已禁用 ("将无法再调用api") for calls with an earlier token, and 40001 (whose help
+    names 应用已经停用) from gettoken; agent/get shows close=1 (unconfirmed that it still answers)."""
     token = self_built_token(fake, url)
     agent = get(url, "/cgi-bin/agent/get", access_token=token, agentid=fake.corp.agent_id)
-    assert agent["close"] == 0 and agent["redirect_domain"] == "127.0.0.1:5000"
+    assert agent["close"] == 0 and agent["redirect_domain"] == "app.example.com"
     assert agent["agentid"] == fake.corp.agent_id
     fake.corp.app_closed = True
+    refused = get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id, corpsecret=fake.corp.secret)
+    assert refused["errcode"] == 40001 and "access_token" not in refused
+    fake.corp.closed_gettoken_errcode = 50003  # the other reading, which a client must handle as well
     assert get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id, corpsecret=fake.corp.secret)["errcode"] == 50003
     uid = fake.corp.members[0].userid
     assert get(url, "/cgi-bin/user/get", access_token=token, userid=uid)["errcode"] == 50003

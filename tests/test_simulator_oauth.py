@@ -15,7 +15,7 @@ from simulator_support import fake, get, post, self_built_token, url  # noqa: F4
 
 from flask_wecom.testing import AuthorizeError, FakeWeCom
 
-REDIRECT = "http://127.0.0.1:5000/wecom/callback"
+REDIRECT = "https://app.example.com/wecom/callback"
 #: an OAuth code in a URL (not the data-errcode attribute)
 NO_CODE = re.compile(r"[?&]code=")
 
@@ -88,10 +88,11 @@ def test_helper_returns_the_same_location_as_the_page(fake: FakeWeCom) -> None:
 
 
 @pytest.mark.parametrize("redirect", [
-    "http://127.0.0.1:5001/cb",        # other port
-    "http://127.0.0.1/cb",             # port missing
-    "http://localhost:5000/cb",        # other host
-    "http://evil.example:5000/cb",
+    "https://app.example.com:8443/cb",  # a port the trusted domain does not have
+    "http://app.example.com:443/cb",    # 443 is not http's default port
+    "https://example.com/cb",           # other host
+    "https://app.example.com.evil.example/cb",
+    "http://127.0.0.1:5000/cb",
 ])
 def test_untrusted_redirect_domain_shows_error_and_issues_no_code(fake: FakeWeCom, url: str,
                                                                   redirect: str) -> None:
@@ -113,12 +114,13 @@ def test_untrusted_redirect_domain_shows_error_and_issues_no_code(fake: FakeWeCo
     assert exc.value.errcode == 50001
 
 
-def test_web_login_trusted_domain_rule(fake: FakeWeCom, url: str) -> None:
-    """§4.3 (98173): "授权回调域必须与访问链接的域名完全一致" (mail.qq.com ≠ mail.qq.com:8080)."""
-    fake.corp.trusted_domain = "mail.qq.com:8080"
+def test_web_login_callback_domain_rule(fake: FakeWeCom, url: str) -> None:
+    """98173: "要求配置的授权回调域，必须与访问链接的域名完全一致" (mail.qq.com ≠ mail.qq.com:8080); the
+    授权回调域 is its own setting and may carry a port."""
+    fake.corp.web_login_domain = "mail.qq.com:8080"
     assert fake.authorize_url_to_redirect(fake.web_login_url("http://mail.qq.com:8080/cgi-bin/login"))
     for bad in ("http://mail.qq.com/cgi-bin/login", "http://email.qq.com:8080/x", "http://support.mail.qq.com:8080/"):
-        with pytest.raises(AuthorizeError, match="可信域名"):
+        with pytest.raises(AuthorizeError, match="授权完成回调域名不一致"):
             fake.authorize_url_to_redirect(fake.web_login_url(bad))
 
 
@@ -316,7 +318,7 @@ def test_customized_app_sees_encrypted_userids(fake: FakeWeCom, url: str) -> Non
 
 def test_code_is_bound_to_its_corp(fake: FakeWeCom, url: str) -> None:
     """§7 40029 help: the code must be consumed with a token of the app that issued it."""
-    other = fake.add_corp(name="另一家公司", trusted_domain="127.0.0.1:5000")
+    other = fake.add_corp(name="另一家公司", trusted_domain="app.example.com")
     other_token = get(url, "/cgi-bin/gettoken", corpid=other.corp_id, corpsecret=other.secret)["access_token"]
     code = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT)))
     assert get(url, "/cgi-bin/auth/getuserinfo", access_token=other_token, code=code)["errcode"] == 40029
@@ -326,6 +328,8 @@ def test_disabled_app_blocks_login(fake: FakeWeCom, url: str) -> None:
     """§7 50003 应用已禁用 on the page.  (The licence trial refuses members one by one at the API:
     tests/test_simulator_permissions.py.)"""
     fake.corp.app_closed = True
+    page = requests.get(fake.authorize_url(REDIRECT), timeout=10).text
+    assert 'data-errcode="50003"' in page and not NO_CODE.search(page)
     with pytest.raises(AuthorizeError) as exc:
         fake.authorize_url_to_redirect(fake.web_login_url(REDIRECT))
     assert exc.value.errcode == 50003
@@ -336,7 +340,7 @@ def test_disabled_app_blocks_login(fake: FakeWeCom, url: str) -> None:
 
 @pytest.fixture
 def third() -> Iterator[FakeWeCom]:
-    fake = FakeWeCom(app_type="third_party", trusted_domain="127.0.0.1:5000")
+    fake = FakeWeCom(app_type="third_party", trusted_domain="app.example.com")
     with fake.serve():
         yield fake
 

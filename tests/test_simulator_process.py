@@ -73,7 +73,7 @@ def test_python_m_prints_credentials_and_serves_until_ctrl_c() -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask_wecom.testing", "--port", str(port), "--host", "127.0.0.1",
-         "--trusted-domain", "127.0.0.1:5000", "--seed", "3"],
+         "--trusted-domain", "app.example.com", "--web-login-domain", "app.example.com:8443", "--seed", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=str(ROOT),
     )
     try:
@@ -82,7 +82,8 @@ def test_python_m_prints_credentials_and_serves_until_ctrl_c() -> None:
         text = "".join(out.seen)
         base = f"http://127.0.0.1:{port}"
         assert base in text and f"{base}/connect/oauth2/authorize" in text and f"{base}/wwlogin/sso/login" in text
-        assert "trusted_domain=127.0.0.1:5000" in text and "张三" in text
+        assert "trusted_domain=app.example.com" in text and "web_login_domain=app.example.com:8443" in text
+        assert "张三" in text and "allow_local_redirects" not in text
         corp_id = re.search(r"corp_id=(ww[0-9a-f]{16})  auth corp id", text).group(1)  # type: ignore[union-attr]
         secret = re.search(r"secret \(self-built\)=(\S+)", text).group(1)  # type: ignore[union-attr]
         suite_id = re.search(r"suite_id=(dk[0-9a-f]{16})", text).group(1)  # type: ignore[union-attr]
@@ -146,10 +147,10 @@ def test_pytest_plugin_fixture(pytester: pytest.Pytester, monkeypatch: pytest.Mo
             assert r.json()["errcode"] == 0
             assert corp.members[0].name == "张三"
 
-        @pytest.mark.fake_wecom(app_type="third_party", trusted_domain="127.0.0.1:5000")
+        @pytest.mark.fake_wecom(app_type="third_party", trusted_domain="app.example.com")
         def test_marker(fake_wecom):
             assert fake_wecom.suite.is_third_party
-            assert fake_wecom.corp.trusted_domain == "127.0.0.1:5000"
+            assert fake_wecom.corp.trusted_domain == "app.example.com"
 
         def test_fresh_per_test(fake_wecom):
             assert fake_wecom.calls == []

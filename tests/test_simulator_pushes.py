@@ -63,7 +63,7 @@ class Receiver:
 
 @pytest.fixture
 def fake() -> FakeWeCom:
-    return FakeWeCom(trusted_domain="127.0.0.1:5000")
+    return FakeWeCom(trusted_domain="app.example.com")
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_authorize_create_auth_then_full_provider_flow(fake: FakeWeCom, api: str
     assert perm["state"] == "order42"
     corpid, agentid = perm["auth_corp_info"]["corpid"], perm["auth_info"]["agent"][0]["agentid"]
     token = get(api, "/cgi-bin/gettoken", corpid=corpid, corpsecret=perm["permanent_code"])["access_token"]
-    link = (f"{api}/connect/oauth2/authorize?appid={corpid}&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb"
+    link = (f"{api}/connect/oauth2/authorize?appid={corpid}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb"
             f"&response_type=code&scope=snsapi_base&state=abc&agentid={agentid}#wechat_redirect")
     location = fake.authorize_url_to_redirect(link, userid="zhangsan")
     code = location.split("code=")[1].split("&")[0]

@@ -4,7 +4,7 @@
 
     from flask_wecom.testing import FakeWeCom
 
-    fake = FakeWeCom(trusted_domain="127.0.0.1:5000")
+    fake = FakeWeCom(trusted_domain="app.example.com")
     with fake.serve() as url:                 # real HTTP on 127.0.0.1:<free port>
         fake.push_suite_ticket("http://127.0.0.1:5000/wecom/suite")
         fake.authorize("http://127.0.0.1:5000/wecom/suite")   # create_auth with a fresh AuthCode
@@ -36,6 +36,7 @@ from .model import (
     AuthorizeError,
     Clock,
     Corp,
+    DomainSettingError,
     Member,
     Provider,
     Suite,
@@ -53,6 +54,7 @@ __all__ = [
     "Authorization",
     "AuthorizeError",
     "APIError",
+    "DomainSettingError",
     "DroppedConnection",
     "PushResult",
     "VerifyResult",
@@ -96,10 +98,19 @@ class FakeWeCom:
     ``app_type="third_party"``: a third-party suite (``ww…``; OAuth ``appid`` = suite_id,
     get_corp_token / getuserinfo3rd / getuserdetail3rd work).
 
-    ``trusted_domain`` is the app's 可信域名 — host with port, no scheme (§8.1) — for the
-    default corp and the third-party suite.  ``encrypted_ids`` (default True) gives a 代开发
-    authorization the post-2022 encrypted corpid / userids (§0).  ``seed`` makes the static
-    credentials reproducible.
+    ``trusted_domain`` is the app's 可信域名 (in-client OAuth) for the default corp and the
+    third-party suite: a domain name, no scheme, no IP address, no port — as WeCom's console, the
+    fake refuses anything else with :class:`DomainSettingError` naming errcode 80001
+    (developer.work.weixin.qq.com/document/path/90313, 96441).  ``web_login_domain`` is the
+    separate 授权回调域 of web / QR login (98173): port allowed; empty = the trusted domain.
+
+    ``allow_local_redirects=True`` is the simulator's one named leniency: it accepts an IP address
+    or a port in those settings, so a demo on ``127.0.0.1:5000`` or a test app on
+    ``127.0.0.1:<port>`` can do in-client OAuth.  Real WeCom would refuse such a redirect URI; the
+    sign-in page says so while it is used.  Off by default.
+
+    ``encrypted_ids`` (default True) gives a 代开发 authorization the post-2022 encrypted corpid /
+    userids (§0).  ``seed`` makes the static credentials reproducible.
     """
 
     def __init__(
@@ -111,6 +122,8 @@ class FakeWeCom:
         seed: Optional[int] = None,
         corp_name: str = "示例科技有限公司",
         callback_ips: Optional[List[str]] = None,
+        web_login_domain: str = "",
+        allow_local_redirects: bool = False,
     ) -> None:
         self.model = WeComModel(
             app_type=app_type,
@@ -119,6 +132,8 @@ class FakeWeCom:
             seed=seed,
             corp_name=corp_name,
             callback_ips=callback_ips,
+            web_login_domain=web_login_domain,
+            allow_local_redirects=allow_local_redirects,
         )
         #: every request received (secrets masked), oldest first
         self.calls: List[Call] = []
@@ -161,8 +176,18 @@ class FakeWeCom:
         return self.model.callback_ips
 
     def add_corp(self, **kwargs: Any) -> Corp:
-        """Another customer corp (``name=``, ``trusted_domain=``, ``encrypted_ids=``, ``members=``)."""
+        """Another customer corp (``name=``, ``trusted_domain=``, ``web_login_domain=``, ``encrypted_ids=``,
+        ``members=``)."""
         return self.model.add_corp(**kwargs)
+
+    @property
+    def allow_local_redirects(self) -> bool:
+        """The simulator's named leniency (see the class docstring); settable."""
+        return self.model.allow_local_redirects
+
+    @allow_local_redirects.setter
+    def allow_local_redirects(self, value: bool) -> None:
+        self.model.allow_local_redirects = value
 
     def now(self) -> float:
         return self.model.now()
@@ -465,6 +490,7 @@ class FakeWeCom:
         corp = self.corp
         return {
             "api_base": self.url,
+            "allow_local_redirects": self.allow_local_redirects,
             "oauth_authorize": self.oauth_authorize_endpoint,
             "web_login": self.web_login_endpoint,
             "provider": {"corp_id": self.provider.corp_id, "provider_secret": self.provider.secret},
@@ -483,6 +509,7 @@ class FakeWeCom:
                     "agent_id": c.agent_id,
                     "secret": c.secret,
                     "trusted_domain": c.trusted_domain,
+                    "web_login_domain": c.web_login_callback_domain,
                     "encrypted_ids": c.encrypted_ids,
                     "members": [
                         {"userid": m.userid, "open_userid": m.open_userid, "name": m.name,

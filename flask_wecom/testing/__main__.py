@@ -2,7 +2,8 @@
 
 Prints its URLs and its (fake) credentials.  Options::
 
-    --port 8765 --host 127.0.0.1 --trusted-domain 127.0.0.1:5000
+    --port 8765 --host 127.0.0.1 --trusted-domain app.example.com [--web-login-domain app.example.com:8443]
+    --allow-local-redirects                        # accept 127.0.0.1:5000 as trusted domain (WeCom won't)
     --app-type customized|third_party   --plaintext-ids   --seed 42
     --push-ticket-to URL [--ticket-interval 600]   # push suite_ticket like WeCom, every 10 min
     --json                                         # one JSON line of credentials instead of text
@@ -17,7 +18,7 @@ import sys
 import threading
 from typing import List, Optional
 
-from . import FakeWeCom
+from . import DomainSettingError, FakeWeCom
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port)")
     p.add_argument("--trusted-domain", default="localhost",
-                   help="the app's trusted domain, host[:port] of your redirect_uri (default localhost)")
+                   help="the app's trusted domain (可信域名): the host of your redirect_uri, no IP, no port "
+                        "(default localhost)")
+    p.add_argument("--web-login-domain", default="",
+                   help="the web-login callback domain (授权回调域), host[:port] (default: the trusted domain)")
+    p.add_argument("--allow-local-redirects", action="store_true",
+                   help="accept an IP address or a port in the trusted domain, e.g. 127.0.0.1:5000 — "
+                        "real WeCom refuses them (80001)")
     p.add_argument("--app-type", choices=("customized", "third_party"), default="customized",
                    help="customized = 代开发 template (default), third_party = 第三方应用 suite")
     p.add_argument("--plaintext-ids", action="store_true",
@@ -60,10 +67,14 @@ def _print_text(fake: FakeWeCom) -> None:
             f"corp {corp['name']}  corp_id={corp['corp_id']}  auth corp id={corp['auth_corp_id']}",
             f"     agent_id={corp['agent_id']}  secret (self-built)={corp['secret']}  "
             f"trusted_domain={corp['trusted_domain']}",
+            f"     web_login_domain={corp['web_login_domain']}",
         ]
         for m in corp["members"]:
             vis = "" if m["visible"] else "  (outside the visible range)"
             lines.append(f"     member {m['name']} userid={m['userid']} open_userid={m['open_userid']}{vis}")
+    if c.get("allow_local_redirects"):
+        lines += ["", "allow_local_redirects: on — IP / port trusted domains are accepted here; real WeCom "
+                      "refuses them (80001)"]
     lines += ["", "Serving until Ctrl-C."]
     print("\n".join(lines), flush=True)
 
@@ -72,12 +83,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    fake = FakeWeCom(
-        app_type=args.app_type,
-        trusted_domain=args.trusted_domain,
-        encrypted_ids=not args.plaintext_ids,
-        seed=args.seed,
-    )
+    try:
+        fake = FakeWeCom(
+            app_type=args.app_type,
+            trusted_domain=args.trusted_domain,
+            web_login_domain=args.web_login_domain,
+            allow_local_redirects=args.allow_local_redirects,
+            encrypted_ids=not args.plaintext_ids,
+            seed=args.seed,
+        )
+    except DomainSettingError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
     try:
         fake.start(args.host, args.port)
     except OSError as exc:

@@ -28,6 +28,7 @@ __all__ = [
     "Authorization",
     "Clock",
     "Corp",
+    "DomainSettingError",
     "Member",
     "Provider",
     "Suite",
@@ -130,6 +131,7 @@ ERRMSG: Dict[int, str] = {
     48004: "api forbidden for invalid auth",
     50001: "redirect_uri unauthorized",
     50003: "agent is disabled",
+    80001: "trusted domain invalid: no ip, port or short-link domain",
     60011: "no privilege to access/modify contact/party/agent",
     60020: "not allow to access from your ip",
     60111: "invalid string value `userid`. userid not found",
@@ -167,6 +169,23 @@ class AuthorizeError(Exception):
         self.detail = detail
         code = f"[{errcode}] " if errcode is not None else ""
         super().__init__(f"{code}{zh} / {en}" + (f" ({detail})" if detail else ""))
+
+
+class DomainSettingError(ValueError):
+    """A corp app (or suite) was configured with a domain WeCom's console refuses.
+
+    The admin console answers 80001 (可信域名不正确，或者无ICP备案) for a 可信域名 holding an IP
+    address or a port (developer.work.weixin.qq.com/document/path/90313, 80001 help:
+    不支持IP地址、端口号及短链域名; 96441).  ``errcode`` is 80001 for the trusted domain and None
+    for the web-login callback domain (授权回调域, 98173), whose refusals have no documented code.
+    """
+
+    def __init__(self, errcode: Optional[int], setting: str, value: str, zh: str, en: str) -> None:
+        self.errcode = errcode
+        self.setting = setting
+        self.value = value
+        code = f"[{errcode}] " if errcode is not None else ""
+        super().__init__(f"{code}{setting} {value!r}: {zh} / {en}")
 
 
 # -- clock ---------------------------------------------------------------------------------
@@ -240,6 +259,124 @@ class _Site:
         return (self.public_url or "http://127.0.0.1").rstrip("/") + path
 
 
+# -- domain settings: 可信域名 and 授权回调域 --------------------------------------------------
+
+
+class _DomainRules:
+    """The simulator's one named leniency, shared by the model, its corps and its suite.
+
+    ``allow_local_redirects`` (off by default): accept an IP address or a port in a trusted
+    domain (and an IP in a web-login callback domain), so the sandbox demo on 127.0.0.1:5000, or a
+    test app served on 127.0.0.1:<port>, can do in-client OAuth.  Real WeCom never accepts them
+    (developer.work.weixin.qq.com/document/path/90313, 80001; 96441).
+    """
+
+    def __init__(self, allow_local_redirects: bool = False) -> None:
+        self.allow_local_redirects = bool(allow_local_redirects)
+
+
+_DOMAIN_RE = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]*))?\Z")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _split_domain(setting: str, value: str, errcode: Optional[int]) -> Tuple[str, Optional[str]]:
+    """(host, port or None) of a domain setting; DomainSettingError for what no console accepts."""
+    if "://" in value:
+        # 98173: "http://mail.qq.com:8080 — 不包括协议头"
+        raise DomainSettingError(errcode, setting, value, "只填域名，不包括协议头（http:// 或 https://）",
+                                 "enter the domain only, without the scheme")
+    if "*" in value:
+        # 98173: "*.qq.com — 不支持泛域名设置"; 90313 (80001): 只支持全域名匹配
+        raise DomainSettingError(errcode, setting, value, "不支持泛域名", "wildcard domains are not supported")
+    if value.count(":") > 1 and not value.startswith("["):
+        return value, None  # a bare IPv6 literal
+    match = _DOMAIN_RE.match(value)
+    if match is None or any(c in value for c in "/?#@ \t"):
+        raise DomainSettingError(errcode, setting, value, "不是域名（不含路径、参数）",
+                                 "not a domain name (no path, no query)")
+    return match.group("host"), match.group("port")
+
+
+def check_trusted_domain(value: Optional[str], allow_local_redirects: bool = False) -> str:
+    """A 可信域名 as the console stores it, or DomainSettingError (80001).
+
+    developer.work.weixin.qq.com/document/path/90313 (80001 help): "可信域名只支持全域名匹配，
+    不支持IP地址、端口号及短链域名"; 96441 / 96442: in-client OAuth compares redirect_uri's host with
+    it exactly.  ``""`` means not set.  The ICP filing and domain-ownership checks (WW_verify file)
+    are not modelled: "localhost" or "app.example.com" are accepted.
+    """
+    value = (value or "").strip()
+    if not value:
+        return ""
+    host, port = _split_domain("trusted_domain (可信域名)", value, 80001)
+    if allow_local_redirects:
+        return value
+    if _is_ip(host):
+        raise DomainSettingError(
+            80001, "trusted_domain (可信域名)", value, "可信域名不支持IP地址，请使用已备案的域名",
+            "a trusted domain cannot be an IP address: use an ICP-filed domain name (pass "
+            "allow_local_redirects=True to let the simulator accept it anyway)")
+    if port is not None:
+        raise DomainSettingError(
+            80001, "trusted_domain (可信域名)", value, "可信域名不支持端口号，请在 443（HTTPS）端口提供服务",
+            f"a trusted domain cannot carry a port: serve on the default port (HTTPS 443) and enter {host} "
+            "(pass allow_local_redirects=True to let the simulator accept it anyway)")
+    return value
+
+
+def check_web_login_domain(value: Optional[str], allow_local_redirects: bool = False) -> str:
+    """A 授权回调域 (web-login callback domain) as the console stores it; ``""`` = the trusted domain.
+
+    developer.work.weixin.qq.com/document/path/98173 (and 98152): it must equal the host of the
+    redirect URI exactly, port included (mail.qq.com:8080 is right for http://mail.qq.com:8080/…),
+    without the scheme, no wildcard.  A port is allowed.  Unconfirmed: whether an IP address is
+    accepted (one community report of 127.0.0.1:4396 being refused); the simulator refuses it
+    unless ``allow_local_redirects`` is on.
+    """
+    value = (value or "").strip()
+    if not value:
+        return ""
+    host, _port = _split_domain("web_login_domain (授权回调域)", value, None)
+    if _is_ip(host) and not allow_local_redirects:
+        raise DomainSettingError(
+            None, "web_login_domain (授权回调域)", value, "授权回调域请使用域名（IP 地址未确认可用）",
+            "use a domain name as the web-login callback domain (whether WeCom accepts an IP is "
+            "unconfirmed; pass allow_local_redirects=True to let the simulator accept it)")
+    return value
+
+
+_DOMAIN_CHECKS = {"trusted_domain": check_trusted_domain, "web_login_domain": check_web_login_domain}
+
+
+class _DomainSettings:
+    """Validates ``trusted_domain`` / ``web_login_domain`` whenever they are set, as the console does."""
+
+    rules: _DomainRules
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        rules = self.__dict__.get("rules")
+        check = _DOMAIN_CHECKS.get(name)
+        if check is not None and rules is not None:
+            value = check(value, rules.allow_local_redirects)
+        object.__setattr__(self, name, value)
+
+    def __post_init__(self) -> None:
+        for name in _DOMAIN_CHECKS:  # the rules arrive last in __init__: check what came before
+            setattr(self, name, getattr(self, name))
+
+    @property
+    def web_login_callback_domain(self) -> str:
+        """The 授权回调域 web login is checked against: :attr:`web_login_domain`, else the trusted domain."""
+        return getattr(self, "web_login_domain", "") or getattr(self, "trusted_domain", "")
+
+
 @dataclass(eq=False)
 class Member:
     """A member (成员) of a customer corp.
@@ -304,7 +441,7 @@ class Provider:
 
 
 @dataclass(eq=False)
-class Suite:
+class Suite(_DomainSettings):
     """The 代开发 template (``app_type="customized"``, suite_id ``dk…``) or a third-party suite (``ww…``)."""
 
     suite_id: str
@@ -317,6 +454,9 @@ class Suite:
     #: third-party apps' trusted domain (§4.2); corp apps use :attr:`Corp.trusted_domain`
     trusted_domain: str = "localhost"
     tickets: List[Tuple[str, float]] = field(default_factory=list, repr=False)
+    #: third-party web login's 授权回调域; "" = the trusted domain (see :attr:`Corp.web_login_domain`)
+    web_login_domain: str = ""
+    rules: _DomainRules = field(default_factory=_DomainRules, repr=False)
 
     @property
     def ticket(self) -> Optional[str]:
@@ -348,7 +488,7 @@ class Authorization:
 
 
 @dataclass(eq=False)
-class Corp:
+class Corp(_DomainSettings):
     """A customer corp with one app (agent).
 
     The agent is the 代开发 app (or the third-party app) once authorized, and is
@@ -363,11 +503,19 @@ class Corp:
     agent_id: int
     agent_name: str
     secret: str = field(repr=False)
+    #: 可信域名 (in-client OAuth, 96441): a domain without IP or port, else DomainSettingError (80001)
     trusted_domain: str = "localhost"
     members: List[Member] = field(default_factory=list)
     encrypted_ids: bool = True
-    #: app disabled in the admin console (应用已禁用): 50003, agent/get close=1, login page error
+    #: app disabled in the admin console (应用已禁用): gettoken refuses (see closed_gettoken_errcode),
+    #: calls with a token fetched before get 50003, agent/get says close=1, the login page shows an error
     app_closed: bool = False
+    #: what gettoken answers for a disabled app.  The 40001 help of document 90313 lists 应用已经停用
+    #: among the causes of 40001 (不合法的secret参数), so 40001 is the default.  50003 (应用已禁用:
+    #: "应用禁用之后，将无法再调用api", same document) is what calls with an earlier token get; set it
+    #: here to model a gettoken that answers 50003 too (unconfirmed: document 91039 only says the app
+    #: must be enabled) — a client must handle both.
+    closed_gettoken_errcode: int = 40001
     #: the free trial (90 days from install, 97194) ended now, whatever the clock says.  After the
     #: trial only members without an active licence (Member.licensed) are refused (701016).
     trial_expired: bool = False
@@ -384,6 +532,9 @@ class Corp:
     ip_whitelist: Optional[List[str]] = None
     installed_at: float = 0.0
     authorization: Optional[Authorization] = None
+    #: 授权回调域 (web login, 98173), port allowed; "" = the same as :attr:`trusted_domain`
+    web_login_domain: str = ""
+    rules: _DomainRules = field(default_factory=_DomainRules, repr=False)
 
     @property
     def permanent_code(self) -> Optional[str]:
@@ -469,6 +620,26 @@ class _AuthCode:
 
 
 @dataclass(eq=False)
+class _PreAuthCode:
+    code: str
+    suite_id: str
+    issued_at: float
+    auth_type: int = 0  # set_session_info: 0 正式授权, 1 测试授权 (90602)
+    used: bool = False
+
+
+@dataclass(eq=False)
+class InstallRequest:
+    """A validated install page request (``/3rdapp/install``, 90597)."""
+
+    pre_auth_code: str
+    redirect_uri: str
+    state: str
+    corps: List[Corp]
+    params: Dict[str, str]
+
+
+@dataclass(eq=False)
 class _OAuthCode:
     code: str
     corp: Corp
@@ -502,6 +673,8 @@ class LoginRequest:
     scope: str
     agent_id: Optional[int]
     params: Dict[str, str]
+    #: accepted only because of the simulator's ``allow_local_redirects``: real WeCom would refuse it
+    lenient: bool = False
 
     @property
     def corp(self) -> Corp:
@@ -535,14 +708,33 @@ def _in_whitelist(ip: str, whitelist: Iterable[str]) -> bool:
 
 
 def _netloc(url: str) -> Optional[str]:
-    """host[:port] of an absolute http(s) URL, lower-cased, without userinfo; None if not one."""
+    """host[:port] of an absolute http(s) URL as WeCom compares it with a domain setting; None if not one.
+
+    Lower-cased, without userinfo; the scheme's default port (http 80, https 443) counts as no
+    port, so ``https://app.example.com:443/x`` is on ``app.example.com`` (96441: exact match,
+    "包括端口号" — a port is part of the host only when the URL needs one).
+    """
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
         return None
-    return parts.netloc.rsplit("@", 1)[-1].lower()
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    default = 443 if scheme == "https" else 80
+    return f"{host}:{port}" if port is not None and port != default else host
+
+
+def _needs_allowance(host: str, *, port_counts: bool) -> bool:
+    """Would real WeCom refuse a domain setting equal to ``host``?  (IP, or a port where it counts.)"""
+    match = _DOMAIN_RE.match(host)
+    if match is None:
+        return _is_ip(host)
+    return _is_ip(match.group("host")) or (port_counts and match.group("port") is not None)
 
 
 def add_query(url: str, params: Dict[str, str]) -> str:
@@ -567,9 +759,13 @@ class WeComModel:
         seed: Optional[int] = None,
         corp_name: str = "示例科技有限公司",
         callback_ips: Optional[List[str]] = None,
+        web_login_domain: str = "",
+        allow_local_redirects: bool = False,
     ) -> None:
         if app_type not in APP_TYPES:
             raise ValueError(f"app_type must be one of {APP_TYPES}, not {app_type!r}")
+        #: shared with every corp and the suite: see :attr:`allow_local_redirects`
+        self.rules = _DomainRules(allow_local_redirects)
         self.lock = threading.RLock()
         self.clock = Clock()
         self.site = _Site()
@@ -586,16 +782,38 @@ class WeComModel:
             app_type=app_type,
             name="示例代开发应用" if app_type == APP_CUSTOMIZED else "示例第三方应用",
             trusted_domain=trusted_domain,
+            web_login_domain=web_login_domain,
+            rules=self.rules,
         )
         #: WeCom's callback source IPs (getcallbackip); the fake pushes from loopback
         self.callback_ips: List[str] = list(callback_ips) if callback_ips is not None else ["127.0.0.1"]
         self.corps: List[Corp] = []
-        self.add_corp(name=corp_name, trusted_domain=trusted_domain, encrypted_ids=encrypted_ids)
+        self.add_corp(name=corp_name, trusted_domain=trusted_domain, encrypted_ids=encrypted_ids,
+                      web_login_domain=web_login_domain)
+        #: the provider's 登录授权 app (服务商管理后台 → 应用管理 → 登录授权): third-party web login
+        #: (login_type=ServiceApp) takes its SuiteID and its suite token consumes the codes — never the
+        #: app's own suite (developer.work.weixin.qq.com/document/path/98171, 98179, 100328).  Its
+        #: callback Token / EncodingAESKey are the template's here (the provider chooses them).
+        self.login_suite = Suite(
+            suite_id="ww" + ids.hex(16),
+            suite_secret=ids.secret(),
+            token=self.suite.token,
+            encoding_aes_key=self.suite.encoding_aes_key,
+            provider_corp_id=self.provider.corp_id,
+            app_type=APP_THIRD_PARTY,
+            name="登录授权",
+            trusted_domain=trusted_domain,
+            web_login_domain=web_login_domain,
+            rules=self.rules,
+        )
+        #: third-party installs started from the provider's website (90597): pre_auth_code -> record
+        self._pre_auth_codes: Dict[str, _PreAuthCode] = {}
 
         self._access_tokens: Dict[str, _AccessToken] = {}
         self._access_by_key: Dict[Tuple[str, str, str], _AccessToken] = {}
         self._suite_tokens: Dict[str, _SuiteToken] = {}
         self._suite_current: Optional[_SuiteToken] = None
+        self._login_suite_current: Optional[_SuiteToken] = None
         self._provider_tokens: Dict[str, _ProviderToken] = {}
         self._provider_current: Optional[_ProviderToken] = None
         self._auth_codes: Dict[str, _AuthCode] = {}
@@ -607,6 +825,25 @@ class WeComModel:
     def now(self) -> float:
         return self.clock.now()
 
+    @property
+    def allow_local_redirects(self) -> bool:
+        """The simulator's named leniency (off by default): IP / port trusted domains are accepted.
+
+        Real WeCom refuses them (80001, developer.work.weixin.qq.com/document/path/90313) and so
+        does the simulator unless this is on.  Turning it off checks every configured domain again
+        and raises :class:`DomainSettingError` (leaving it on) if one would be refused.
+        """
+        return self.rules.allow_local_redirects
+
+    @allow_local_redirects.setter
+    def allow_local_redirects(self, value: bool) -> None:
+        with self.lock:
+            if not value:
+                for owner in [self.suite, *self.corps]:
+                    check_trusted_domain(owner.trusted_domain)
+                    check_web_login_domain(owner.web_login_domain)
+            self.rules.allow_local_redirects = bool(value)
+
     def add_corp(
         self,
         *,
@@ -615,6 +852,7 @@ class WeComModel:
         encrypted_ids: bool = True,
         members: Optional[List[Dict[str, Any]]] = None,
         agent_id: int = 1000002,
+        web_login_domain: str = "",
     ) -> Corp:
         """Add a customer corp with its members (default: 张三, 李四 visible; 王五 outside the range)."""
         ids = self._ids
@@ -630,6 +868,8 @@ class WeComModel:
                 trusted_domain=trusted_domain,
                 encrypted_ids=encrypted_ids,
                 installed_at=self.now(),
+                web_login_domain=web_login_domain,
+                rules=self.rules,
             )
             domain = f"corp{len(self.corps) + 1}.example.com"
             for spec in members if members is not None else _DEFAULT_MEMBERS:
@@ -1026,8 +1266,8 @@ class WeComModel:
             raise APIError(40001)
         self.check_ip(ip, *self._whitelists(corp, mode))
         if corp.app_closed:
-            # §3.6 (91039): "注意应用需要是启用状态"; 50003 应用已禁用 (§7)
-            raise APIError(50003)
+            # 91039: "注意应用需要是启用状态"; 90313: 40001 "应用已经停用" (default) or 50003 应用已禁用
+            raise APIError(corp.closed_gettoken_errcode)
         rec = self._issue_access_token(corp, mode, with_auth)
         return {"errcode": 0, "errmsg": "ok", "access_token": rec.token,
                 "expires_in": round(rec.expires_at - self.now())}
@@ -1412,16 +1652,34 @@ class WeComModel:
         if netloc is None:
             raise AuthorizeError(None, "redirect_uri 参数错误", "invalid redirect_uri",
                                  "redirect_uri must be an absolute, URL-encoded http(s) URL")
-        trusted = corps[0].trusted_domain if app == "corp" else self.suite.trusted_domain
-        if netloc != (trusted or "").lower():
-            # §4.1 / §8.1: host incl. port must equal the trusted domain; no code is issued
-            raise AuthorizeError(
-                50001, "redirect_uri需使用应用可信域名", "redirect_uri must use the app's trusted domain",
-                f"redirect_uri host: {netloc}; 可信域名 / trusted domain: {trusted}",
-            )
+        owner: _DomainSettings = corps[0] if app == "corp" else self.suite
+        if kind == "oauth2":
+            # developer.work.weixin.qq.com/document/path/96441, 96442, 90313 (50001): in-client OAuth
+            # needs redirect_uri's host to equal the app's 可信域名 exactly, port included
+            # (www.qq.com ≠ www.qq.com:8008); WeCom shows its page and issues no code.
+            trusted = owner.trusted_domain
+            if netloc != trusted.lower():
+                raise AuthorizeError(
+                    50001, "redirect_uri需使用应用可信域名", "redirect_uri must use the app's trusted domain",
+                    f"redirect_uri host: {netloc}; 可信域名 / trusted domain: {trusted or '-'}",
+                )
+        else:
+            # 98152 / 98173: web login is checked against the app's 授权回调域 — a separate setting
+            # that must equal the host exactly, port included (mail.qq.com ≠ mail.qq.com:8080).
+            # The page's wording is from community captures of WeCom's web-login page
+            # ("redirect_uri 与配置的授权完成回调域名不一致", no errcode shown); unconfirmed for
+            # wwlogin/sso/login, which no official page quotes.
+            domain = owner.web_login_callback_domain
+            if netloc != domain.lower():
+                raise AuthorizeError(
+                    None, "redirect_uri 与配置的授权完成回调域名不一致",
+                    "redirect_uri does not match the app's web-login callback domain (授权回调域)",
+                    f"redirect_uri host: {netloc}; 授权回调域 / callback domain: {domain or '-'}",
+                )
+        lenient = self.allow_local_redirects and _needs_allowance(netloc, port_counts=kind == "oauth2")
         if app == "corp":
             self._check_page_usable(corps[0])
-        return LoginRequest(kind, app, corps, redirect_uri, state, scope, agent_id, dict(params))
+        return LoginRequest(kind, app, corps, redirect_uri, state, scope, agent_id, dict(params), lenient)
 
     @staticmethod
     def _check_page_usable(corp: Corp) -> None:

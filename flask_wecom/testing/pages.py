@@ -46,6 +46,8 @@ form.wecom-member img{width:36px;height:36px;border-radius:50%}
 .outside-range{margin-top:14px;border-top:1px dashed #dee0e3;padding-top:12px}
 .outside-range h2{font-size:13px;color:#8f959e;font-weight:400;margin:0 0 8px}
 .foot{margin-top:16px;color:#8f959e;font-size:12px;word-break:break-all}
+.lenient{background:#fff7e6;border:1px solid #ffd591;border-radius:8px;padding:8px 12px;font-size:13px;
+margin:0 0 14px}
 .error .icon{width:48px;height:48px;border-radius:50%;background:#fff3e8;color:#f54a45;
 display:flex;align-items:center;justify-content:center;font-size:26px;margin:4px auto 12px}
 .error h1{text-align:center;font-size:17px}
@@ -153,7 +155,20 @@ def confirm_page(req: LoginRequest, action: str) -> str:
         )
         + f'<p class="foot">将跳转到 / will redirect to: {escape(req.redirect_uri)}</p></main>'
     )
+    if req.lenient:
+        body = body.replace('<p class="ask">', LENIENT_NOTE + '<p class="ask">', 1)
     return _page(title, body)
+
+
+#: shown on the sign-in page when only the simulator's ``allow_local_redirects`` let the request through
+LENIENT_NOTE = (
+    '<p class="lenient" data-lenient="allow_local_redirects">'
+    "模拟器放行（allow_local_redirects）：真实企业微信会拒绝这个 redirect_uri——可信域名不能是 IP 地址或带端口。"
+    "生产环境请在可信域名的 443 端口（HTTPS，反向代理）提供服务，并设置 WECOM_PUBLIC_URL。"
+    '<span class="en">Simulator allowance (allow_local_redirects): real WeCom would refuse this redirect URI '
+    "— a trusted domain cannot be an IP address or carry a port. In production serve it on 443 on your "
+    "trusted domain (HTTPS behind a reverse proxy, WECOM_PUBLIC_URL).</span></p>"
+)
 
 
 def error_page(err: AuthorizeError) -> str:

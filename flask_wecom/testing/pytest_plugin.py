@@ -10,8 +10,13 @@ project that installs flask-wecom gets it; without the install, enable it with
         fake_wecom.url            # http://127.0.0.1:<port> — use it as the API base
         fake_wecom.corp.members[0].name   # "张三"
 
-    @pytest.mark.fake_wecom(app_type="third_party", trusted_domain="127.0.0.1:5000")
+    @pytest.mark.fake_wecom(app_type="third_party", trusted_domain="app.example.com")
     def test_third_party(fake_wecom): ...
+
+    # an app served on 127.0.0.1:<port> doing in-client OAuth: real WeCom would refuse that
+    # redirect URI (no IP, no port in a 可信域名), so opt in to the simulator's named leniency
+    @pytest.mark.fake_wecom(trusted_domain="127.0.0.1:5000", allow_local_redirects=True)
+    def test_local_oauth(fake_wecom): ...
 
 The marker's keyword arguments go to ``FakeWeCom(...)``.
 """
