@@ -76,8 +76,10 @@ class Sandbox:
         self.switches: Dict[str, Switch] = {s.key: s for s in (
             Switch("ip", "服务器 IP 不在白名单", "server IP not whitelisted (60020)",
                    "本站的错误页，显示要添加的 IP", "our error page, naming the IP to add", steps=(3, 4)),
-            Switch("closed", "应用已停用", "app disabled (50003)",
-                   "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(4,)),
+            Switch("closed", "应用已停用", "app disabled (50003; gettoken: 40001)",
+                   "企业微信的页面（登录时）；诊断里 gettoken 返回 40001，与 secret 错误同码",
+                   "WeCom's own page, at login; in the doctor gettoken answers 40001, the code of a wrong "
+                   "secret too", steps=(4,)),
             Switch("trial", "试用期已结束", "trial expired",
                    "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(6,)),
             Switch("domain", "可信域名不匹配", "trusted domain mismatch",

@@ -50,8 +50,17 @@ def status_lines(state) -> list:
     if provider.suite_id:
         lines.append(f"suite ticket:    {describe_age(provider.suite_ticket_age())}")
     backend = state.cache_backend
-    lines.append(f"token cache:     {type(backend).__name__}")
+    breaker = state.shared_cache.breaker.state()
+    skipped = "" if breaker == "closed" else f" (failing: skipped by this process, {breaker})"
+    lines.append(f"token cache:     {type(backend).__name__}{skipped}")
     lines.append(f"store:           {state.store!r}")
+    try:
+        blocks = provider.blocks()
+    except Exception:  # noqa: BLE001 - the store may be down; the status still prints
+        blocks = []
+    for what, record in blocks:
+        lines.append(f"not fetching:    {what} token: errcode {record.get('errcode')} remembered until "
+                     f"{_when(record.get('until'))} (`flask wecom unblock` retries at once)")
     return lines
 
 
@@ -150,6 +159,24 @@ def exchange_command(stuck: bool) -> None:
             after = state.store.get_auth_code(record.id)
             result = f"{after.status}: {after.error or 'taken by another process'}"
         click.echo(f"AuthCode #{record.id} ({record.info_type}, received {_when(record.received_at)}): {result}")
+
+
+@wecom_cli.command("unblock")
+@click.argument("corp_id", required=False)
+@with_appcontext
+def unblock_command(corp_id) -> None:
+    """Ask WeCom again at once after fixing a secret: forget the remembered token failure (wrong secret,
+    45009 rate limit…) of CORP_ID, or of the suite and every corp when no CORP_ID is given."""
+    state = WeCom.state()
+    for what, record in state.provider.blocks(corp_id):
+        click.echo(f"{what} token: errcode {record.get('errcode')} (strike {record.get('strikes')}, "
+                   f"until {_when(record.get('until'))})")
+    cleared = state.provider.unblock(corp_id)
+    scope = f"corp {corp_id}" if corp_id else "the suite and every corp"
+    if cleared:
+        click.echo(f"forgot {cleared} remembered failure(s) of {scope}: the next request asks WeCom again")
+    else:
+        click.echo(f"nothing remembered for {scope}")
 
 
 __all__ = ["wecom_cli", "status_lines"]

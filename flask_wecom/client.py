@@ -13,8 +13,12 @@ What it does with WeCom's answers (``wecom-api.md`` §6–§7):
 - With a :class:`~flask_wecom.tokens.TokenSource`: an ``errcode`` in the source's
   ``expired_codes`` (40014/42001, or 40082/42009 for suite tokens) drops that token from
   the cache (stale-safe) and retries **once**; a second expiry answer is raised.
-- ``-1`` (系统繁忙) and ``45009`` (rate limit) are retried ``busy_retries`` times with
-  exponential backoff (``busy_backoff * 2**n`` seconds, through the injectable ``sleep``).
+- ``-1`` (系统繁忙) is retried ``busy_retries`` times with exponential backoff
+  (``busy_backoff * 2**n`` seconds, through the injectable ``sleep``), except on the
+  single-use paths below.
+- ``45009`` (rate limit) is never retried here: WeCom blocks the whole window (60 s for a
+  per-minute limit, 60 min for an hourly one, developer.work.weixin.qq.com/document/path/90454),
+  so a retry within seconds only extends it. The token manager remembers it for token fetches.
 - Network failure after the urllib3 retries, HTTP 5xx after retries, or a body that is
   not a JSON object -> :class:`~flask_wecom.errors.TransportError`.
 
@@ -22,11 +26,12 @@ Single-use requests: the AuthCode exchanged by ``get_permanent_code`` (§3.2, "�
 有效") and the OAuth ``code`` consumed by ``auth/getuserinfo`` / ``getuserinfo3rd`` (§4.1,
 "code只能使用一次") must not be sent twice: if the first request reached WeCom, a retry can only
 answer 40078 / 40029 and hide the real failure. For these paths urllib3 retries **only
-connection errors** (raised before the request is sent), never read errors or 5xx. The
+connection errors** (raised before the request is sent), never read errors or 5xx, and a
+``-1`` answer is not retried either (WeCom received the code). The
 ``get_permanent_code`` exchange additionally gets a read timeout of at least
 :data:`EXCHANGE_READ_TIMEOUT` seconds, because the v1 API is documented as slow
-("旧获取企业永久授权码接口耗时长", §3.3). Errcode answers (e.g. ``-1``) mean WeCom refused the
-request, so the token and busy retries still apply to them.
+("旧获取企业永久授权码接口耗时长", §3.3). An expired token (40014 / 42001 / 40082 / 42009) is
+still retried once with a new token: WeCom refuses the token before it reads the code.
 
 Logging: logger ``flask_wecom.client`` logs each call at DEBUG with method, path,
 redacted params/body, HTTP status, errcode and elapsed time — never an answer body.
@@ -53,13 +58,16 @@ from .redact import SECRET_KEYS, redact, redact_query, redact_text
 if TYPE_CHECKING:  # pragma: no cover
     from .tokens import TokenSource
 
-__all__ = ["WeComClient", "DEFAULT_API_BASE", "BUSY_CODES", "SINGLE_USE_PATHS", "EXCHANGE_READ_TIMEOUT"]
+__all__ = ["WeComClient", "DEFAULT_API_BASE", "BUSY_CODES", "RATE_LIMIT_CODES", "SINGLE_USE_PATHS",
+           "EXCHANGE_READ_TIMEOUT"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
-#: errcodes retried with backoff: -1 系统繁忙 ("建议重试次数不超过3次"), 45009 接口调用超过限制
-BUSY_CODES = frozenset({-1, 45009})
+#: errcodes retried with backoff: -1 系统繁忙 ("建议重试次数不超过3次", document 90313)
+BUSY_CODES = frozenset({-1})
+#: 45009 接口调用超过限制: never retried inside its block window (document 90454)
+RATE_LIMIT_CODES = frozenset({45009})
 #: HTTP statuses urllib3 retries (bounded) on ordinary paths
 RETRY_STATUSES = (500, 502, 503, 504)
 #: paths whose request consumes a single-use code: connection errors only are retried
@@ -148,7 +156,7 @@ class WeComClient:
 
     ``timeout`` is ``(connect, read)`` seconds (or one number for both); ``retries`` and
     ``backoff_factor`` configure urllib3's ``Retry`` for connection errors, read errors and
-    HTTP 5xx; ``busy_retries`` / ``busy_backoff`` the retries of errcode -1 / 45009;
+    HTTP 5xx; ``busy_retries`` / ``busy_backoff`` the retries of errcode -1;
     ``session`` lets you pass your own :class:`requests.Session` (its adapters are kept,
     only the single-use paths get a no-read-retry adapter mounted); ``sleep`` is used
     for the busy backoff (inject a fake one in tests).
@@ -253,14 +261,16 @@ class WeComClient:
                          method, path, errcode)
                 token.invalidate(used_token)
                 continue
-            if errcode in BUSY_CODES and busy_attempt < self.busy_retries:
+            if errcode in BUSY_CODES and busy_attempt < self.busy_retries and path not in SINGLE_USE_PATHS:
                 delay = self.busy_backoff * (2 ** busy_attempt)
                 busy_attempt += 1
-                log.warning("WeCom %s %s: errcode %s (%s); retry %d/%d in %.2fs", method, path, errcode,
-                            "系统繁忙 busy" if errcode == -1 else "rate limited", busy_attempt,
-                            self.busy_retries, delay)
+                log.warning("WeCom %s %s: errcode %s (系统繁忙 busy); retry %d/%d in %.2fs", method, path,
+                            errcode, busy_attempt, self.busy_retries, delay)
                 self._sleep(delay)
                 continue
+            if errcode in RATE_LIMIT_CODES:
+                log.warning("WeCom %s %s: errcode 45009 (rate limited): not retried, WeCom blocks the whole "
+                            "window (document 90454)", method, path)
             raise WeComAPIError(errcode, errmsg, errcodes.hint(errcode, errmsg), path=path)
 
     def _timeout_for(self, path: str) -> tuple[float, float]:

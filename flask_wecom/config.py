@@ -42,7 +42,7 @@ SETTINGS: Dict[str, tuple] = {
     "WECOM_TOKEN_REFRESH_AHEAD": (600, "seconds before that point at which one request refreshes in the background"),
     "WECOM_HTTP_TIMEOUT": ((5.0, 10.0), "(connect, read) timeout in seconds for WeCom API calls"),
     "WECOM_HTTP_RETRIES": (3, "retries for connection errors and HTTP 5xx (urllib3 Retry, with backoff)"),
-    "WECOM_BUSY_RETRIES": (3, "retries when WeCom answers -1 (系统繁忙) or 45009 (rate limit)"),
+    "WECOM_BUSY_RETRIES": (3, "retries when WeCom answers -1 (系统繁忙); 45009 (rate limit) is never retried"),
     "WECOM_URL_PREFIX": ("/wecom", "prefix of the blueprint's routes"),
     "WECOM_CALLBACK_MAX_AGE": (300, "callbacks whose timestamp is further than this from now (s) are refused"),
     "WECOM_CALLBACK_MAX_BODY": (256 * 1024, "largest callback body accepted (bytes); larger gets 413"),

@@ -12,8 +12,10 @@ doctor runs seven checks and says how to fix each finding, in Chinese and Englis
 3. :func:`check_suite` — a suite_ticket younger than 30 minutes (§2.1) and a working
    ``get_suite_token`` (§3.1).
 4. :func:`check_corp_tokens` — per corp, ``gettoken`` (§3.6) or ``get_corp_token`` (§3.5).
-5. :func:`check_agents` — per corp, ``agent/get``: trusted domain = host[:port] of our
-   redirect URI (§8.1), app enabled / online, visible range not empty.
+5. :func:`check_agents` — per corp, ``agent/get``: trusted domain = the host of our redirect URI,
+   which must be a domain WeCom accepts (no IP, no port: docs 96441, 90313 80001), the web-login
+   callback domain to enter (授权回调域, 98173; no API reads it), app enabled / online, visible
+   range not empty.
 6. :func:`check_authorization` — per corp, ``get_auth_info`` (§3.4): still authorized; expiry
    of a paid edition or of the licence trial (§3.7) with a warning before it happens.
 7. :func:`check_callback_ips` — ``getcallbackip`` (§8.2): WeCom's callback source IPs.
@@ -37,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
-from . import errcodes
+from . import domains, errcodes
 from .config import validate_config
 from .crypto import MessageCrypto, signature
 from .errors import CorpNotFoundError, NoSuiteTicketError, TransportError, WeComAPIError, WeComError
@@ -96,7 +98,7 @@ class CheckResult:
 
     ``id`` names what was checked (``config``, ``callback``, ``suite_ticket``, ``suite_token``,
     ``corp_token``, ``trusted_domain``, ``app_status``, ``visible_range``, ``authorization``,
-    ``callback_ip``); ``step`` is the issue's check number (1–7); ``corp_id`` is set for per-corp
+    ``callback_ip``, ``web_login_domain``); ``step`` is the issue's check number (1–7); ``corp_id`` is set for per-corp
     results; ``details`` holds non-secret lines to show as a list (URLs to paste, IPs).
     """
 
@@ -140,6 +142,9 @@ class DoctorContext:
     ``WECOM_ENCODING_AES_KEY``, ``WECOM_DATA_TOKEN``, ``WECOM_DATA_ENCODING_AES_KEY``,
     ``WECOM_PROVIDER_CORP_ID``, ``WECOM_CORP_ID``; check 2 then signs with them, the way WeCom
     would. ``provider_secret`` (optional) lets check 6 read the licence trial (§3.7).
+    ``allow_local_redirects`` says the WeCom behind ``client`` is the simulator with its named
+    leniency on (the sandbox demo): a redirect host real WeCom refuses is then a warning that says
+    so, not a failure.
     """
 
     config: Mapping[str, Any]
@@ -157,6 +162,7 @@ class DoctorContext:
     provider_secret: Optional[str] = field(default=None, repr=False)
     clock: Callable[[], float] = time.time
     expiry_warning_days: int = 14
+    allow_local_redirects: bool = False
 
     # -- filled in while the checks run ---------------------------------------------------
     config_problem_keys: Set[str] = field(default_factory=set)
@@ -227,23 +233,14 @@ def _date(timestamp: float) -> str:
 
 
 def trusted_host(url: str) -> Optional[str]:
-    """``host[:port]`` of *url* as WeCom compares it with the trusted domain (§8.1: exact, port included).
+    """``host[:port]`` of *url* as WeCom compares it with the trusted domain (96441: exact, port included).
 
     The scheme's default port (80 / 443) is left out, as browsers and WeCom write the host.
-    None when *url* is not an absolute http(s) URL.
+    None when *url* is not an absolute http(s) URL. (:func:`flask_wecom.domains.redirect_host`
+    also says whether WeCom accepts it.)
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    host = parts.hostname.lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    default = 443 if parts.scheme.lower() == "https" else 80
-    return f"{host}:{port}" if port and port != default else host
+    checked = domains.redirect_host(url)
+    return checked.host if checked is not None else None
 
 
 def _whitelist_place(app_type: str) -> Tuple[str, str]:
@@ -388,11 +385,11 @@ def _verification_receive_id(ctx: DoctorContext, endpoint: str) -> Tuple[Optiona
         corp_ids = list(ctx.provider.corp_ids()) if ctx.provider is not None else []
         fallback = corp_ids[0] if corp_ids else get("WECOM_CORP_ID")
     return fallback, _both(
-        "未设置 WECOM_PROVIDER_CORP_ID：企业微信的 URL 验证以服务商自身 corpid 加密（§1.7），"
+        "未设置 WECOM_PROVIDER_CORP_ID：服务商侧回调 URL 的验证以服务商自身 corpid 加密（企业微信官方答复），"
         "所以真实的验证会失败；在服务商管理后台「应用开发-通用开发参数」复制 CorpID",
-        "WECOM_PROVIDER_CORP_ID is not set: WeCom encrypts the URL verification for the provider's own "
-        "corp id (§1.7), so the real verification will fail; copy the CorpID from 应用开发-通用开发参数 in "
-        "the provider console")
+        "WECOM_PROVIDER_CORP_ID is not set: WeCom verifies provider-side callback URLs with the provider's own "
+        "corp id (WeCom staff answers), so the real verification will fail; copy the CorpID from "
+        "应用开发-通用开发参数 in the provider console")
 
 
 def _diagnose_callback(status: int, body: str, expected: str) -> Tuple[str, str]:
@@ -461,6 +458,19 @@ def check_callback(ctx: DoctorContext) -> List[CheckResult]:
         row_title = f"{title}: {label_zh} / {label_en}"
         details = [url or f"<{_both('公网地址', 'public URL')}>{path}"]
         token, aes_key = _signing_settings(ctx, endpoint)
+        if endpoint == "template" and not ctx.config.get("WECOM_SUITE_ID"):
+            # a 代开发 app run with its permanent code: the template (and its events) live elsewhere
+            results.append(_result("callback", row_title, SKIP,
+                                   _both("未设置 WECOM_SUITE_ID：模板回调（suite_ticket、create_auth…）不由本应用接收",
+                                         "WECOM_SUITE_ID is not set: template events (suite_ticket, "
+                                         "create_auth…) are not received by this app"),
+                                   _both("用永久授权码运行时无需模板回调；要自动接收授权，设置模板的 WECOM_SUITE_ID 与 "
+                                         "WECOM_SUITE_SECRET",
+                                         "none is needed when running with the permanent code; to receive "
+                                         "authorizations automatically set the template's WECOM_SUITE_ID and "
+                                         "WECOM_SUITE_SECRET"),
+                                   step=2, details=details))
+            continue
         if not token or not aes_key:
             if ctx.app_type == INTERNAL:
                 results.append(_result("callback", row_title, SKIP,
@@ -677,23 +687,95 @@ def _corp_label(ctx: DoctorContext, corp_id: str) -> str:
     return f"{corp_id} ({name})" if name else corp_id
 
 
+def _secret_fix(ctx: DoctorContext, from_config: bool) -> Tuple[str, str]:
+    """(zh, en): what to do about a wrong or reset secret (the first cause of 40001, document 90313)."""
+    if ctx.app_type == CUSTOMIZED and from_config:
+        # a 代开发 app run with its permanent code: the secret is reset in the provider console
+        return ("WECOM_SECRET（代开发应用的 secret，即 permanent_code）已被替换或有误："
+                "服务商在代开发应用详情点击「重新获取secret」后旧值失效——把新的 permanent_code 填入 "
+                "WECOM_SECRET（或配置模板 WECOM_SUITE_ID / WECOM_SUITE_SECRET 以自动接收 "
+                "reset_permanent_code）",
+                "WECOM_SECRET (the 代开发 app's secret, i.e. its permanent_code) was replaced or is wrong: "
+                "after 重新获取secret on the app page in the provider console the old value stops working — "
+                "put the new permanent_code in WECOM_SECRET (or configure the template's WECOM_SUITE_ID / "
+                "WECOM_SUITE_SECRET to receive reset_permanent_code)")
+    if ctx.app_type == INTERNAL or from_config:
+        return ("WECOM_SECRET 与应用的 Secret 不一致：在管理后台「应用管理 → 本应用」查看 Secret "
+                "后更新 WECOM_SECRET（代开发应用的 secret 即 permanent_code）",
+                "WECOM_SECRET does not match the app's Secret: copy it from the admin console "
+                "(应用管理 → this app) into WECOM_SECRET (a 代开发 app's secret is its "
+                "permanent_code)")
+    return ("permanent_code（即代开发应用的 secret）已被替换或有误："
+            "服务商在代开发应用详情点击「重新获取secret」后，企业微信推送 reset_permanent_code，"
+            "须用其中的 AuthCode（10分钟内有效）换取新的 permanent_code——运行 `flask wecom "
+            "exchange`；若已错过，再点一次「重新获取secret」或请企业管理员重新授权",
+            "the permanent_code (= the 代开发 app's secret) was replaced or is wrong: after "
+            "重新获取secret on the app page WeCom pushes reset_permanent_code, whose AuthCode "
+            "(valid 10 minutes) must be exchanged for the new permanent_code — run `flask wecom "
+            "exchange`; if it was missed, click 重新获取secret again or have the corp admin "
+            "authorize again")
+
+
+#: 50003 / a disabled app: where to re-enable it
+_REENABLE = ("请企业管理员在「管理后台 → 应用管理 → 本应用」重新启用（代开发应用的停用/启用会推送 change_auth）",
+             "the corp admin must re-enable it under admin console → 应用管理 → this app (for 代开发, "
+             "disabling and enabling push change_auth)")
+
+
+def _disabled_or_secret_fix(ctx: DoctorContext, from_config: bool, closed: Optional[bool]) -> str:
+    """The fix for gettoken's 40001, whose help (document 90313) names two causes: a wrong or reset secret,
+    and 应用已经停用 (a disabled app). ``closed`` is what agent/get said with a token cached before the
+    failure (see :func:`_cached_agent_close`): True disabled, False enabled, None unknown."""
+    secret_zh, secret_en = _secret_fix(ctx, from_config)
+    if closed is True:
+        return _both("应用已被停用：" + _REENABLE[0], "the app is disabled: " + _REENABLE[1])
+    if closed is False:
+        return _both("应用是启用状态，所以是 secret 的问题：" + secret_zh,
+                     "the app is enabled, so the secret is the problem: " + secret_en)
+    return _both(
+        "40001 有两种原因：secret 错误或已被重置，或者应用已经停用。先在企业的管理后台「应用管理」打开本应用"
+        "分辨（之前取得的 access_token 仍有效时，agent/get 的 close=1 也表示已停用）：显示已停用，"
+        + _REENABLE[0] + "；应用正常，则是 secret 的问题：" + secret_zh
+        + "。不要反复重试：多次用错误的 secret 调用 gettoken 会使本服务器 IP 被封禁一小时",
+        "40001 has two causes: a wrong or reset secret, or a disabled app. Tell them apart in the corp's admin "
+        "console under 应用管理 (apps), on this app's page (while an earlier access_token still works, "
+        "agent/get's close=1 says disabled too). If it shows as disabled (已停用), " + _REENABLE[1]
+        + ". If it is enabled, the secret is the problem: " + secret_en
+        + ". Do not keep retrying: repeated gettoken calls with a wrong secret block this server's IP for an hour")
+
+
+def _cached_agent_close(ctx: DoctorContext, corp_id: str) -> Optional[bool]:
+    """After gettoken's 40001: ask agent/get with the access token the app cached before, if it still holds
+    one, whether the app is disabled (``close=1`` or 50003: True; ``close=0``: False). None when there is
+    no cached token to ask with or the answer is unclear. One call, no new gettoken when the cached token
+    is fresh: repeated wrong secrets get the IP blocked (document 90313, 45009)."""
+    provider = ctx.provider
+    if provider is None or ctx.app_type == THIRD_PARTY:
+        return None
+    try:
+        source = provider.corp_token(corp_id)
+        seen = source.peek()
+        if not seen or float(seen["expires_at"]) - ctx.now() < 300:
+            return None
+        token = source.get()
+        agent_id = provider.agent_id_for(corp_id)
+    except Exception:  # noqa: BLE001 - a cache or store problem: just no hint
+        return None
+    if not token or not agent_id:
+        return None
+    ctx.remember_secret(str(token))
+    try:
+        data = _call(ctx.client.get_agent, str(token), agent_id)
+    except WeComAPIError as exc:
+        return True if exc.errcode == 50003 else None
+    except (WeComError, TransportError):
+        return None
+    return str(data.get("close", 0)) not in ("0", "", "None")
+
+
 def _corp_token_fix(ctx: DoctorContext, corp_id: str, errcode: int, errmsg: str, from_config: bool) -> str:
     if errcode == 40001:
-        if ctx.app_type == INTERNAL or from_config:
-            return _both("WECOM_SECRET 与应用的 Secret 不一致：在管理后台「应用管理 → 本应用」查看 Secret "
-                         "后更新 WECOM_SECRET（代开发应用的 secret 即 permanent_code）",
-                         "WECOM_SECRET does not match the app's Secret: copy it from the admin console "
-                         "(应用管理 → this app) into WECOM_SECRET (a 代开发 app's secret is its "
-                         "permanent_code)")
-        return _both("permanent_code（即代开发应用的 secret）已被替换或有误："
-                     "服务商在代开发应用详情点击「重新获取secret」后，企业微信推送 reset_permanent_code，"
-                     "须用其中的 AuthCode（10分钟内有效）换取新的 permanent_code——运行 `flask wecom "
-                     "exchange`；若已错过，再点一次「重新获取secret」或请企业管理员重新授权",
-                     "the permanent_code (= the 代开发 app's secret) was replaced or is wrong: after "
-                     "重新获取secret on the app page WeCom pushes reset_permanent_code, whose AuthCode "
-                     "(valid 10 minutes) must be exchanged for the new permanent_code — run `flask wecom "
-                     "exchange`; if it was missed, click 重新获取secret again or have the corp admin "
-                     "authorize again")
+        return _disabled_or_secret_fix(ctx, from_config, None)
     if errcode == 40013:
         return _both("corpid 不对：代开发/第三方请原样使用 get_permanent_code 返回的 "
                      "auth_corp_info.corpid（密文 corpid 区分大小写）；自建应用核对 "
@@ -709,10 +791,7 @@ def _corp_token_fix(ctx: DoctorContext, corp_id: str, errcode: int, errmsg: str,
     if errcode == 60020:
         return _whitelist_fix(ctx.app_type, errmsg)
     if errcode == 50003:
-        return _both("应用已被停用：请企业管理员在「管理后台 → 应用管理 → "
-                     "本应用」重新启用（代开发应用的停用/启用会推送 change_auth）",
-                     "the app is disabled: the corp admin must re-enable it under admin console → 应用管理 → "
-                     "this app (for 代开发, disabling and enabling push change_auth)")
+        return _both("应用已被停用：" + _REENABLE[0], "the app is disabled: " + _REENABLE[1])
     if errcode == 48004:
         return _both("授权关系无效：可能未授权或授权已被取消；请企业管理员重新扫码授权",
                      "the authorization is invalid: never authorized or cancelled; have the corp admin "
@@ -774,9 +853,15 @@ def check_corp_tokens(ctx: DoctorContext) -> List[CheckResult]:
         except (WeComError, TransportError) as exc:
             finding, errcode, errmsg = _api_error_text(exc)
             api = "get_corp_token" if ctx.app_type == THIRD_PARTY else "gettoken"
-            results.append(_result("corp_token", title, FAIL, f"{api}: {finding}",
-                                   _corp_token_fix(ctx, corp_id, errcode, errmsg, from_config),
-                                   step=4, corp_id=corp_id, label=label))
+            fix = _corp_token_fix(ctx, corp_id, errcode, errmsg, from_config)
+            details: List[str] = []
+            if errcode == 40001 and api == "gettoken":  # a bad secret or a disabled app (document 90313)
+                closed = _cached_agent_close(ctx, corp_id)
+                fix = _disabled_or_secret_fix(ctx, from_config, closed)
+                if closed is not None:
+                    details.append(f"agent/get (access_token cached before): close={1 if closed else 0}")
+            results.append(_result("corp_token", title, FAIL, f"{api}: {finding}", fix,
+                                   step=4, corp_id=corp_id, label=label, details=details))
             continue
         ctx.corp_tokens[corp_id] = str(token)
         ctx.remember_secret(str(token))
@@ -805,37 +890,73 @@ def _trusted_domain_place(app_type: str) -> Tuple[str, str]:
 #: what users see inside the WeCom client when the redirect URI is not on the trusted domain (§7 notes, 50001)
 USER_SEES = "回调URI参数错误 / redirect_uri需使用应用可信域名"
 
-_ENTITY_ZH = ("域名须已 ICP 备案，备案主体须与企业主体相同或有关联关系（代开发通常填服务商自己的已备案域名）"
-              "；网页扫码登录还需把「授权回调域」设为同一值")
+_ENTITY_ZH = "域名须已 ICP 备案，备案主体须与企业主体相同或有关联关系（代开发通常填服务商自己的已备案域名）"
 _ENTITY_EN = ("the domain needs an ICP filing whose entity is the corp's own or a related one (for 代开发 "
-              "usually the provider's own filed domain); web / QR login also needs 授权回调域 set to the "
-              "same value")
+              "usually the provider's own filed domain)")
+_SANDBOX_ZH = "沙盒模拟器放行了它（allow_local_redirects），真实企业微信会拒绝这个 redirect_uri"
+_SANDBOX_EN = ("the sandbox's simulator lets it through (allow_local_redirects); real WeCom would refuse this "
+               "redirect URI")
+
+
+def _unknown_url_row(id: str, title: str, what_zh: str, what_en: str, *, corp_id: str, label: str,
+                     details: List[str]) -> CheckResult:
+    return _result(
+        id, title, WARN,
+        _both(f"{what_zh}，但不知道本站的公网地址，无法比对", f"{what_en}, but this site's public URL is unknown, "
+                                               "so it cannot be compared"),
+        _both("设置 WECOM_PUBLIC_URL（或用 --public-url）为用户访问本站的地址后再运行",
+              "set WECOM_PUBLIC_URL (or pass --public-url) to the address users reach this site at and "
+              "run again"),
+        step=5, corp_id=corp_id, details=details, label=label)
 
 
 def _domain_row(ctx: DoctorContext, corp_id: str, label: str, data: Mapping[str, Any]) -> CheckResult:
-    """agent/get ``redirect_domain`` against host[:port] of our redirect URI (wecom-api.md §8.1)."""
+    """agent/get ``redirect_domain`` against the host of our redirect URI.
+
+    developer.work.weixin.qq.com/document/path/96441, 96442, 90313 (50001, 80001): in-client OAuth
+    needs the redirect URI's host to equal the 可信域名 exactly, port included, and a 可信域名 can
+    be neither an IP address nor carry a port. The host is the one the login view sends: from
+    WECOM_PUBLIC_URL, else SERVER_NAME, else the current request (``ctx.public_url``). The fix
+    never names a value WeCom would refuse.
+    """
     title = "可信域名 / Trusted domain"
     domain = str(data.get("redirect_domain") or "").strip()
     where_zh, where_en = _trusted_domain_place(ctx.app_type)
     uri = ctx.redirect_uri
-    if not uri:
-        return _result(
-            "trusted_domain", title, WARN,
-            _both(f"企业微信登记的可信域名是 {domain or '（未设置）'}，"
-                  "但不知道本站的公网地址，无法比对",
-                  f"WeCom's trusted domain is {domain or '(not set)'}, but this site's public URL "
-                  "is unknown, so it cannot be compared"),
-            _both("设置 WECOM_PUBLIC_URL（或用 --public-url）为用户访问本站的地址后再运行",
-                  "set WECOM_PUBLIC_URL (or pass --public-url) to the address users reach this site at and "
-                  "run again"),
-            step=5, corp_id=corp_id, details=[f"redirect_domain: {domain or '-'}"], label=label)
-    host = trusted_host(uri) or ""
+    checked = domains.redirect_host(uri) if uri else None
+    if not uri or checked is None:
+        return _unknown_url_row("trusted_domain", title, f"企业微信登记的可信域名是 {domain or '（未设置）'}",
+                                f"WeCom's trusted domain is {domain or '(not set)'}", corp_id=corp_id,
+                                label=label, details=[f"redirect_domain: {domain or '-'}"])
+    host = checked.host
     source = f" ({ctx.public_url_source})" if ctx.public_url_source else ""
     details = [f"redirect_uri: {uri}{source}", f"redirect_uri host[:port]: {host}",
                f"redirect_domain (WeCom): {domain or '-'}"]
     sees_zh = f"用户在企业微信里会看到「{USER_SEES}」"
     sees_en = (f"users will see \"{USER_SEES}\" (redirect_uri must use the app's trusted domain) inside the "
                "WeCom client (errcode 50001)")
+    domain_ok = bool(domain) and domains.domain_problem(domain) is None
+    # the exact 可信域名 to advise: ours when WeCom accepts it, else WeCom's own when that is a real domain
+    advise = checked.advisable or (domain if domain_ok else None)
+    if checked.problem is not None:
+        why_zh, why_en = domains.why_refused(checked.problem)
+        serve_zh, serve_en = domains.serve_advice(advise)
+        finding_zh = f"登录回调地址 {uri} 的域名 {host} {why_zh}"
+        finding_en = f"the host {host} of the redirect URI {uri} {why_en}"
+        if ctx.allow_local_redirects and domain.lower() == host.lower():
+            return _result(
+                "trusted_domain", title, WARN,
+                _both(f"{finding_zh}；{_SANDBOX_ZH}", f"{finding_en}; {_SANDBOX_EN}"),
+                _both(f"生产环境：{serve_zh}；位置：{where_zh}。{_ENTITY_ZH}",
+                      f"in production: {serve_en}; it is set in {where_en}. {_ENTITY_EN}"),
+                step=5, corp_id=corp_id, details=details, label=label)
+        return _result(
+            "trusted_domain", title, FAIL,
+            _both(f"{finding_zh}，应用内登录无法完成：{sees_zh}", f"{finding_en}, so in-client login cannot work: "
+                                                          f"{sees_en}"),
+            _both(f"{serve_zh}；可信域名在{where_zh}。{_ENTITY_ZH}",
+                  f"{serve_en}; the trusted domain is set in {where_en}. {_ENTITY_EN}"),
+            step=5, corp_id=corp_id, details=details, label=label)
     if not domain:
         return _result(
             "trusted_domain", title, FAIL,
@@ -844,20 +965,79 @@ def _domain_row(ctx: DoctorContext, corp_id: str, label: str, data: Mapping[str,
             _both(f"在{where_zh}填写 {host}。{_ENTITY_ZH}", f"set {host} in {where_en}. {_ENTITY_EN}"),
             step=5, corp_id=corp_id, details=details, label=label)
     if domain.lower() != host.lower():
+        other_zh = other_en = ""
+        if domain_ok:
+            other_zh = f"，或让本站以 https://{domain} 对外服务（443 端口，反向代理）并设置 WECOM_PUBLIC_URL=https://{domain}"
+            other_en = (f", or serve this site at https://{domain} (443, behind a reverse proxy) and set "
+                        f"WECOM_PUBLIC_URL=https://{domain}")
         return _result(
             "trusted_domain", title, FAIL,
             _both(f"可信域名是 {domain}，而登录回调地址 {uri} 的域名（含端口）是 {host}；{sees_zh}",
                   f"the trusted domain is {domain} but the host (port included) of the redirect URI "
                   f"{uri} is {host}; {sees_en}"),
-            _both(f"在{where_zh}把可信域名改为 {host}（须完全一致，包括端口），或把 WECOM_PUBLIC_URL "
-                  f"设为可信域名下的地址。{_ENTITY_ZH}",
-                  f"set the trusted domain to {host} in {where_en} (exact match, port included), or set "
-                  f"WECOM_PUBLIC_URL to an address on the trusted domain. {_ENTITY_EN}"),
+            _both(f"在{where_zh}把可信域名改为 {host}（须完全一致）{other_zh}。{_ENTITY_ZH}",
+                  f"set the trusted domain to {host} in {where_en} (exact match){other_en}. {_ENTITY_EN}"),
             step=5, corp_id=corp_id, details=details, label=label)
     return _result("trusted_domain", title, OK,
                    _both(f"可信域名 {domain} 与登录回调地址一致",
                          f"the trusted domain {domain} matches the redirect URI"),
                    step=5, corp_id=corp_id, details=details, label=label)
+
+
+def _web_login_place(app_type: str) -> Tuple[str, str]:
+    """Where the 授权回调域 is set (98173: 应用 → 企业微信授权登录 → 设置授权回调域).
+
+    Unconfirmed for 代开发 whether the provider or the customer's admin sets it: both are named.
+    """
+    if app_type == THIRD_PARTY:
+        return ("服务商管理后台「登录授权」设置中的「授权回调域」",
+                "the provider console's 登录授权 (login authorization) settings → 授权回调域")
+    app_zh = "（代开发：服务商为该企业配置的代开发应用，或企业管理后台中的该应用）" if app_type == CUSTOMIZED else ""
+    app_en = (" (代开发: the app the provider configured for this corp, or the app in the corp's admin console)"
+              if app_type == CUSTOMIZED else "")
+    return (f"应用详情「企业微信授权登录 → 设置授权回调域」{app_zh}",
+            f"the app's page → 企业微信授权登录 (WeCom login) → 设置授权回调域 (web-login callback domain){app_en}")
+
+
+def _web_login_row(ctx: DoctorContext, corp_id: str, label: str) -> CheckResult:
+    """The 授权回调域 to enter for web / QR login (developer.work.weixin.qq.com/document/path/98152, 98173).
+
+    It must equal the redirect URI's host exactly and may carry a port; no API reads it, so the row
+    says what to enter rather than comparing.
+    """
+    title = "授权回调域 / Web-login callback domain"
+    if str(ctx.config.get("WECOM_LOGIN_VIA") or "auto") == "oauth":
+        return _result("web_login_domain", title, SKIP,
+                       _both("WECOM_LOGIN_VIA = oauth：本站不使用网页扫码登录",
+                             "WECOM_LOGIN_VIA = oauth: this site does not use web (QR) login"),
+                       step=5, corp_id=corp_id, label=label)
+    uri = ctx.redirect_uri
+    checked = domains.redirect_host(uri) if uri else None
+    if not uri or checked is None:
+        return _unknown_url_row("web_login_domain", title, "网页扫码登录需要设置授权回调域",
+                                "web (QR) login needs the app's web-login callback domain", corp_id=corp_id,
+                                label=label, details=[])
+    host = checked.host
+    where_zh, where_en = _web_login_place(ctx.app_type)
+    details = [f"授权回调域 / web-login callback domain: {host}"]
+    if not checked.web_login_ok:
+        serve_zh, serve_en = domains.serve_advice(checked.advisable)
+        return _result(
+            "web_login_domain", title, WARN,
+            _both(f"登录回调地址的域名 {host} 不是公网域名"
+                  "（授权回调域能否填写 IP 未经确认，其他电脑上的浏览器也到不了它）",
+                  f"the redirect URI's host {host} is not a public domain name (whether a web-login callback "
+                  "domain may be an IP address is unconfirmed, and browsers on other machines cannot reach it)"),
+            _both(f"{serve_zh}；然后在{where_zh}填写同一域名", f"{serve_en}; then enter the same domain in {where_en}"),
+            step=5, corp_id=corp_id, details=details, label=label)
+    return _result(
+        "web_login_domain", title, OK,
+        _both(f"网页扫码登录回到 {uri}；企业微信没有接口可读取授权回调域，请人工核对",
+              f"web (QR) login comes back to {uri}; no WeCom API reads the web-login callback domain, so check it "
+              "by hand"),
+        _both(f"在{where_zh}填写 {host}（与回调地址的域名完全一致，含端口，不含 https://）",
+              f"enter {host} in {where_en} (exactly the redirect URI's host, port included, no https://)"),
+        step=5, corp_id=corp_id, details=details, label=label)
 
 
 #: ``customized_publish_status`` of agent/get (代开发 only), as the official 90227 text defines it
@@ -971,6 +1151,7 @@ def check_agents(ctx: DoctorContext) -> List[CheckResult]:
                                    f"agent/get: {finding}", fix, step=5, corp_id=corp_id, label=label))
             continue
         results.append(_domain_row(ctx, corp_id, label, data))
+        results.append(_web_login_row(ctx, corp_id, label))
         results.append(_app_status_row(ctx, corp_id, label, data))
         results.append(_visible_row(ctx, corp_id, label, data))
     return results

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 from flask import Flask, current_app
 from flask_caching import Cache
 
+from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
 from .config import DEFAULTS, validate_config, with_whole_numbers
 from .errors import ConfigError
@@ -53,6 +54,12 @@ class WeComState:
 
     def run_in_background(self, func: Callable[[], Any]) -> Future:
         """Run ``func`` in an app context after the response (WeCom wants `success` within 1000 ms)."""
+    @property
+    def shared_cache(self):
+        """That backend behind the circuit breaker and in-process fallback (never raises, never blocks
+        for more than the backend's timeouts once per cool-down): use it for request-path cache work."""
+        return self.tokens.cache
+
         app = self.app
 
         def job():
@@ -126,7 +133,11 @@ class WeCom:
             config["WECOM_API_BASE"], timeout=config["WECOM_HTTP_TIMEOUT"],  # the client checks its shape
             retries=int(config["WECOM_HTTP_RETRIES"]), busy_retries=int(config["WECOM_BUSY_RETRIES"]),
         )
-        tokens = TokenManager(app.extensions["cache"][cache], margin=int(config["WECOM_TOKEN_MARGIN"]),
+        backend = app.extensions["cache"][cache]
+        slow = redis_timeout_problem(backend)
+        if slow:
+            log.warning("flask-wecom token cache: %s", slow)
+        tokens = TokenManager(backend, margin=int(config["WECOM_TOKEN_MARGIN"]),
                               refresh_ahead=int(config["WECOM_TOKEN_REFRESH_AHEAD"]))
         store = self._store or self._make_store(app, config)
         provider = Provider(
@@ -171,6 +182,10 @@ class WeCom:
                 self._cache.init_app(app)
             return self._cache
         cache = Cache()
+        if "redis" in str(cache_config.get("CACHE_TYPE") or "").lower():
+            # A frozen Redis must cost ≤ 0.5 s once per cool-down, not redis-py's 5 s × 4 attempts
+            # (flask_wecom.cacheguard); WECOM_CACHE_OPTIONS entries win.
+            cache_config["CACHE_OPTIONS"] = {**redis_options(), **dict(cache_config.get("CACHE_OPTIONS") or {})}
         cache.init_app(app, config=self._cache_config(app, config))
         return cache
 

@@ -173,6 +173,56 @@ class Provider:
         return ids
 
     def resolve_corp(self, requested: Optional[str] = None) -> str:
+    # -- remembered credential failures (flask_wecom.tokens: WeCom bans IPs that repeat a wrong secret) --
+
+    def raise_if_blocked(self, corp_id: Optional[str]) -> None:
+        """Raise the remembered WeComAPIError when the token a login needs must not be fetched now."""
+        if self.app_type == THIRD_PARTY:
+            if self.has_suite:
+                self.suite_token().raise_if_blocked()
+            return
+        if corp_id:
+            self.corp_token(corp_id).raise_if_blocked()
+
+    def blocks(self, corp_id: Optional[str] = None) -> list:
+        """``[(what, record)]`` of the failures remembered now (the suite's, and each corp's or ``corp_id``'s)."""
+        found = []
+        if corp_id is None and self.has_suite:
+            record = self.suite_token().blocked()
+            if record is not None:
+                found.append((f"suite {self.suite_id}", record))
+        for corp in ([corp_id] if corp_id else self.corp_ids()):
+            record = self.corp_token(corp).blocked()
+            if record is not None:
+                found.append((f"corp {corp}", record))
+        return found
+
+    def unblock(self, corp_id: Optional[str] = None) -> int:
+        """Forget remembered failures: of ``corp_id``'s token, or (None) of the suite and every corp.
+        Returns how many there were."""
+        cleared = 0
+        if corp_id is None:
+            if self.suite_id:
+                cleared += self.tokens.unblock("suite", self.suite_id)
+            corp_ids = list(self.corp_ids())
+        else:
+            corp_ids = [corp_id]
+        for corp in corp_ids:
+            cleared += self._unblock_corp(corp)
+        return cleared
+
+    def _unblock_corp(self, corp_id: str) -> int:
+        agents = {None, self.agent_id}
+        corp = self.store.get_corp(corp_id)
+        if corp is not None and corp.agent_id:
+            agents.add(str(corp.agent_id))
+        cleared = 0
+        for agent in agents:
+            owner = f"{corp_id}|{'-' if agent in (None, '') else agent}"
+            for kind in ("corp", "corp_3rd"):
+                cleared += self.tokens.unblock(kind, owner)
+        return cleared
+
         """Which corp a login is for: ``requested`` (must be one we hold), ``WECOM_CORP_ID``, or the only one.
 
         Raises :class:`CorpNotFoundError` for a ``requested`` corp we do not serve,
@@ -363,6 +413,7 @@ def receive_id_rule(provider: Provider, endpoint: str, method: str) -> ReceiveId
     * self-built: its own corp id on both URLs, GET and POST;
     * template (指令) URL, POST: the suite id (97172: "receiveid的内容为suiteid"), and the 登录授权 suite's
       id for its suite_ticket. Not strict: peers (EasyWeChat, WxJava) do not check it and one capture shows
+        self._unblock_corp(corp_id)  # a new permanent code: a failure remembered for the old one is void
       the provider's corp id; refusing would lose a 10-minute AuthCode, so another id is accepted (the
       signature was verified first) and logged loudly;
     * template URL, GET (URL verification): the provider's own corp id (WeCom staff answers; no official

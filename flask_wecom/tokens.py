@@ -48,8 +48,21 @@ SimpleCache, NullCache, anything else       in-process ``threading.Lock`` (these
                                             not shared between processes anyway)
 ==========================================  ===================================================
 
-If the backend raises (Redis down), the manager logs a warning and falls back to an
-in-process lock and to fetching without the cache rather than failing the request.
+The backend is wrapped in a :class:`~flask_wecom.cacheguard.GuardedCache`: a backend that
+raises (Redis down or frozen past its 0.5 s timeouts, a cache directory that is gone) opens a
+per-process circuit breaker, and until a probe succeeds the manager uses an in-process lock and
+an in-process copy of its entries — an outage costs at most one fetch per process per token
+lifetime, and no request waits on the backend more than once per cool-down.
+
+**Remembered failures** (WeCom bans an IP that keeps sending a wrong secret, document 90313,
+40001 help; rate limits block a whole window, document 90454). When a fetch fails with one of
+:data:`CREDENTIAL_ERRCODES` the answer is remembered in the cache under
+``tokenblock|<kind>|<owner>`` for 60 s, doubling on each repeat up to 30 min; with
+:data:`RATE_LIMIT_ERRCODES` (45009) for 60 s, doubling up to the 60 min of an hourly block. While
+it is remembered, every worker on every host raises the same :class:`WeComAPIError` at once
+instead of asking WeCom. A credential failure carries a salted hash of the credential it was
+seen with, so a new secret / permanent code / suite ticket is tried at once; a successful fetch,
+:meth:`TokenManager.unblock` (``flask wecom unblock``) and storing a new permanent code clear it.
 """
 from __future__ import annotations
 
@@ -63,6 +76,7 @@ import uuid
 from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
 
 from . import errors as _errors
+from .cacheguard import CacheUnavailable, GuardedCache
 from .errors import (
     ConfigError,
     CorpNotFoundError,
@@ -90,10 +104,31 @@ log = logging.getLogger(__name__)
 
 #: seconds a failure note stays in the cache (only callers already waiting read it)
 FAILURE_NOTE_TTL = 10
+
+#: errcodes of a token fetch (gettoken, get_suite_token, get_corp_token, get_provider_token) that
+#: mean "these credentials are wrong": asking again with the same ones cannot succeed, and a wrong
+#: secret sent again and again gets the server's IP blocked (document 90313, 40001 help). Titles
+#: from document 90313: 40001 不合法的secret参数 (wrong or reset secret, or the app is disabled),
+#: 40013 不合法的CorpID, 40091 secret不合法 (another corp's secret), 40080 不合法的suite_secret,
+#: 40083 不合法的suite_id, 40084 不合法的permanent_code, 40085 不合法的suite_ticket, 40082
+#: 不合法的suite_token (a provider/suite credential refused by get_suite_token /
+#: get_provider_token), 48002 API接口无权限调用, 48004 授权关系无效 (authorization cancelled),
+#: 41002 / 41004 / 41025 缺少corpid / secret / permanent_code. Left out on purpose: -1 (busy,
+#: retried), 40014 / 42001 / 42009 (an expired token, not a credential), 60020 (IP whitelist: an
+#: admin fixes it in the console and it applies within a minute).
+CREDENTIAL_ERRCODES = frozenset({40001, 40013, 40091, 40080, 40083, 40084, 40085, 40082, 48002, 48004,
+                                 41002, 41004, 41025})
+#: 45009 接口调用超过限制: a per-minute limit blocks 60 s, an hourly one 60 min (document 90454)
+RATE_LIMIT_ERRCODES = frozenset({45009})
+#: first block after a remembered failure, and the longest ones
+BLOCK_FIRST = 60.0
+BLOCK_MAX_CREDENTIAL = 30 * 60.0
+BLOCK_MAX_RATE_LIMIT = 60 * 60.0
 _POLL_START = 0.005
 _POLL_MAX = 0.05
 
 Fetch = Callable[[], "tuple[str, int]"]
+Credential = Callable[[], Optional[str]]
 
 
 # -- locks ------------------------------------------------------------------------------------
@@ -144,18 +179,19 @@ class _CacheAddLocker:
 
     kind = "cache-add"
 
-    def __init__(self, backend: Any, lock_timeout: float, fallback: _ThreadLocker) -> None:
-        self.backend = backend
+    def __init__(self, guard: GuardedCache, lock_timeout: float, fallback: _ThreadLocker) -> None:
+        self.guard = guard
+        self.backend = guard.inner
         self.lock_timeout = max(1, int(math.ceil(lock_timeout)))
         self.fallback = fallback
 
-    def _add(self, key: str, owner: str) -> bool:
-        client = getattr(self.backend, "_write_client", None)
-        serializer = getattr(self.backend, "serializer", None)
+    def _add(self, backend: Any, key: str, owner: str) -> bool:
+        client = getattr(backend, "_write_client", None)
+        serializer = getattr(backend, "serializer", None)
         if client is None or serializer is None or not callable(getattr(client, "set", None)):
-            return bool(self.backend.add(key, owner, timeout=self.lock_timeout))  # memcached: atomic
-        get_prefix = getattr(self.backend, "_get_prefix", None)
-        prefix = get_prefix() if callable(get_prefix) else (getattr(self.backend, "key_prefix", "") or "")
+            return bool(backend.add(key, owner, timeout=self.lock_timeout))  # memcached: atomic
+        get_prefix = getattr(backend, "_get_prefix", None)
+        prefix = get_prefix() if callable(get_prefix) else (getattr(backend, "key_prefix", "") or "")
         value = serializer.dumps(owner)
         return bool(client.set(f"{prefix}{key}", value, nx=True, ex=self.lock_timeout))
 
@@ -163,18 +199,24 @@ class _CacheAddLocker:
         key = f"lock|{name}"
         owner = uuid.uuid4().hex
         try:
-            won = self._add(key, owner)
-        except Exception as exc:  # noqa: BLE001 - cache down: degrade to this process only
-            log.warning("token cache lock failed (%s); using an in-process lock", type(exc).__name__)
+            won = self.guard.run("lock", lambda backend: self._add(backend, key, owner))
+        except CacheUnavailable:  # cache down or skipped: degrade to this process only
             return self.fallback.try_lock(name)
         if not won:
             return None
 
         def release() -> None:
             # Not atomic: if our lock expired and someone else took it in between we would
-            # delete theirs; lock_timeout is far longer than a token fetch.
-            if self.backend.get(key) == owner:
-                self.backend.delete(key)
+            # delete theirs; lock_timeout is far longer than a token fetch. A cache that went
+            # away meanwhile lets the lock expire by its TTL.
+            def drop(backend: Any) -> None:
+                if backend.get(key) == owner:
+                    backend.delete(key)
+
+            try:
+                self.guard.run("unlock", drop)
+            except CacheUnavailable:
+                pass
 
         return _Held(release)
 
@@ -184,15 +226,31 @@ class _FlockLocker:
 
     kind = "flock"
 
-    def __init__(self, directory: str, suffix: str) -> None:
+    def __init__(self, directory: str, suffix: str, guard: Optional[GuardedCache] = None,
+                 fallback: Optional[_ThreadLocker] = None) -> None:
         self.directory = directory
         self.suffix = suffix
+        self.guard = guard
+        self.fallback = fallback or _ThreadLocker()
 
     def path(self, name: str) -> str:
         digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:20]
         return os.path.join(self.directory, f"wecom-lock-{digest}{self.suffix}")
 
     def try_lock(self, name: str) -> Optional[_Held]:
+        """The file lock; a cache directory that is gone or broken degrades to an in-process lock."""
+        if self.guard is not None and not self.guard.usable():
+            return self.fallback.try_lock(name)
+        try:
+            return self._try_file_lock(name)
+        except OSError as exc:  # not a directory, read-only, disk full…: the disk is failing
+            if self.guard is not None:
+                self.guard.failed(f"lock file: {type(exc).__name__}")
+            else:
+                log.warning("token lock file failed (%s); using an in-process lock", type(exc).__name__)
+            return self.fallback.try_lock(name)
+
+    def _try_file_lock(self, name: str) -> Optional[_Held]:
         os.makedirs(self.directory, exist_ok=True)
         fd = os.open(self.path(name), os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -215,11 +273,12 @@ class _ExclFileLocker(_FlockLocker):  # pragma: no cover - used where fcntl is m
 
     kind = "excl-file"
 
-    def __init__(self, directory: str, suffix: str, lock_timeout: float) -> None:
-        super().__init__(directory, suffix)
+    def __init__(self, directory: str, suffix: str, lock_timeout: float, guard: Optional[GuardedCache] = None,
+                 fallback: Optional[_ThreadLocker] = None) -> None:
+        super().__init__(directory, suffix, guard, fallback)
         self.lock_timeout = lock_timeout
 
-    def try_lock(self, name: str) -> Optional[_Held]:
+    def _try_file_lock(self, name: str) -> Optional[_Held]:
         os.makedirs(self.directory, exist_ok=True)
         path = self.path(name)
         for _ in range(2):
@@ -249,17 +308,18 @@ def _class_names(backend: Any) -> set:
     return {cls.__name__ for cls in type(backend).__mro__}
 
 
-def _make_locker(backend: Any, lock_timeout: float, threads: _ThreadLocker) -> Any:
+def _make_locker(guard: GuardedCache, lock_timeout: float, threads: _ThreadLocker) -> Any:
+    backend = guard.inner
     names = _class_names(backend)
     if "FileSystemCache" in names and isinstance(getattr(backend, "_path", None), str):
         suffix = getattr(backend, "_fs_transaction_suffix", ".__wz_cache")
         if fcntl is not None:
-            return _FlockLocker(backend._path, suffix)
-        return _ExclFileLocker(backend._path, suffix, lock_timeout)  # pragma: no cover
+            return _FlockLocker(backend._path, suffix, guard, threads)
+        return _ExclFileLocker(backend._path, suffix, lock_timeout, guard, threads)  # pragma: no cover
     if names & {"SimpleCache", "NullCache"}:
         return threads
     if any("redis" in n.lower() or "memcache" in n.lower() for n in names):
-        return _CacheAddLocker(backend, lock_timeout, threads)
+        return _CacheAddLocker(guard, lock_timeout, threads)
     return threads
 
 
@@ -275,6 +335,9 @@ class TokenManager:
     ``lock_timeout``: TTL of a cache (``add``) lock. ``wait_timeout``: how long a caller
     waits for another worker's fetch. ``clock``: wall clock (inject one in tests).
     ``background``: refresh ahead in a daemon thread (True) or in the winning caller.
+    ``backend`` may already be a :class:`~flask_wecom.cacheguard.GuardedCache` (shared with
+    the login views); any other backend is wrapped in one. ``cache`` is the guarded cache,
+    ``backend`` the real one.
     """
 
     def __init__(
@@ -288,7 +351,8 @@ class TokenManager:
         clock: Callable[[], float] = time.time,
         background: bool = True,
     ) -> None:
-        self.backend = backend
+        self.cache = backend if isinstance(backend, GuardedCache) else GuardedCache(backend)
+        self.backend = self.cache.inner
         self.margin = float(margin)
         self.refresh_ahead = float(refresh_ahead)
         self.lock_timeout = float(lock_timeout)
@@ -296,7 +360,7 @@ class TokenManager:
         self.clock = clock
         self.background = background
         self._threads = _ThreadLocker()
-        self._locker = _make_locker(backend, lock_timeout, self._threads)
+        self._locker = _make_locker(self.cache, lock_timeout, self._threads)
         self._bg: list = []
         self._bg_guard = threading.Lock()
 
@@ -317,19 +381,16 @@ class TokenManager:
     def _failure_key(kind: str, owner: str) -> str:
         return f"tokenfail|{kind}|{owner}"
 
-    # backend access that never raises
+    @staticmethod
+    def _block_key(kind: str, owner: str) -> str:
+        return f"tokenblock|{kind}|{owner}"
+
+    # cache access that never raises (the guard skips a failing backend and answers from memory)
     def _read(self, key: str) -> Any:
-        try:
-            return self.backend.get(key)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("token cache read failed (%s); treating it as a miss", type(exc).__name__)
-            return None
+        return self.cache.get(key)
 
     def _write(self, key: str, value: Any, ttl: int) -> None:
-        try:
-            self.backend.set(key, value, timeout=ttl)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("token cache write failed (%s); the token is used uncached", type(exc).__name__)
+        self.cache.set(key, value, timeout=ttl)
 
     def _entry(self, key: str) -> Optional[dict]:
         entry = self._read(key)
@@ -352,19 +413,26 @@ class TokenManager:
         return use_until - window, use_until
 
     # public API
-    def get(self, kind: str, owner: str, fetch: Fetch) -> str:
-        """The cached token of (*kind*, *owner*), fetched with ``fetch() -> (token, expires_in)``."""
+    def get(self, kind: str, owner: str, fetch: Fetch, credential: Optional[Credential] = None) -> str:
+        """The cached token of (*kind*, *owner*), fetched with ``fetch() -> (token, expires_in)``.
+
+        ``credential()`` returns what the fetch authenticates with (secret, permanent code…); it
+        is only called when a remembered failure exists, to tell whether it was the same one.
+        """
         key = self._key(kind, owner)
         entry = self._entry(key)
         if entry is not None:
             refresh_from, use_until = self._bounds(entry)
             now = self.clock()
+            if now < use_until:
+                self.cache.remember(key, entry, use_until - now)  # this process's copy for an outage
             if now < refresh_from:
                 return entry["token"]
             if now < use_until:
-                fresh = self._refresh_ahead(kind, owner, key, entry, fetch)
+                fresh = self._refresh_ahead(kind, owner, key, entry, fetch, credential)
                 return fresh or entry["token"]
-        return self._get_cold(kind, owner, key, fetch)
+        self.raise_if_blocked(kind, owner, credential)
+        return self._get_cold(kind, owner, key, fetch, credential)
 
     def peek(self, kind: str, owner: str) -> Optional[dict]:
         """``{"expires_at", "fetched_at"}`` of the cached token (never the token), or None."""
@@ -384,11 +452,70 @@ class TokenManager:
         if stale is not None:
             entry = self._entry(key)
             if entry is None or entry["token"] != stale:
+                mine = self.cache.local.get(key)  # this process's copy may still be the stale one
+                if isinstance(mine, dict) and mine.get("token") == stale:
+                    self.cache.local.delete(key)
                 return
-        try:
-            self.backend.delete(key)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("token cache delete failed (%s)", type(exc).__name__)
+        self.cache.delete(key)
+
+    # remembered failures (module docstring)
+    def blocked(self, kind: str, owner: str, credential: Optional[Credential] = None) -> Optional[dict]:
+        """The remembered failure that stops a fetch of (*kind*, *owner*) now, or None.
+
+        ``{"errcode", "errmsg", "path", "until", "strikes", …}`` — never a secret. A credential
+        failure seen with another credential than ``credential()`` returns now does not count.
+        """
+        record = self._read(self._block_key(kind, owner))
+        if not isinstance(record, dict) or self.clock() >= float(record.get("until", 0)):
+            return None
+        fingerprint = record.get("fp")
+        if fingerprint and credential is not None:
+            try:
+                current = credential()
+            except Exception:  # noqa: BLE001 - no credential now: the fetch will say why
+                current = None
+            if current and _fingerprint(str(record.get("salt", "")), current) != fingerprint:
+                return None
+        return record
+
+    def raise_if_blocked(self, kind: str, owner: str, credential: Optional[Credential] = None) -> None:
+        """Raise the remembered :class:`WeComAPIError` while (*kind*, *owner*) must not be fetched."""
+        record = self.blocked(kind, owner, credential)
+        if record is not None:
+            raise _blocked_error(record, self.clock())
+
+    def unblock(self, kind: str, owner: str) -> bool:
+        """Forget a remembered failure of (*kind*, *owner*); True if there was one."""
+        key = self._block_key(kind, owner)
+        found = isinstance(self._read(key), dict)
+        self.cache.delete(key)
+        self.cache.delete(self._failure_key(kind, owner))
+        return found
+
+    def _remember_block(self, kind: str, owner: str, exc: WeComAPIError,
+                        credential: Optional[Credential]) -> None:
+        rate_limited = exc.errcode in RATE_LIMIT_ERRCODES
+        key = self._block_key(kind, owner)
+        prior = self._read(key)
+        strikes = (int(prior.get("strikes", 0)) if isinstance(prior, dict) else 0) + 1
+        longest = BLOCK_MAX_RATE_LIMIT if rate_limited else BLOCK_MAX_CREDENTIAL
+        duration = min(BLOCK_FIRST * (2 ** min(strikes - 1, 16)), longest)
+        now = self.clock()
+        record = {"errcode": exc.errcode, "errmsg": exc.errmsg, "hint": exc.hint, "path": exc.path,
+                  "at": now, "until": now + duration, "strikes": strikes, "kind": kind, "owner": owner}
+        if not rate_limited and credential is not None:
+            try:
+                current = credential()
+            except Exception:  # noqa: BLE001
+                current = None
+            if current:
+                record["salt"] = uuid.uuid4().hex[:16]
+                record["fp"] = _fingerprint(record["salt"], current)
+        # Kept past `until` (for `longest`) so that a failure right after the block doubles it.
+        self._write(key, record, int(math.ceil(duration + longest)))
+        log.warning("%s token of %s: WeCom answered errcode %s; not asking again for %.0f s (strike %d)%s",
+                    kind, owner, exc.errcode, duration, strikes,
+                    "" if rate_limited else " — fix the credential, then `flask wecom unblock`")
 
     def join(self, timeout: Optional[float] = None) -> None:
         """Wait for background refreshes started so far (tests, orderly shutdown)."""
@@ -414,14 +541,19 @@ class TokenManager:
         self._write(key, entry, max(1, int(math.ceil(use_until - fetched_at))))
         return token
 
-    def _fetch_and_store(self, kind: str, owner: str, key: str, fetch: Fetch) -> str:
+    def _fetch_and_store(self, kind: str, owner: str, key: str, fetch: Fetch,
+                         credential: Optional[Credential] = None) -> str:
         started = self.clock()
         try:
             token, expires_in = fetch()
-            return self._store(key, token, expires_in, started)
+            stored = self._store(key, token, expires_in, started)
         except BaseException as exc:
+            if isinstance(exc, WeComAPIError) and _remembered(kind, exc.errcode):
+                self._remember_block(kind, owner, exc, credential)
             self._note_failure(kind, owner, exc)
             raise
+        self.cache.delete(self._block_key(kind, owner))  # it works again: start the backoff afresh
+        return stored
 
     def _note_failure(self, kind: str, owner: str, exc: BaseException) -> None:
         if isinstance(exc, WeComAPIError):
@@ -452,7 +584,8 @@ class TokenManager:
             cls = WeComError
         raise cls(note.get("message"), code=note.get("code"))
 
-    def _get_cold(self, kind: str, owner: str, key: str, fetch: Fetch) -> str:
+    def _get_cold(self, kind: str, owner: str, key: str, fetch: Fetch,
+                  credential: Optional[Credential] = None) -> str:
         name = f"{kind}|{owner}"
         waiting_since = time.time()
         deadline = time.monotonic() + self.wait_timeout
@@ -465,7 +598,7 @@ class TokenManager:
                     if entry is not None and self.clock() < self._bounds(entry)[1]:
                         return entry["token"]
                     self._raise_if_failed_since(kind, owner, waiting_since)  # failed while we waited?
-                    return self._fetch_and_store(kind, owner, key, fetch)
+                    return self._fetch_and_store(kind, owner, key, fetch, credential)
                 finally:
                     held.release()
             entry = self._entry(key)
@@ -480,8 +613,11 @@ class TokenManager:
             time.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
 
-    def _refresh_ahead(self, kind: str, owner: str, key: str, entry: dict, fetch: Fetch) -> Optional[str]:
+    def _refresh_ahead(self, kind: str, owner: str, key: str, entry: dict, fetch: Fetch,
+                       credential: Optional[Credential] = None) -> Optional[str]:
         """Refresh a still-valid token; returns the new token when refreshed inline."""
+        if self.blocked(kind, owner, credential) is not None:  # keep using the current token
+            return None
         held = self._locker.try_lock(f"{kind}|{owner}")
         if held is None:  # somebody else is refreshing; the current token is still valid
             return None
@@ -492,7 +628,7 @@ class TokenManager:
                 current = self._entry(key)
                 if current is not None and current["fetched_at"] != seen:
                     return current["token"]  # refreshed by someone else meanwhile
-                return self._fetch_and_store(kind, owner, key, fetch)
+                return self._fetch_and_store(kind, owner, key, fetch, credential)
             except Exception as exc:  # noqa: BLE001 - the current token stays usable
                 log.warning("refreshing the %s token of %s ahead of expiry failed: %s", kind, owner,
                             exc if isinstance(exc, WeComError) else type(exc).__name__)
@@ -508,6 +644,36 @@ class TokenManager:
             self._bg.append(thread)
         thread.start()
         return None
+
+
+def _fingerprint(salt: str, credential: str) -> str:
+    """A salted hash that tells whether a credential changed, and never reveals it."""
+    return hashlib.sha256(f"{salt}\0{credential}".encode()).hexdigest()[:32]
+
+
+def _remembered(kind: str, errcode: int) -> bool:
+    if errcode in RATE_LIMIT_ERRCODES:
+        return True
+    if kind == "corp_3rd" and errcode == 40082:  # the suite token of get_corp_token: retried by the client
+        return False
+    return errcode in CREDENTIAL_ERRCODES
+
+
+def _blocked_error(record: dict, now: float) -> WeComAPIError:
+    """The remembered answer as the same :class:`WeComAPIError`, saying until when it stands."""
+    left = max(1, int(math.ceil(float(record.get("until", now)) - now)))
+    until = time.strftime("%H:%M:%S", time.localtime(float(record.get("until", now))))
+    if int(record.get("errcode", 0)) in RATE_LIMIT_ERRCODES:
+        note = (f"（频率拦截期间不再请求，{left} 秒后（{until}）再试 / WeCom's rate-limit block lasts its whole "
+                f"window: not asked again for {left} s, until {until})")
+    else:
+        note = (f"（已记住此错误：{until} 前（{left} 秒）不再用同一凭证请求企业微信，以免服务器 IP 被封禁；"
+                f"修正凭证后自动重试，或运行 `flask wecom unblock` / remembered: the same credential is not "
+                f"sent to WeCom again for {left} s (until {until}) so that WeCom does not block this server's "
+                f"IP; a new secret is tried at once, or run `flask wecom unblock`)")
+    hint = str(record.get("hint") or "")
+    return WeComAPIError(int(record.get("errcode", 0)), str(record.get("errmsg") or ""),
+                         f"{hint} {note}" if hint else note, path=str(record.get("path") or ""))
 
 
 # -- token sources -------------------------------------------------------------------------------
@@ -548,10 +714,24 @@ class _ManagedSource:
         raise NotImplementedError
 
     def get(self) -> str:
-        return self.manager.get(self.kind, self.owner, self._fetch)
+        return self.manager.get(self.kind, self.owner, self._fetch, self._credential)
 
     def invalidate(self, stale: Optional[str] = None) -> None:
         self.manager.invalidate(self.kind, self.owner, stale)
+
+    def blocked(self) -> Optional[dict]:
+        """The remembered failure that stops fetching this token now (see :class:`TokenManager`), or None."""
+        return self.manager.blocked(self.kind, self.owner, self._credential)
+
+    def raise_if_blocked(self) -> None:
+        self.manager.raise_if_blocked(self.kind, self.owner, self._credential)
+
+    def unblock(self) -> bool:
+        return self.manager.unblock(self.kind, self.owner)
+
+    def _credential(self) -> Optional[str]:
+        """What the fetch authenticates with (hashed with a salt in a remembered failure, never stored)."""
+        return None
 
     def peek(self) -> Optional[dict]:
         return self.manager.peek(self.kind, self.owner)
@@ -598,6 +778,9 @@ class CorpTokenSource(_ManagedSource):
     def owner(self) -> str:
         return f"{self.corp_id}|{'-' if self.agent_id in (None, '') else self.agent_id}"
 
+    def _credential(self) -> Optional[str]:
+        return _resolve(self._secret)
+
     def _fetch(self) -> tuple[str, int]:
         secret = _resolve(self._secret)
         if not secret:
@@ -626,6 +809,10 @@ class SuiteTokenSource(_ManagedSource):
     @property
     def owner(self) -> str:
         return self.suite_id
+
+    def _credential(self) -> Optional[str]:
+        # a new suite ticket (pushed every 10 minutes) or a new secret are tried at once
+        return f"{_resolve(self._suite_secret) or ''}\0{self._ticket() or ''}"
 
     def _fetch(self) -> tuple[str, int]:
         ticket = self._ticket()
@@ -662,6 +849,9 @@ class ThirdPartyCorpTokenSource(_ManagedSource):
     @property
     def owner(self) -> str:
         return f"{self.corp_id}|{'-' if self.agent_id in (None, '') else self.agent_id}"
+
+    def _credential(self) -> Optional[str]:
+        return _resolve(self._permanent_code)
 
     def _fetch(self) -> tuple[str, int]:
         if self.suite is None:

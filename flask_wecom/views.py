@@ -91,6 +91,7 @@ def login_view():
     third_party = provider.app_type == "third_party"
     try:
         corp_id = None if third_party else provider.resolve_corp(request.args.get("corp_id") or None)
+        provider.raise_if_blocked(corp_id)  # a remembered credential failure: its page now, not after WeCom
         value = generate_state()
         target = login_url(
             via=via,
@@ -135,7 +136,7 @@ def _state_key(value: str) -> str:
 
 def _seen(value: str) -> bool:
     try:
-        return WeCom.state().cache_backend.get(_state_key(value)) is not None
+        return WeCom.state().shared_cache.get(_state_key(value)) is not None
     except Exception:  # noqa: BLE001 - a cache outage must not block logins; the session check remains
         log.warning("login: token cache unavailable; cannot check whether a state was used before")
         return False
@@ -146,7 +147,7 @@ def _mark_used(value: str) -> bool:
     state = WeCom.state()
     timeout = max(int(state.config["WECOM_STATE_MAX_AGE"]), 60) * 2
     try:
-        return bool(state.cache_backend.add(_state_key(value), 1, timeout=timeout))
+        return bool(state.shared_cache.add(_state_key(value), 1, timeout=timeout))
     except Exception:  # noqa: BLE001
         log.warning("login: token cache unavailable; state replay is checked by the session only")
         return True

@@ -303,19 +303,39 @@ def test_busy_is_retried_with_backoff_then_raised(stub, client, sleeps):
     assert sleeps == [0.5, 1.0, 2.0]
 
 
-def test_rate_limit_then_success(stub, client, sleeps):
+def test_rate_limit_is_never_retried_inside_its_window(stub, client, sleeps, caplog):
+    # document 90454: a per-minute limit blocks 60 s; a retry within seconds cannot succeed
     stub.answer(GETTOKEN, {"errcode": 45009, "errmsg": "api freq out of limit"}, token_answer(TOKEN1))
-    assert client.get_token(CORP_ID, SECRET)["access_token"] == TOKEN1
-    assert stub.count(GETTOKEN) == 2 and sleeps == [0.5]
+    with caplog.at_level(logging.WARNING, logger="flask_wecom.client"):
+        with pytest.raises(WeComAPIError, match="45009") as info:
+            client.get_token(CORP_ID, SECRET)
+    assert stub.count(GETTOKEN) == 1 and sleeps == []
+    assert "checkCorpSpamBlock" in info.value.hint  # where to lift it, from 45009's help
+    assert "not retried" in log_text(caplog)
 
 
 def test_busy_retries_zero_raises_at_once(stub, sleeps):
     c = WeComClient(stub.url, busy_retries=0, sleep=sleeps.append)
-    stub.answer(GETTOKEN, {"errcode": 45009, "errmsg": "api freq out of limit"})
-    with pytest.raises(WeComAPIError, match="45009"):
+    stub.answer(GETTOKEN, {"errcode": -1, "errmsg": "system busy"})
+    with pytest.raises(WeComAPIError, match="-1"):
         c.get_token(CORP_ID, SECRET)
     assert stub.count(GETTOKEN) == 1 and sleeps == []
     c.close()
+
+
+@pytest.mark.parametrize(
+    "path, call",
+    [
+        ("/cgi-bin/service/get_permanent_code", lambda c: c.get_permanent_code(SUITE_TOKEN1, AUTH_CODE)),
+        ("/cgi-bin/auth/getuserinfo", lambda c: c.get_user_info(TOKEN1, OAUTH_CODE)),
+    ],
+)
+def test_busy_answer_to_a_single_use_code_is_not_resent(stub, client, sleeps, path, call):
+    # WeCom received the code: a second request could only answer 40029 / 40078 and hide the -1
+    stub.answer(path, {"errcode": -1, "errmsg": "system busy"}, {"errcode": 0, "errmsg": "ok"})
+    with pytest.raises(WeComAPIError) as info:
+        call(client)
+    assert info.value.errcode == -1 and stub.count(path) == 1 and sleeps == []
 
 
 # -- transport: 5xx, drops, refused, timeouts, non-JSON ---------------------------------------------

@@ -344,13 +344,51 @@ def test_ip_not_whitelisted_for_a_self_built_app(fake, tmp_path):
 
 
 def test_app_closed(fake, tmp_path):
+    """gettoken of a disabled app answers 40001 (doc 90313's 40001 help: 应用已经停用); with no earlier
+    token to ask agent/get with, the doctor names both causes and how to tell them apart."""
     app = make_app(fake, tmp_path)
     fake.corp.app_closed = True
     results = run_doctor(app)
     token = row(results, "corp_token")
-    assert token.status == "fail" and "50003" in token.finding and "重新启用" in token.fix
+    assert token.status == "fail" and "40001" in token.finding
+    assert "应用已经停用" in token.fix and "disabled" in token.fix  # cause 2 …
+    assert "重新启用" in token.fix and "应用管理" in token.fix  # … where to see it and the fix
+    assert "重新获取secret" in token.fix and "reset" in token.fix  # cause 1: a reset secret (permanent_code)
+    assert "close=1" in token.fix  # the other way to tell, while an earlier token works
+    assert not token.details
     fake.corp.app_closed = False
     check_all_ok(run_doctor(app))
+
+
+def test_app_closed_doctor_asks_agent_get_with_the_cached_token(fake, tmp_path):
+    """The app logged members in before (its token is cached): the doctor tells a disabled app apart."""
+    app = make_app(fake, tmp_path)
+    state = WeCom.state(app)
+    corp_id = fake.corp.auth_corp_id
+    with app.app_context():
+        assert state.provider.corp_token(corp_id).get()
+    fake.corp.app_closed = True
+    token = row(run_doctor(app), "corp_token")
+    assert token.status == "fail" and "40001" in token.finding
+    assert token.details == ["agent/get (access_token cached before): close=1"]
+    assert token.fix.startswith("应用已被停用") and "重新启用" in token.fix and "re-enable" in token.fix
+    assert "重新获取secret" not in token.fix
+    assert fake.calls_to("/cgi-bin/agent/get")[-1].errcode in (None, 0)
+
+
+def test_reset_secret_doctor_asks_agent_get_with_the_cached_token(fake, tmp_path):
+    """A self-built app whose secret was reset while a token is cached: agent/get says close=0, so the
+    doctor names the secret, not a disabled app."""
+    app = make_app(fake, tmp_path, "internal")
+    state = WeCom.state(app)
+    with app.app_context():
+        assert state.provider.corp_token(fake.corp.corp_id).get()
+    fake.corp.secret = "reset-in-the-admin-console-000"  # WeCom's 重置 Secret; WECOM_SECRET is the old one
+    token = row(run_doctor(app), "corp_token")
+    assert token.status == "fail" and "40001" in token.finding
+    assert token.details == ["agent/get (access_token cached before): close=0"]
+    assert "secret 的问题" in token.fix and "WECOM_SECRET" in token.fix and "应用已被停用" not in token.fix
+    assert "reset-in-the-admin-console-000" not in text_of([token])
 
 
 # -- check 5: agent/get -----------------------------------------------------------------------------

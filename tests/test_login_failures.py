@@ -222,24 +222,34 @@ def test_ip_not_whitelisted_json(client, fake_wecom):
     assert "127.0.0.1" in body["fix_en"]
 
 
-def test_app_disabled_between_page_and_exchange(client, fake_wecom):
+def test_app_disabled_between_page_and_exchange(app, client, fake_wecom):
+    """With a token fetched before the app was disabled, WeCom answers 50003 应用已禁用 (doc 90313)."""
+    assert login(app.test_client(), ua=WXWORK_UA).status_code == 302  # someone logged in: the token is cached
     answer = confirm(start_login(client, ua=WXWORK_UA).location)
     fake_wecom.corp.app_closed = True
     page = assert_failure_page(back_to_app(client, answer), "app_unavailable", 503, errcode=50003)
     assert "应用已禁用" in page and "app disabled" in page
+    assert len(fake_wecom.calls_to("/cgi-bin/gettoken")) == 1
+
+
+def test_app_disabled_before_any_token_is_40001_naming_both_causes(client, fake_wecom):
+    """The simulator answers gettoken for a disabled app with 40001, as the 40001 help of doc 90313 says
+    (应用已经停用); the page names the disabled app and the wrong or reset secret, and how to tell them apart."""
+    answer = confirm(start_login(client, ua=WXWORK_UA).location)
+    fake_wecom.corp.app_closed = True
+    page = assert_failure_page(back_to_app(client, answer), "secret_rejected", 500, errcode=40001, retry=True)
+    gettoken = fake_wecom.calls_to("/cgi-bin/gettoken")
+    assert gettoken and gettoken[-1].errcode == 40001
+    assert "已经停用" in page and "is disabled" in page  # cause: the app is disabled …
+    assert "应用管理" in page and "已停用" in page  # … and where to see it
+    assert "secret" in page and "WECOM_SECRET" in page  # cause: the secret
+    assert "app_unavailable" not in page
 
 
 def test_app_disabled_is_shown_on_wecoms_page_at_login(client, fake_wecom):
     fake_wecom.corp.app_closed = True
     answer = confirm(start_login(client, ua=WXWORK_UA).location)
     assert answer.status_code == 200 and 'data-errcode="50003"' in answer.text
-
-
-def test_trial_expired(client, fake_wecom):
-    answer = confirm(start_login(client, ua=WXWORK_UA).location)
-    fake_wecom.corp.trial_expired = True
-    page = assert_failure_page(back_to_app(client, answer), "app_unavailable", 503, errcode=701016, retry=True)
-    assert "账号未激活或者已经过期" in page and "expired" in page  # the errcode's meaning, in both languages
 
 
 def test_trusted_domain_mismatch_is_wecoms_page(client, fake_wecom):

@@ -49,6 +49,8 @@ ACCESS_TOKEN_TTL = 7200
 SUITE_TICKET_TTL = 1800
 #: create_auth / reset_permanent_code AuthCode: "10分钟内有效" (§2.2, §2.5)
 AUTH_CODE_TTL = 600
+#: pre_auth_code of an install started from the provider's website: "expires_in":1200 (90601)
+PRE_AUTH_CODE_TTL = 1200
 #: OAuth code: "5分钟未被使用自动过期" (§4.1)
 OAUTH_CODE_TTL = 300
 #: user_ticket: "有效期为1800s" (§5.1)
@@ -457,6 +459,10 @@ class Suite(_DomainSettings):
     #: third-party web login's 授权回调域; "" = the trusted domain (see :attr:`Corp.web_login_domain`)
     web_login_domain: str = ""
     rules: _DomainRules = field(default_factory=_DomainRules, repr=False)
+    #: third-party installs from the provider's website: the 授权完成回调域名 ("" = the trusted domain)
+    #: and whether the app is released (上线); unreleased apps install only as 测试授权 (90602)
+    install_domain: str = ""
+    released: bool = True
 
     @property
     def ticket(self) -> Optional[str]:
@@ -647,7 +653,7 @@ class _OAuthCode:
     openid: str
     scope: str
     via: str  # oauth2 | wwlogin
-    app: str  # corp | suite
+    app: str  # corp | suite | login (the 登录授权 suite's web login)
     issued_at: float
     used: bool = False
 
@@ -666,7 +672,7 @@ class LoginRequest:
     """A validated OAuth (``oauth2``) or web-login (``wwlogin``) request."""
 
     kind: str
-    app: str  # "corp" (appid = corpid) or "suite" (appid = third-party suite_id)
+    app: str  # "corp" (appid = corpid), "suite" (appid = third-party suite_id) or "login" (登录授权 SuiteID)
     corps: List[Corp]
     redirect_uri: str
     state: str
@@ -940,21 +946,29 @@ class WeComModel:
 
     # -- suite_ticket, suite / provider tokens (§2.1, §3.1) ----------------------------
 
-    def issue_suite_ticket(self) -> str:
-        """A fresh suite_ticket, valid for 30 minutes (§2.1)."""
+    def issue_suite_ticket(self, suite: Optional[Suite] = None) -> str:
+        """A fresh suite_ticket of ``suite`` (default: the app's), valid for 30 minutes (§2.1)."""
+        suite = suite or self.suite
         now = self.now()
         ticket = _dynamic(48)
-        self.suite.tickets = [(t, at) for t, at in self.suite.tickets if now - at <= SUITE_TICKET_TTL]
-        self.suite.tickets.append((ticket, now))
+        suite.tickets = [(t, at) for t, at in suite.tickets if now - at <= SUITE_TICKET_TTL]
+        suite.tickets.append((ticket, now))
         return ticket
 
-    def _ticket_valid(self, ticket: str) -> bool:
+    def _suite_by_id(self, suite_id: str) -> Optional[Suite]:
+        for suite in (self.suite, self.login_suite):
+            if suite.suite_id == suite_id:
+                return suite
+        return None
+
+    def _ticket_valid(self, ticket: str, suite: Optional[Suite] = None) -> bool:
+        suite = suite or self.suite
         # §2.1: "suite_ticket实际有效期为30分钟，可以容错连续两次获取suite_ticket失败的情况".
         # Validity is by age only: with pushes every 10 minutes that keeps the latest two (in fact
         # three) tickets valid, which is exactly "tolerates two consecutive missed pushes".  A newer
         # push never invalidates an older ticket before its 30 minutes are up.
         now = self.now()
-        return any(t == ticket and now - at <= SUITE_TICKET_TTL for t, at in self.suite.tickets)
+        return any(t == ticket and now - at <= SUITE_TICKET_TTL for t, at in suite.tickets)
 
     def get_suite_token(self, body: Dict[str, Any], ip: str) -> Dict[str, Any]:
         suite_id = str(body.get("suite_id") or "")
@@ -962,27 +976,33 @@ class WeComModel:
         ticket = str(body.get("suite_ticket") or "")
         if not suite_id:
             raise APIError(41021)
-        if suite_id != self.suite.suite_id:
+        # the app's suite, or the 登录授权 suite (98179: its token is got "参见获取第三方应用凭证")
+        suite = self._suite_by_id(suite_id)
+        if suite is None:
             raise APIError(40083)
         # §3.1: "除了合法来源IP校验之外" — the provider IP whitelist applies here too (§8.2)
         self.check_ip(ip, self.provider.ip_whitelist)
-        if not secret or secret != self.suite.suite_secret:
+        if not secret or secret != suite.suite_secret:
             raise APIError(40080)
         if not ticket:
             raise APIError(41023)
-        if not self._ticket_valid(ticket):
+        if not self._ticket_valid(ticket, suite):
             raise APIError(40085)
         now = self.now()
-        current = self._suite_current
+        login = suite is self.login_suite
+        current = self._login_suite_current if login else self._suite_current
         if current is None or current.expires_at <= now:
-            current = _SuiteToken(_dynamic(64), self.suite, now + ACCESS_TOKEN_TTL)
+            current = _SuiteToken(_dynamic(64), suite, now + ACCESS_TOKEN_TTL)
             self._suite_tokens[current.token] = current
-            self._suite_current = current
+            if login:
+                self._login_suite_current = current
+            else:
+                self._suite_current = current
         # §3.1 quirk: no errcode on success.  A repeated call inside the lifetime returns the same
         # token (community, §2.1) with the remaining lifetime (UNCONFIRMED: remaining vs 7200).
         return {"suite_access_token": current.token, "expires_in": round(current.expires_at - now)}
 
-    def check_suite_token(self, token: str, ip: str) -> _SuiteToken:
+    def check_suite_token(self, token: str, ip: str, *, login_ok: bool = False) -> _SuiteToken:
         if not token:
             raise APIError(41022)
         rec = self._suite_tokens.get(token)
@@ -991,6 +1011,10 @@ class WeComModel:
         if self.now() >= rec.expires_at:
             raise APIError(42009)
         self.check_ip(ip, self.provider.ip_whitelist)
+        if rec.suite is self.login_suite and not login_ok:
+            # the 登录授权 suite only identifies web-login users (98179); it has no authorizations.
+            # Unconfirmed errcode: 48002 API接口无权限调用.
+            raise APIError(48002, "api forbidden: the login authorization suite token only serves getuserinfo3rd")
         return rec
 
     def get_provider_token(self, body: Dict[str, Any], ip: str) -> Dict[str, Any]:
@@ -1214,6 +1238,91 @@ class WeComModel:
         rec = self._issue_access_token(auth.corp, APP_THIRD_PARTY, auth)
         # §3.5 quirk: no errcode on success
         return {"access_token": rec.token, "expires_in": round(rec.expires_at - self.now())}
+
+    # -- installs started from the provider's website (90597, 90601, 90602) --------------
+
+    def get_pre_auth_code(self, token: str, ip: str) -> Dict[str, Any]:
+        """``GET /cgi-bin/service/get_pre_auth_code`` (90601): "expires_in":1200."""
+        rec = self.check_suite_token(token, ip)
+        if not rec.suite.is_third_party:
+            # a 代开发 template is authorized by scanning its QR code, which pushes create_auth (97163);
+            # unconfirmed what WeCom answers a template here: 48002 API接口无权限调用
+            raise APIError(48002, "api forbidden: customized app templates are authorized by QR code")
+        code = _dynamic(48)
+        self._pre_auth_codes[code] = _PreAuthCode(code, rec.suite.suite_id, self.now())
+        return {"errcode": 0, "errmsg": "ok", "pre_auth_code": code, "expires_in": PRE_AUTH_CODE_TTL}
+
+    def _pre_auth(self, code: str, suite_id: str) -> _PreAuthCode:
+        rec = self._pre_auth_codes.get(code)
+        # unconfirmed errcodes: an unknown code is 40058 不合法的参数; an expired one 42007 pre_auth_code已过期
+        if rec is None or rec.suite_id != suite_id:
+            raise APIError(40058, "invalid pre_auth_code")
+        if rec.used or self.now() - rec.issued_at > PRE_AUTH_CODE_TTL:
+            raise APIError(42007, "pre_auth_code expired")
+        return rec
+
+    def set_session_info(self, token: str, body: Dict[str, Any], ip: str) -> Dict[str, Any]:
+        """``POST /cgi-bin/service/set_session_info`` (90602): auth_type 0 正式授权, 1 测试授权."""
+        rec = self.check_suite_token(token, ip)
+        code = str(body.get("pre_auth_code") or "")
+        if not code:
+            raise APIError(40058, "pre_auth_code missing")
+        pre = self._pre_auth(code, rec.suite.suite_id)
+        session = body.get("session_info") or {}
+        if not isinstance(session, dict):
+            raise APIError(47001)
+        auth_type = session.get("auth_type", 0)
+        if auth_type not in (0, 1):
+            raise APIError(40058, "invalid auth_type")
+        pre.auth_type = int(auth_type)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def validate_install(self, params: Dict[str, str], referer: Optional[str]) -> InstallRequest:
+        """The install page ``open.work.weixin.qq.com/3rdapp/install`` (90597); AuthorizeError if refused."""
+        suite = self.suite
+        if params.get("suite_id", "") != suite.suite_id or not suite.is_third_party:
+            raise AuthorizeError(40083, "suite_id 参数错误", "invalid suite_id",
+                                 "the install page takes a third-party app's suite_id")
+        code = params.get("pre_auth_code", "")
+        try:
+            pre = self._pre_auth(code, suite.suite_id)
+        except APIError as exc:
+            raise AuthorizeError(exc.errcode, "预授权码无效或已过期", "the pre_auth_code is invalid or expired",
+                                 "get a new one with get_pre_auth_code (valid 20 minutes)") from None
+        redirect_uri = params.get("redirect_uri", "")
+        netloc = _netloc(redirect_uri)
+        domain = (suite.install_domain or suite.trusted_domain or "").lower()
+        # The redirect_uri must be on the app's 授权完成回调域名, and (WeCom staff answers, community) the
+        # page must be opened from a page on that domain (Referer).  Same wording for both, as reported.
+        referer_host = _netloc(referer or "")
+        if netloc != domain or referer_host != domain:
+            raise AuthorizeError(
+                None, "redirect_uri 与配置的授权完成回调域名不一致",
+                "redirect_uri (or the page that opened this one) is not on the app's install callback domain",
+                f"redirect_uri host: {netloc}; Referer host: {referer_host or '-'}; 授权完成回调域名: {domain or '-'}")
+        if not suite.released and pre.auth_type != 1:
+            # 90602: "可支持测试模式(应用未发布时)" — an unreleased app installs only as 测试授权
+            raise AuthorizeError(None, "应用尚未上线，请使用测试授权（set_session_info auth_type=1）",
+                                 "the app is not released: install it as a test authorization (auth_type=1)")
+        state = params.get("state", "")
+        return InstallRequest(code, redirect_uri, state, list(self.corps), dict(params))
+
+    def confirm_install(self, req: InstallRequest, corp_id: Optional[str] = None) -> str:
+        """The admin of ``corp_id`` (default: the first corp) installs the app: the Location to redirect to.
+
+        90597: redirect_uri?auth_code=…&expires_in=600&state=…; 90642: no create_auth is pushed for an
+        install started from the provider's website."""
+        corp = req.corps[0]
+        if corp_id:
+            found = [c for c in req.corps if c.corp_id.lower() == corp_id.lower()]
+            if not found:
+                raise AuthorizeError(40013, "企业不存在", "unknown corp")
+            corp = found[0]
+        pre = self._pre_auth(req.pre_auth_code, self.suite.suite_id)
+        pre.used = True
+        _auth, code = self.create_authorization(corp, req.state)
+        return add_query(req.redirect_uri, {"auth_code": code, "expires_in": str(AUTH_CODE_TTL),
+                                            "state": req.state})
 
     # -- gettoken (§3.6, §6) -----------------------------------------------------------
 
@@ -1533,15 +1642,19 @@ class WeComModel:
         return corp.open_corp_id, True
 
     def getuserinfo3rd(self, token: str, code: str, ip: str) -> Dict[str, Any]:
-        self.check_suite_token(token, ip)
-        self._third_party_only()
+        suite_token = self.check_suite_token(token, ip, login_ok=True)
+        # 98179: a web-login (ServiceApp) code is consumed with the 登录授权 suite's token, an in-client
+        # OAuth code (91121) with the app suite's: a code exchanged with the other token is 40029.
+        login = suite_token.suite is self.login_suite
+        if not login:
+            self._third_party_only()
         if not code:
             raise APIError(41008)
         rec = self._oauth_codes.get(code)
-        if rec is not None and not rec.used:
+        if rec is not None and not rec.used and rec.app == ("login" if login else "suite"):
             self._check_app_usable(rec.corp)
             self._check_licence(rec.corp, rec.member, APP_THIRD_PARTY)
-        c = self._consume_code(code, "suite", None)
+        c = self._consume_code(code, "login" if login else "suite", None)
         if c.member is None:
             return {"errcode": 0, "errmsg": "ok", "openid": c.openid}
         corpid, encrypted = self._corp_view(c.corp)
@@ -1608,11 +1721,20 @@ class WeComModel:
                 raise AuthorizeError(None, "login_type 参数错误", "invalid login_type",
                                      "login_type must be CorpApp or ServiceApp (§4.3)")
             if login_type == "ServiceApp":
-                app = "suite"
+                app = "login"
         if not appid:
             raise AuthorizeError(40013, "appid 参数错误", "appid is missing")
         corp, _ = self._find_corp(appid)
-        if app == "corp" and corp is not None:
+        if app == "login":
+            # 98171: "第三方登录时填登录授权 SuiteID" — the provider's 登录授权 app, never an app's own suite
+            # (unconfirmed which page WeCom shows for another id: we show an appid error, errcode 40013)
+            if appid != self.login_suite.suite_id:
+                raise AuthorizeError(
+                    40013, "appid 参数错误：第三方登录（ServiceApp）须填登录授权 SuiteID",
+                    "invalid appid: ServiceApp web login takes the provider's login-authorization SuiteID",
+                    "appid is not the 登录授权 SuiteID (服务商管理后台 → 应用管理 → 登录授权)")
+            corps = list(self.corps)
+        elif app == "corp" and corp is not None:
             corps = [corp]
         elif appid == self.suite.suite_id and self.suite.is_third_party:
             # §4.2: third-party OAuth uses appid = suite_id; §4.3 ServiceApp likewise
@@ -1652,7 +1774,7 @@ class WeComModel:
         if netloc is None:
             raise AuthorizeError(None, "redirect_uri 参数错误", "invalid redirect_uri",
                                  "redirect_uri must be an absolute, URL-encoded http(s) URL")
-        owner: _DomainSettings = corps[0] if app == "corp" else self.suite
+        owner: _DomainSettings = corps[0] if app == "corp" else self.login_suite if app == "login" else self.suite
         if kind == "oauth2":
             # developer.work.weixin.qq.com/document/path/96441, 96442, 90313 (50001): in-client OAuth
             # needs redirect_uri's host to equal the app's 可信域名 exactly, port included
@@ -1702,7 +1824,7 @@ class WeComModel:
             if not found:
                 raise AuthorizeError(40013, "企业不存在", "unknown corp")
             corp = found[0]
-        if req.app == "suite":
+        if req.app in ("suite", "login"):
             self._check_page_usable(corp)
         member: Optional[Member] = None
         openid = ""
