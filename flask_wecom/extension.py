@@ -52,14 +52,14 @@ class WeComState:
         """The Flask-Caching backend the token manager talks to."""
         return self.app.extensions["cache"][self.cache]
 
-    def run_in_background(self, func: Callable[[], Any]) -> Future:
-        """Run ``func`` in an app context after the response (WeCom wants `success` within 1000 ms)."""
     @property
     def shared_cache(self):
         """That backend behind the circuit breaker and in-process fallback (never raises, never blocks
         for more than the backend's timeouts once per cool-down): use it for request-path cache work."""
         return self.tokens.cache
 
+    def run_in_background(self, func: Callable[[], Any]) -> Future:
+        """Run ``func`` in an app context after the response (WeCom wants `success` within 1000 ms)."""
         app = self.app
 
         def job():
@@ -174,6 +174,10 @@ class WeCom:
         if cache_config.get("CACHE_TYPE") in filesystem:
             cache_config.setdefault("CACHE_DIR", os.path.join(app.instance_path, "wecom-cache"))
             cache_config.setdefault("CACHE_THRESHOLD", 10000)
+        if "redis" in str(cache_config.get("CACHE_TYPE") or "").lower():
+            # A frozen Redis must cost ≤ 0.5 s once per cool-down, not redis-py's 5 s × 4 attempts
+            # (flask_wecom.cacheguard); WECOM_CACHE_OPTIONS entries win.
+            cache_config["CACHE_OPTIONS"] = {**redis_options(), **dict(cache_config.get("CACHE_OPTIONS") or {})}
         return cache_config
 
     def _make_cache(self, app: Flask, config: Dict[str, Any]) -> Cache:
@@ -182,10 +186,6 @@ class WeCom:
                 self._cache.init_app(app)
             return self._cache
         cache = Cache()
-        if "redis" in str(cache_config.get("CACHE_TYPE") or "").lower():
-            # A frozen Redis must cost ≤ 0.5 s once per cool-down, not redis-py's 5 s × 4 attempts
-            # (flask_wecom.cacheguard); WECOM_CACHE_OPTIONS entries win.
-            cache_config["CACHE_OPTIONS"] = {**redis_options(), **dict(cache_config.get("CACHE_OPTIONS") or {})}
         cache.init_app(app, config=self._cache_config(app, config))
         return cache
 

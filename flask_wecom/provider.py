@@ -172,7 +172,6 @@ class Provider:
             ids.insert(0, self.corp_id)
         return ids
 
-    def resolve_corp(self, requested: Optional[str] = None) -> str:
     # -- remembered credential failures (flask_wecom.tokens: WeCom bans IPs that repeat a wrong secret) --
 
     def raise_if_blocked(self, corp_id: Optional[str]) -> None:
@@ -223,6 +222,7 @@ class Provider:
                 cleared += self.tokens.unblock(kind, owner)
         return cleared
 
+    def resolve_corp(self, requested: Optional[str] = None) -> str:
         """Which corp a login is for: ``requested`` (must be one we hold), ``WECOM_CORP_ID``, or the only one.
 
         Raises :class:`CorpNotFoundError` for a ``requested`` corp we do not serve,
@@ -354,6 +354,7 @@ class Provider:
             agent_id=agent_id,
             auth_info=_public_auth_info(data),
         )
+        self._unblock_corp(corp_id)  # a new permanent code: a failure remembered for the old one is void
         return self.store.get_corp(corp_id)
 
     def refresh_auth_info(self, corp_id: str) -> Optional[CorpRecord]:
@@ -413,7 +414,6 @@ def receive_id_rule(provider: Provider, endpoint: str, method: str) -> ReceiveId
     * self-built: its own corp id on both URLs, GET and POST;
     * template (指令) URL, POST: the suite id (97172: "receiveid的内容为suiteid"), and the 登录授权 suite's
       id for its suite_ticket. Not strict: peers (EasyWeChat, WxJava) do not check it and one capture shows
-        self._unblock_corp(corp_id)  # a new permanent code: a failure remembered for the old one is void
       the provider's corp id; refusing would lose a 10-minute AuthCode, so another id is accepted (the
       signature was verified first) and logged loudly;
     * template URL, GET (URL verification): the provider's own corp id (WeCom staff answers; no official
