@@ -2,9 +2,12 @@
 without them but fail under ``CI=true``, where a missing service is a defect."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import uuid
+from typing import Iterator
 
 import pytest
 
@@ -60,6 +63,65 @@ def postgres_url() -> str:
     except Exception as exc:  # noqa: BLE001
         require_service("PostgreSQL", f"cannot reach {url} ({exc.__class__.__name__})")
     return url
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """MariaDB/MySQL through PyMySQL (``.ci/run`` starts MariaDB with root and an empty password)."""
+    url = os.environ.get("WECOM_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+    try:
+        import pymysql  # noqa: F401
+        import sqlalchemy
+    except ImportError:
+        require_service("MariaDB", "pymysql is not installed (pip install -e '.[test]')")
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 2})
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        require_service("MariaDB", f"cannot reach {url} ({exc.__class__.__name__})")
+    return url
+
+
+@contextlib.contextmanager
+def throwaway_database(server_url: str, prefix: str = "wecom_test") -> Iterator[str]:
+    """A new, empty database on the server of ``server_url`` (PostgreSQL or MySQL/MariaDB), dropped afterwards.
+
+    Yields its URL. For tests that need a database nobody else touches (schema creation, concurrent boot).
+    """
+    import sqlalchemy
+
+    base = sqlalchemy.engine.make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    postgres = base.get_backend_name() == "postgresql"
+    admin_url = base.set(database="postgres") if postgres else base
+    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            if postgres:  # connections a killed test process left behind would block the drop
+                conn.execute(sqlalchemy.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                             "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            conn.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """An empty PostgreSQL database of its own for this test, dropped afterwards."""
+    with throwaway_database(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_mysql_url(mysql_url: str) -> Iterator[str]:
+    """An empty MariaDB/MySQL database of its own for this test, dropped afterwards."""
+    with throwaway_database(mysql_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
