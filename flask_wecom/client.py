@@ -414,6 +414,11 @@ class WeComClient:
         return self._auth_call("GET", "/cgi-bin/agent/get", corp_token, "access_token",
                                params={"agentid": agent_id})
 
+    def get_agent_permissions(self, corp_token: TokenLike) -> dict:
+        """``POST /cgi-bin/agent/get_permissions`` — the app's permissions (``app_permissions``, such as
+        ``contact:sensitive:user_name``); for 代开发 and third-party apps only (doc 99052)."""
+        return self._auth_call("POST", "/cgi-bin/agent/get_permissions", corp_token, "access_token", json={})
+
     def get_callback_ip(self, corp_token: TokenLike) -> dict:
         """``GET /cgi-bin/getcallbackip`` — WeCom's callback source IPs."""
         return self._auth_call("GET", "/cgi-bin/getcallbackip", corp_token, "access_token")

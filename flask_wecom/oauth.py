@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
 
-from . import errcodes
+from . import errcodes, permissions
 from .errors import (
     ConfigError,
     CorpNotChosenError,
@@ -87,6 +87,7 @@ REASONS = (
     "not_visible",        # member outside the app's visible range
     "ip_not_whitelisted",  # 60020
     "app_unavailable",    # app disabled / expired / offline / authorization cancelled
+    "no_licence",         # 701016: the trial is over and the member holds no active licence (doc 97194)
     "trusted_domain",     # 50001: redirect_uri not on the app's trusted domain
     "no_corp",            # no corp has authorized the app yet
     "corp_required",      # several corps authorized the app and the request names none
@@ -104,7 +105,7 @@ REASONS = (
 _CODE_INVALID = frozenset({40029, 42022})
 _NOT_VISIBLE = frozenset({50002, 60011, 60021, 92000})
 #: 301002 (token/agentid mismatch) and 670001 (sharing scope) are settings, not a disabled app (doc 90313)
-_APP_UNAVAILABLE = frozenset({48004, 48006, 50003, 84085, 90302, 701016})
+_APP_UNAVAILABLE = frozenset({48004, 48006, 50003, 84085, 90302})
 _CONFIG = frozenset({40013, 40056, 40080, 40083, 40084, 40085, 40091, 48003, 670001, 710000})
 #: errcodes of auth/getuserdetail after which the login goes on without the sensitive fields
 _DETAIL_OPTIONAL = frozenset({48002, 84014, 84015, 84090, 92001})
@@ -311,6 +312,8 @@ def reason_for_errcode(errcode: int) -> str:
         return "not_visible"
     if errcode in _APP_UNAVAILABLE:
         return "app_unavailable"
+    if errcode == 701016:
+        return "no_licence"
     if errcode == 50001:
         return "trusted_domain"
     if errcode == 40001:
@@ -425,4 +428,29 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None) -> WeCo
             if third_party and values.get("name"):
                 detail = {key: value for key, value in detail.items() if key != "name"}
             _merge_profile(values, detail, sensitive_only=not third_party)
+    if provider.app_type == "customized" and corp_token is not None:
+        values["withheld"] = _withheld(client, corp_token, values)
     return WeComUser(**values)
+
+
+def _withheld(client, corp_token, values: Mapping[str, Any]) -> Tuple[str, ...]:
+    """代开发 only: the missing member fields whose permission the app lacks (docs 98980, 99052).
+
+    Asked only when a field is missing: a field can also be missing because the member did not
+    consent (snsapi_base, web/QR login: no user_ticket) or has none set, which no admin can fix.
+    When ``agent/get_permissions`` cannot be read the login goes on; only a missing name (every
+    member has one) is then reported as withheld.
+    """
+    missing = [f for f in permissions.FIELD_PERMISSIONS if values.get(f) in (None, "")]
+    if not missing:
+        return ()
+    fallback: Tuple[str, ...] = ("name",) if "name" in missing else ()
+    try:
+        data = client.get_agent_permissions(corp_token)
+    except WeComError as exc:  # TransportError included: the login does not depend on this call
+        log.info("login: agent/get_permissions failed (%s); going on without it", exc)
+        return fallback
+    granted = data.get("app_permissions") if isinstance(data, Mapping) else None
+    if not isinstance(granted, list):
+        return fallback
+    return permissions.withheld_fields(missing, granted)

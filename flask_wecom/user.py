@@ -8,7 +8,9 @@ with :meth:`WeComUser.from_session` on each request.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .permissions import FIELD_PERMISSIONS
 
 __all__ = ["WeComUser", "AnonymousUser"]
 
@@ -23,10 +25,16 @@ class WeComUser:
     """A WeCom member who completed the login round trip.
 
     ``userid`` is the member's UserID as the app sees it (for 代开发 installs after June 2022 an
-    encrypted, case-sensitive id — wecom-api.md §0) and ``corp_id`` the corp it belongs to. Fields
-    WeCom did not return are ``None`` (or empty): a missing ``email`` means the member has no email
-    visible to this app (scope ``snsapi_base``, the admin did not grant it, or a third-party app),
-    never an error.
+    encrypted, case-sensitive id — developer.work.weixin.qq.com/document/path/97104) and ``corp_id``
+    the corp it belongs to. Fields WeCom did not return are ``None`` (or empty): a missing ``email``
+    means the member has no email visible to this app (scope ``snsapi_base``, web/QR login, the admin
+    did not grant it, or a third-party app), never an error.
+
+    ``name`` falls back to ``userid`` when WeCom does not give the name (a 代开发 app without the
+    ``contact:sensitive:user_name`` permission, doc 98980), so it is never empty. ``withheld`` names
+    the fields WeCom kept back because the 代开发 app lacks their permission (``("name", "email")``
+    …); those fields read as ``""`` (``name``: the userid). See :mod:`flask_wecom.permissions` for
+    what to ask the admin for.
     """
 
     userid: str
@@ -45,8 +53,18 @@ class WeComUser:
     open_userid: Optional[str] = None
     #: "member" for everyone who gets this far (non-members are refused at login)
     kind: str = "member"
+    #: fields WeCom withheld for lack of permission (代开发 apps, doc 98980), e.g. ``("name", "email")``
+    withheld: Tuple[str, ...] = ()
     #: the object your ``@wecom.user_loader`` returned (per request; never stored in the session)
     app_user: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.withheld = tuple(str(f) for f in (self.withheld or ()) if f in FIELD_PERMISSIONS)
+        if not self.name:
+            self.name = self.userid  # documented fallback: the name may be withheld (doc 98980)
+        for name in self.withheld:
+            if name != "name" and getattr(self, name) is None:
+                setattr(self, name, "")
 
     # -- Flask-Login style attributes ------------------------------------------------------
 
@@ -68,7 +86,9 @@ class WeComUser:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.alias or self.userid
+        if self.name and self.name != self.userid:
+            return self.name
+        return self.alias or self.userid
 
     @property
     def gender_label(self) -> str:
@@ -83,9 +103,13 @@ class WeComUser:
             if f.name == "app_user":
                 continue
             value = getattr(self, f.name)
-            if value is None or value == [] or value == "":
+            if value is None or value == [] or value == "" or value == ():
                 continue
-            if f.name == "department":
+            if f.name == "name" and value == self.userid:
+                continue  # the fallback: rebuilt by from_session
+            if f.name == "withheld":
+                value = list(value)
+            elif f.name == "department":
                 value = [int(d) for d in list(value)[:MAX_DEPARTMENTS]]
             elif isinstance(value, str):
                 value = value[:MAX_FIELD_LENGTH]
@@ -107,6 +131,8 @@ class WeComUser:
             values["department"] = [int(d) for d in department]
         except (TypeError, ValueError):
             values["department"] = []
+        withheld = values.get("withheld")
+        values["withheld"] = tuple(withheld) if isinstance(withheld, (list, tuple)) else ()
         return cls(**values)
 
 
@@ -127,6 +153,7 @@ class AnonymousUser:
     alias = None
     open_userid = None
     kind = "anonymous"
+    withheld: Tuple[str, ...] = ()
     app_user = None
     display_name = ""
     gender_label = "-"

@@ -247,8 +247,9 @@ def logout_view():
 #: reasons whose page offers "start again": everything but a refusal by the app itself (the others
 #: either pass on a second try or once an admin has fixed what the page names)
 _RETRY = {"state_missing", "state_mismatch", "state_expired", "state_replayed", "cancelled", "code_invalid",
-          "not_member", "not_visible", "ip_not_whitelisted", "app_unavailable", "trusted_domain", "no_corp",
-          "no_suite_ticket", "secret_rejected", "agent_mismatch", "config", "unreachable", "internal", "api_error"}
+          "not_member", "not_visible", "ip_not_whitelisted", "app_unavailable", "no_licence", "trusted_domain",
+          "no_corp", "no_suite_ticket", "secret_rejected", "agent_mismatch", "config", "unreachable", "internal",
+          "api_error"}
 #: reasons whose own text already explains the errcode: the page does not repeat the errcode's fix
 _OWN_FIX = {"ip_not_whitelisted", "secret_rejected"}
 
@@ -323,6 +324,17 @@ _TEXT: Dict[str, tuple] = {
         "代开发应用请服务商确认应用已上线、授权有效、试用或许可未过期。",
         "Ask the corp admin to re-enable the app (Admin console → Apps); for a 代开发 app the provider "
         "should check it is online (上线), still authorized, and its trial or licence has not run out.",
+    ),
+    "no_licence": (
+        403, "您的账号没有此应用的使用许可", "Your account has no licence for this app",
+        "企业微信表示您的账号未激活或者已经过期（701016）：应用的免费试用期（安装后90天）已结束，"
+        "只有已激活接口许可的成员才能登录（developer.work.weixin.qq.com/document/path/97194）。",
+        "WeCom says your account is not activated or has expired (701016): the app's free trial (90 days "
+        "from the install) is over, and only members with an active licence can log in "
+        "(developer.work.weixin.qq.com/document/path/97194).",
+        "请企业管理员联系应用服务商，为您的账号购买并激活接口许可（基础账号）；激活后重新登录即可。",
+        "Ask the corp admin to have the app's provider buy and activate a licence (basic account) for your "
+        "account; then log in again.",
     ),
     "trusted_domain": (
         502, "回调地址不在应用的可信域名下", "The redirect URI is not on the app's trusted domain",

@@ -156,6 +156,7 @@ def test_named_calls_use_the_documented_paths(stub, client):
         ("POST", "/cgi-bin/auth/getuserdetail"): lambda: client.get_user_detail(TOKEN1, "ticket"),
         ("POST", "/cgi-bin/service/auth/getuserdetail3rd"): lambda: client.get_user_detail_3rd(SUITE_TOKEN1, "t"),
         ("GET", "/cgi-bin/agent/get"): lambda: client.get_agent(TOKEN1, 1000002),
+        ("POST", "/cgi-bin/agent/get_permissions"): lambda: client.get_agent_permissions(TOKEN1),
         ("GET", "/cgi-bin/getcallbackip"): lambda: client.get_callback_ip(TOKEN1),
     }
     for (_, path) in paths:

@@ -219,7 +219,7 @@ def test_parse_third_party_answer():
     (92000, "not_visible"), (50003, "app_unavailable"), (48004, "app_unavailable"), (90302, "app_unavailable"),
     (50001, "trusted_domain"), (40001, "secret_rejected"), (40013, "config"), (45009, "api_error"),
     # doc 90313: a token/agentid mismatch and the sharing scope are settings, not a disabled app
-    (301002, "agent_mismatch"), (670001, "config"), (701016, "app_unavailable"),
+    (301002, "agent_mismatch"), (670001, "config"), (701016, "no_licence"),
 ])
 def test_failure_reason_for_errcodes(errcode, reason):
     errmsg = "not allow to access from your ip, hint: [x], from ip: 203.0.113.7, more info at …"
