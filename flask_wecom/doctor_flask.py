@@ -11,8 +11,9 @@ Check 2 needs a request to our own callback route: :func:`make_probe` sends it i
 with ``app.test_client()``, so the same view code a real WeCom request meets answers it.
 
 The public base URL (for the redirect URI and the callback URLs) is, in this order: the
-``public_url`` argument, ``WECOM_PUBLIC_URL``, or — inside a request, e.g. the setup page —
-the host the current request came to (the finding says so).
+``public_url`` argument, ``WECOM_PUBLIC_URL``, ``SERVER_NAME`` (with ``PREFERRED_URL_SCHEME``),
+or — inside a request, e.g. the setup page — the host the current request came to (the finding
+says so): the same host the login view sends to WeCom.
 
 The licence trial (check 6) needs the provider secret: pass ``provider_secret=`` or set
 ``WECOM_PROVIDER_SECRET`` in ``app.config`` (optional; without it the trial is not checked).
@@ -79,6 +80,11 @@ def _public_url(app: Flask, public_url: Optional[str]) -> Tuple[Optional[str], s
     configured = app.config.get("WECOM_PUBLIC_URL")
     if configured:
         return str(configured), "WECOM_PUBLIC_URL"
+    server_name = app.config.get("SERVER_NAME")
+    if server_name:
+        # url_for(_external=True) — the login's redirect URI without WECOM_PUBLIC_URL — uses it
+        scheme = app.config.get("PREFERRED_URL_SCHEME") or "http"
+        return f"{scheme}://{server_name}", "SERVER_NAME"
     if has_request_context() and current_app._get_current_object() is app:
         return request.host_url, "the current request / 当前请求"
     return None, ""
@@ -87,8 +93,12 @@ def _public_url(app: Flask, public_url: Optional[str]) -> Tuple[Optional[str], s
 def build_context(app: Optional[Flask] = None, public_url: Optional[str] = None, *,
                   console: Optional[Mapping[str, Any]] = None, provider_secret: Optional[str] = None,
                   clock: Optional[Callable[[], float]] = None,
-                  expiry_warning_days: int = 14) -> DoctorContext:
-    """The :class:`~flask_wecom.doctor.DoctorContext` for ``app`` (``current_app`` when None)."""
+                  expiry_warning_days: int = 14, allow_local_redirects: bool = False) -> DoctorContext:
+    """The :class:`~flask_wecom.doctor.DoctorContext` for ``app`` (``current_app`` when None).
+
+    ``allow_local_redirects=True`` only when ``app`` talks to a FakeWeCom with that leniency on
+    (the sandbox demo): the trusted-domain row then warns, saying real WeCom would refuse.
+    """
     app = app or current_app._get_current_object()
     state = WeCom.state(app)
     base, source = _public_url(app, public_url)
@@ -114,6 +124,7 @@ def build_context(app: Optional[Flask] = None, public_url: Optional[str] = None,
         provider_secret=provider_secret or app.config.get("WECOM_PROVIDER_SECRET") or None,
         clock=clock or time.time,
         expiry_warning_days=expiry_warning_days,
+        allow_local_redirects=allow_local_redirects,
     )
 
 
@@ -122,7 +133,8 @@ def run_doctor(app: Optional[Flask] = None, public_url: Optional[str] = None,
     """Run the doctor's checks 1–7 for ``app`` (``current_app`` when None).
 
     ``public_url`` overrides ``WECOM_PUBLIC_URL``; other keywords go to :func:`build_context`
-    (``console=``, ``provider_secret=``, ``clock=``, ``expiry_warning_days=``).
+    (``console=``, ``provider_secret=``, ``clock=``, ``expiry_warning_days=``,
+    ``allow_local_redirects=``).
     """
     return run_checks(context=build_context(app, public_url, **options))
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
 import time
-from typing import Any, Dict, Optional
+import weakref
+from typing import Any, Dict, Optional, Set
 from urllib.parse import urlsplit
 
 from flask import current_app, jsonify, redirect, render_template, request, session, url_for
 
-from . import errcodes, signals
+from . import domains, errcodes, signals
 from .extension import WeCom
 from .login import (
     STATES_KEY,
@@ -48,7 +50,7 @@ from .redact import redact_query
 
 log = logging.getLogger("flask_wecom.login")
 
-__all__ = ["register_login_views", "redirect_uri", "describe_failure", "failure_response"]
+__all__ = ["register_login_views", "redirect_uri", "describe_failure", "failure_response", "render_failure"]
 
 #: logins in progress kept per session (several tabs may start one)
 MAX_PENDING_STATES = 5
@@ -79,6 +81,44 @@ def redirect_uri() -> str:
     return _public_url("wecom.authorized")
 
 
+_warned_lock = threading.Lock()
+#: per app (its WeComState): the redirect hosts the login view has already warned about
+_warned_hosts: weakref.WeakKeyDictionary[Any, Set[str]] = weakref.WeakKeyDictionary()
+
+
+def _trusted_domain_fix(uri: str) -> tuple:
+    """(zh, en) fix of the 50001 page: the host to enter — never an IP or a port, which WeCom refuses (80001)."""
+    checked = domains.redirect_host(uri)
+    if checked is not None and checked.problem is None:
+        host = checked.host
+        return (f"把可信域名设为 {host}（自建应用：应用详情；代开发：服务商后台的应用开发信息），"
+                "或设置 WECOM_PUBLIC_URL 让回调地址使用已登记的域名。",
+                f"Set the trusted domain to {host} (self-built: the app's page; 代开发: the app's development "
+                "settings in the provider console), or set WECOM_PUBLIC_URL so the redirect URI uses the "
+                "registered domain.")
+    advice_zh, advice_en = domains.serve_advice(checked.advisable if checked is not None else None)
+    return (f"企业微信不接受 IP 地址或端口作为可信域名：{advice_zh}。",
+            f"WeCom accepts neither an IP address nor a port as a trusted domain: {advice_en[0].upper()}"
+            f"{advice_en[1:]}.")
+
+
+def _warn_once_about_redirect_host(state, uri: str) -> None:
+    """Log once per app and host when WeCom would refuse ``uri``'s host as a 可信域名 (IP, port, local name).
+
+    The login still redirects (WeCom decides; local and test setups keep working): the doctor, the
+    setup page and this one line are where the rule (docs 96441, 90313 80001) is enforced.
+    """
+    checked = domains.redirect_host(uri)
+    if checked is None or checked.problem is None:
+        return
+    with _warned_lock:
+        warned = _warned_hosts.setdefault(state, set())
+        if checked.host in warned:
+            return
+        warned.add(checked.host)
+    log.warning("%s", domains.login_warning(uri, checked))
+
+
 # -- /login ----------------------------------------------------------------------------------
 
 
@@ -103,6 +143,7 @@ def login_view():
             scope=config["WECOM_SCOPE"],
             authorize_base=config["WECOM_OAUTH_AUTHORIZE_URL"],
             sso_base=config["WECOM_SSO_LOGIN_URL"],
+            login_suite_id=provider.login_suite_id if provider.has_login_suite else None,
         )
     except Exception as exc:  # noqa: BLE001 - every failure gets the explained page
         failure = failure_from_error(exc, "login")
@@ -113,6 +154,7 @@ def login_view():
         return failure_response(failure, next_url=next_url, via=via)
     _remember_state(value, next_url=next_url, corp_id=corp_id, via=via,
                     max_age=int(config["WECOM_STATE_MAX_AGE"]))
+    _warn_once_about_redirect_host(state, redirect_uri())
     return redirect(target)
 
 
@@ -187,7 +229,7 @@ def authorized_view():
         code = request.args.get("code", "")
         if not code:
             raise LoginFailure("cancelled", "WeCom came back without a code (the user cancelled or refused)")
-        user = exchange_code(state.provider, code, corp_id=entry.get("corp"))
+        user = exchange_code(state.provider, code, corp_id=entry.get("corp"), via=entry.get("via"))
         app_user = None
         loader = state.ext._user_loader
         if loader is not None:
@@ -248,8 +290,8 @@ def logout_view():
 #: either pass on a second try or once an admin has fixed what the page names)
 _RETRY = {"state_missing", "state_mismatch", "state_expired", "state_replayed", "cancelled", "code_invalid",
           "not_member", "not_visible", "ip_not_whitelisted", "app_unavailable", "no_licence", "trusted_domain",
-          "no_corp", "no_suite_ticket", "secret_rejected", "agent_mismatch", "config", "unreachable", "internal",
-          "api_error"}
+          "no_corp", "no_suite_ticket", "secret_rejected", "agent_mismatch", "config", "unreachable",
+          "store_unavailable", "internal", "api_error"}
 #: reasons whose own text already explains the errcode: the page does not repeat the errcode's fix
 _OWN_FIX = {"ip_not_whitelisted", "secret_rejected"}
 
@@ -341,11 +383,7 @@ _TEXT: Dict[str, tuple] = {
         "企业微信要求登录回调地址 {redirect_uri} 的域名（含端口）与应用的可信域名完全一致。",
         "WeCom requires the host of the redirect URI {redirect_uri} (port included) to equal the app's "
         "trusted domain exactly.",
-        "把可信域名设为 {host}（自建应用：应用详情；代开发：服务商后台的应用开发信息），"
-        "或设置 WECOM_PUBLIC_URL 让回调地址使用已登记的域名。",
-        "Set the trusted domain to {host} (self-built: the app's page; 代开发: the app's development "
-        "settings in the provider console), or set WECOM_PUBLIC_URL so the redirect URI uses the registered "
-        "domain.",
+        "{domain_fix_zh}", "{domain_fix_en}",
     ),
     "no_corp": (
         503, "还没有企业授权此应用", "No organisation has authorized this app yet",
@@ -409,6 +447,18 @@ _TEXT: Dict[str, tuple] = {
         "Check the callback URL is reachable from the internet and Token/EncodingAESKey match the console, "
         "then click 刷新Ticket (refresh ticket) in the provider console.",
     ),
+    "login_suite_missing": (
+        503, "网页登录尚未配置", "Web login is not set up yet",
+        "第三方应用在企业微信客户端外登录（扫码 / 网页登录）需要服务商的「登录授权」应用，本站尚未配置。",
+        "Logging in to a third-party app outside the WeCom client (QR / web login) needs the provider's "
+        "登录授权 (login authorization) app, which this site has not configured.",
+        "在企业微信客户端内打开本应用即可登录。管理员：在服务商管理后台「应用管理 → 登录授权」复制 SuiteID 与 "
+        "Secret，设置 WECOM_LOGIN_SUITE_ID 与 WECOM_LOGIN_SUITE_SECRET（不是应用自己的 suite_id，见 "
+        "developer.work.weixin.qq.com/document/path/98171）。",
+        "Open the app inside the WeCom client to log in. Admins: copy the SuiteID and Secret under 应用管理 → "
+        "登录授权 in the provider console into WECOM_LOGIN_SUITE_ID and WECOM_LOGIN_SUITE_SECRET (not the app's "
+        "own suite id; see developer.work.weixin.qq.com/document/path/98171).",
+    ),
     "config": (
         500, "应用配置有误", "The app is misconfigured",
         "本站与企业微信之间的凭证或设置不正确。",
@@ -422,6 +472,15 @@ _TEXT: Dict[str, tuple] = {
         "企业微信登录成功，但本站没有与您对应的账号。",
         "The WeCom login worked, but this site has no account for you.",
         "请联系本站管理员。", "Please contact this site's administrator.",
+    ),
+    "store_unavailable": (
+        503, "服务暂时不可用", "Temporarily unavailable",
+        "本站暂时无法访问它的数据存储，这通常在几十秒内恢复。",
+        "This site cannot reach its data store at the moment; this usually passes within a minute.",
+        "请稍后（约半分钟后）重试。管理员：服务器日志记录了原因，请检查 WECOM_DATABASE_URI 指向的数据库是否在运行、"
+        "能否连接。",
+        "Please try again shortly (in about half a minute). Admins: the server log names the cause; check that "
+        "the database WECOM_DATABASE_URI points at is running and reachable.",
     ),
     "unreachable": (
         503, "暂时无法连接企业微信", "WeCom could not be reached",
@@ -478,6 +537,7 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     uri = redirect_uri()
     whitelist_zh, whitelist_en = _whitelist_fix(state.app_type, failure.ip)
     secret_zh, secret_en = _secret_fix(state.app_type)
+    domain_fix_zh, domain_fix_en = _trusted_domain_fix(uri)
     values = {
         "login_url": _public_url("wecom.login"),
         "secret_fix_zh": secret_zh,
@@ -487,6 +547,8 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
         "ip_en": failure.ip or "(not named by WeCom: this server's egress IP)",
         "redirect_uri": uri,
         "host": urlsplit(uri).netloc,
+        "domain_fix_zh": domain_fix_zh,
+        "domain_fix_en": domain_fix_en,
         "whitelist_zh": whitelist_zh,
         "whitelist_en": whitelist_en,
     }
@@ -524,7 +586,19 @@ def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None, v
     details = describe_failure(failure)
     via = via if via in (OAUTH, QR) else None
     retry_url = url_for("wecom.login", next=safe_next(next_url) or None, via=via) if details["retry"] else None
+    return render_failure(details, retry_url)
+
+
+#: reasons that pass by themselves: their 503 carries ``Retry-After`` (seconds)
+RETRY_AFTER: Dict[str, int] = {"store_unavailable": 30, "unreachable": 30}
+
+
+def render_failure(details: Dict[str, Any], retry_url: Optional[str], *, retry_label: Optional[str] = None):
+    """The failure page (or JSON) for :func:`describe_failure`'s ``details``, with its status and, for a
+    failure that passes by itself, a ``Retry-After`` header."""
     status = details["status"]
+    retry_after = RETRY_AFTER.get(details["reason"])
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
     if wants_json():
         body = {key: value for key, value in details.items() if value is not None}
         body["error"] = details["reason"]
@@ -532,5 +606,7 @@ def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None, v
             body["retry_url"] = retry_url
         response = jsonify(body)
         response.status_code = status
+        response.headers.update(headers)
         return response
-    return render_template("wecom/login_error.html", failure=details, retry_url=retry_url), status
+    page = render_template("wecom/login_error.html", failure=details, retry_url=retry_url, retry_label=retry_label)
+    return page, status, headers

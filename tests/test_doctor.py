@@ -29,7 +29,7 @@ from flask_wecom.doctor import (
     trusted_host,
 )
 from flask_wecom.doctor_flask import build_context, run_doctor
-from flask_wecom.testing import FakeWeCom
+from flask_wecom.testing import DomainSettingError, FakeWeCom
 
 DAY = 86400
 
@@ -60,8 +60,9 @@ def test_customized_all_ok(fake, tmp_path):
     corp_id = fake.corp.auth_corp_id
     ids = [r.id for r in results]
     assert ids == ["config", "callback", "callback", "suite_ticket", "suite_token", "corp_token",
-                   "trusted_domain", "app_status", "visible_range", "authorization", "callback_ip"]
-    assert [r.step for r in results] == [1, 2, 2, 3, 3, 4, 5, 5, 5, 6, 7]
+                   "trusted_domain", "web_login_domain", "app_status", "visible_range", "authorization",
+                   "callback_ip"]
+    assert [r.step for r in results] == [1, 2, 2, 3, 3, 4, 5, 5, 5, 5, 6, 7]
     assert row(results, "corp_token").corp_id == corp_id
     # check 2 names the exact URLs to paste into the console
     callbacks = rows(results, "callback")
@@ -408,11 +409,18 @@ def test_trusted_domain_mismatch_shows_the_exact_host(fake, tmp_path):
 
 
 def test_trusted_domain_with_a_port(fake, tmp_path):
+    """96441 / 90313 80001: a 可信域名 cannot carry a port, so a redirect URI on :8443 can never work in the
+    client; the fix names the domain without the port and how to serve it on 443."""
     app = make_app(fake, tmp_path, WECOM_PUBLIC_URL="https://app.example.com:8443")
     domain = row(run_doctor(app), "trusted_domain")
-    assert domain.status == "fail" and "app.example.com:8443" in domain.fix
-    fake.corp.trusted_domain = "app.example.com:8443"
-    assert row(run_doctor(app), "trusted_domain").status == "ok"
+    assert domain.status == "fail" and "带有端口号" in domain.finding and "carries a port" in domain.finding
+    assert "app.example.com:8443" not in domain.fix  # never advise a value WeCom refuses
+    assert "WECOM_PUBLIC_URL=https://app.example.com" in domain.fix and "443" in domain.fix
+    assert "enter app.example.com (no port) as the trusted domain" in domain.fix
+    # WeCom's console refuses that value, and so does the simulator (80001)
+    with pytest.raises(DomainSettingError) as refused:
+        fake.corp.trusted_domain = "app.example.com:8443"
+    assert refused.value.errcode == 80001 and fake.corp.trusted_domain == HOST
     # the scheme's default port is not part of the host WeCom compares
     fake.corp.trusted_domain = HOST
     assert row(run_doctor(app, public_url="https://app.example.com:443/"), "trusted_domain").status == "ok"

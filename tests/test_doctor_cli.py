@@ -79,7 +79,12 @@ def test_public_url_option(fake, tmp_path):
     data = json.loads(result.output)
     assert result.exit_code == 1 and data["public_url_source"] == "--public-url"
     domain = [r for r in data["results"] if r["id"] == "trusted_domain"][0]
-    assert domain["status"] == "fail" and "app.example.com:8443" in domain["fix"]
+    # a port can never be in a 可信域名 (80001): the fix names the domain alone, served on 443
+    assert domain["status"] == "fail" and "app.example.com:8443" in domain["finding"]
+    assert "app.example.com:8443" not in domain["fix"] and "WECOM_PUBLIC_URL=https://app.example.com" in domain["fix"]
+    # the web-login callback domain may carry the port: that row says to enter it as it is
+    web = [r for r in data["results"] if r["id"] == "web_login_domain"][0]
+    assert web["status"] == "ok" and "enter app.example.com:8443 in" in web["fix"]
 
 
 def test_no_secret_printed_in_any_failure(fake, tmp_path):

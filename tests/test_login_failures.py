@@ -254,10 +254,15 @@ def test_app_disabled_is_shown_on_wecoms_page_at_login(client, fake_wecom):
 
 def test_trusted_domain_mismatch_is_wecoms_page(client, fake_wecom):
     fake_wecom.corp.trusted_domain = "app.example.com"
-    answer = confirm(start_login(client).location)
+    answer = confirm(start_login(client, ua=WXWORK_UA).location)  # in-client OAuth: the 可信域名
     assert answer.status_code == 200
     assert 'data-errcode="50001"' in answer.text and "redirect_uri需使用应用可信域名" in answer.text
     assert "localhost" in answer.text  # WeCom names the host it refused
+    # web / QR login is checked against the 授权回调域 instead (98173), with WeCom's other wording
+    answer = confirm(start_login(client).location)
+    assert answer.status_code == 200 and "授权完成回调域名不一致" in answer.text
+    fake_wecom.corp.web_login_domain = "localhost"
+    assert confirm(start_login(client).location).status_code == 302
 
 
 def test_50001_from_the_api_names_the_redirect_uri(client, fake_wecom):
