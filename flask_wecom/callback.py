@@ -3,10 +3,13 @@
 Order of checks, each with its own answer and a log line (never a 500):
 params present (400) → timestamp well-formed (400) and within the window (403) → body size (413) →
 envelope XML (400) → signature (403) → decrypt (400) → receiveid in the endpoint's accepted set
-(403; a template POST with another one is processed and logged loudly: provider.receive_id_rule) → replay (answered `success`, not processed again) → event XML (400) → handle.
-Anything unexpected after that (the store is down…) answers 503 so that WeCom retries, and the
-delivery is forgotten so the retry is processed. Signal receivers and handlers that raise are
-logged; they never change the answer.
+(403; a template POST with another one is processed and logged loudly: provider.receive_id_rule) →
+event XML (400) → replay (answered `success`, not processed again) → handle.
+The replay mark commits in one transaction with the event's effect, so a failure anywhere leaves the
+delivery processable. A template event the store cannot take (it is down) is kept in the local spool
+and answered `success` (WeCom documents no retry for those); an app message then answers 503 and
+WeCom's retry is processed. Signal receivers and handlers that raise are logged; they never change
+the answer.
 """
 from __future__ import annotations
 
@@ -153,33 +156,28 @@ def _handle_callback(endpoint: str) -> Response:
     refused = _check_receive_id(state, endpoint, request.method, receive_id)
     if refused is not None:
         return refused
-    if not state.store.first_delivery(msg_signature, nonce):
-        log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
-        return _answer(200, "success" if endpoint == TEMPLATE else "")
-    content_key = None
     try:
-        try:
-            event = parse_event(plaintext)
-        except ParseXMLError as exc:
-            return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
-        if endpoint == DATA:
-            content_key = _content_key(event, plaintext)
-            if not state.store.first_delivery(CONTENT, content_key):
-                log.info("callback: app message %s delivered again (WeCom retry) answered without processing",
-                         event.type)
-                return _answer(200, "")
-        reply = _dispatch(state, endpoint, event)
-    except Exception:
-        # Not processed: let WeCom's retry of this very delivery through.
-        try:
-            state.store.forget_delivery(msg_signature, nonce)
-            if content_key is not None:
-                state.store.forget_delivery(CONTENT, content_key)
-        except Exception:  # noqa: BLE001 - the store is what failed; the 503 is still right
-            log.warning("callback: could not forget the failed delivery; a retry with the same nonce is ignored")
-        raise
+        event = parse_event(plaintext)
+    except ParseXMLError as exc:
+        return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
+    from .recovery import kick
+
+    kick(state)  # a spool left by an outage is replayed in the background; a new worker starts its sweeper
     if endpoint == TEMPLATE:
-        return _answer(200, "success")
+        return _take_template_event(state, event, plaintext, msg_signature, nonce)
+    # App (数据) callbacks: the replay marks commit with the handlers' run, in one transaction; if anything
+    # fails, nothing is marked, the answer is 503 and WeCom's documented retries (3, 5 s apart:
+    # developer.work.weixin.qq.com/document/path/96466) deliver it again. No spool: a passive reply can
+    # only be given now, and WeCom retries these.
+    with state.store.transaction():
+        if not state.store.first_seen(msg_signature, nonce):
+            log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
+            return _answer(200, "")
+        if not state.store.first_seen(CONTENT, _content_key(event, plaintext)):
+            log.info("callback: app message %s delivered again (WeCom retry) answered without processing",
+                     event.type)
+            return _answer(200, "")
+        reply = _dispatch(state, endpoint, event)
     if reply:
         # Encrypt the passive reply for the id the message came with (a reply for another id is dropped).
         try:
@@ -192,6 +190,51 @@ def _handle_callback(endpoint: str) -> Response:
 
 #: namespace of the content keys of app messages in the delivery table
 CONTENT = "content"
+
+
+def _take_template_event(state: WeComState, event: CallbackEvent, plaintext: str, msg_signature: str,
+                         nonce: str) -> Response:
+    """Template (指令) events: WeCom wants `success` and documents no retry
+    (developer.work.weixin.qq.com/document/path/97172), so an event the store cannot take is kept in the
+    local spool and answered `success`; it is applied, once, when the store is back."""
+    app = current_app._get_current_object()
+    try:
+        outcome = store_template_event(state, event, (msg_signature, nonce))
+    except Exception as exc:  # noqa: BLE001 - the store is down (or a bug): keep the event, answer success
+        try:
+            state.spool.put("event", {"plaintext": plaintext, "msg_signature": msg_signature, "nonce": nonce})
+        except Exception:  # the disk failed too: 503 is all that is left
+            log.exception("callback: the %s event could be neither stored nor spooled", event.type)
+            raise
+        log.warning("callback: the store cannot take the %s event (%s: %s); kept in %s and applied once the "
+                    "store is back", event.type, type(exc).__name__, (str(exc).splitlines() or [""])[0][:200],
+                    state.spool.directory)
+        return _answer(200, "success")
+    if outcome is None:
+        log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
+    else:
+        after_template_event(state, app, event, outcome)
+    return _answer(200, "success")
+
+
+def store_template_event(state: WeComState, event: CallbackEvent, mark: Optional[tuple] = None,
+                         received_at: Optional[float] = None):
+    """Apply a template event's store effect and its replay mark in ONE transaction. Returns the outcome
+    (None for a duplicate, or no outcome for a non-InfoType message); raises when the store fails, with
+    nothing committed."""
+    with state.store.transaction():
+        if mark is not None and not state.store.first_seen(*mark):
+            return None
+        if not event.is_template_event:
+            return False
+        return state.provider.handle_template_event(event, received_at=received_at)
+
+
+def after_template_event(state: WeComState, app, event: CallbackEvent, outcome) -> None:
+    """What follows a committed template event: signals, AuthCode exchanges, the app's handlers."""
+    if outcome:
+        _handle_template_event(state, app, event, outcome)
+    _dispatch(state, TEMPLATE, event)
 
 
 def _content_key(event: CallbackEvent, plaintext: str) -> str:
@@ -226,8 +269,6 @@ def _verify_url(state: WeComState, crypto: MessageCrypto, endpoint: str, msg_sig
 
 def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optional[str]:
     app = current_app._get_current_object()
-    if endpoint == TEMPLATE and event.is_template_event:
-        _handle_template_event(state, app, event)
     notify(signals.callback_received, app, event=event, endpoint=endpoint)
     reply = None
     for handler in state.ext.handlers_for(event.type):
@@ -241,23 +282,22 @@ def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optiona
     return reply
 
 
-def _exchange(state: WeComState, app, code_id: int, info_type: str) -> None:
+def _exchange(state: WeComState, app, code_id: int, info_type: str, *, take_over: bool = False) -> None:
     if state.config["WECOM_EXCHANGE_IN_BACKGROUND"]:
-        state.run_in_background(lambda: exchange_and_notify(state, app, code_id, info_type))
+        state.run_in_background(lambda: exchange_and_notify(state, app, code_id, info_type, take_over=take_over))
     else:
-        exchange_and_notify(state, app, code_id, info_type)
+        exchange_and_notify(state, app, code_id, info_type, take_over=take_over)
 
 
-def _handle_template_event(state: WeComState, app, event: CallbackEvent) -> None:
-    provider = state.provider
-    outcome = provider.handle_template_event(event)
+def _handle_template_event(state: WeComState, app, event: CallbackEvent, outcome) -> None:
     if outcome.action == "ignored":
         log.info("template event %s ignored: %s", event.type, outcome.reason)
     elif outcome.action == "ticket_stored":
         notify(signals.suite_ticket_received, app, suite_id=event.suite_id, event=event)
-        # AuthCodes that arrived before any usable ticket were kept: exchange them now.
-        for record in state.store.pending_auth_codes():
-            _exchange(state, app, record.id, record.info_type)
+        # AuthCodes that arrived before any usable ticket were kept, and claims whose lease expired (their
+        # process died) are taken over: exchange them now.
+        for record in state.store.pending_auth_codes(expired=True, lease=state.provider.lease):
+            _exchange(state, app, record.id, record.info_type, take_over=True)
     elif outcome.action == "auth_code_recorded" and not outcome.duplicate:
         _exchange(state, app, outcome.auth_code_id, event.info_type)
     elif outcome.action == "revoked":
@@ -268,13 +308,13 @@ def _handle_template_event(state: WeComState, app, event: CallbackEvent) -> None
 
 
 def exchange_and_notify(state: WeComState, app, code_id: int, info_type: str, *,
-                        reclaim_after: Optional[float] = None):
+                        reclaim_after: Optional[float] = None, take_over: bool = False):
     """Exchange one AuthCode and send the matching signal (used by the view and `flask wecom exchange`).
 
     Never raises: the AuthCode is recorded already, so the callback's answer does not depend on this.
     """
     try:
-        corp = state.provider.exchange_auth_code(code_id, reclaim_after=reclaim_after)
+        corp = state.provider.exchange_auth_code(code_id, reclaim_after=reclaim_after, take_over=take_over)
     except Exception:  # noqa: BLE001 - runs after the answer or in a thread: log, never lose it silently
         log.exception("exchanging AuthCode #%s (%s) failed unexpectedly; see `flask wecom exchange`",
                       code_id, info_type)

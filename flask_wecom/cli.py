@@ -130,29 +130,29 @@ def forget_command(corp_id: str, yes: bool) -> None:
     click.echo(f"forgot {corp_id}")
 
 
-#: seconds after which an AuthCode still ``exchanging`` counts as left behind by a dead process
-STUCK_AFTER = 120
-
-
 @wecom_cli.command("exchange")
 @click.option("--stuck", is_flag=True,
-              help=f"also retry AuthCodes left 'exchanging' for over {STUCK_AFTER} s by a process that died")
+              help="also take over AuthCodes left 'exchanging' by a process that died (their lease expired)")
 @with_appcontext
 def exchange_command(stuck: bool) -> None:
-    """Exchange AuthCodes that were recorded but not exchanged yet (e.g. after a crash)."""
+    """Exchange AuthCodes that were recorded but not exchanged yet (e.g. after a crash).
+
+    Each worker's sweep does the same within WECOM_EXCHANGE_LEASE + WECOM_SWEEP_INTERVAL seconds; this is
+    the manual tool."""
     from .callback import exchange_and_notify
 
     state = WeCom.state()
-    pending = state.store.pending_auth_codes(stuck_after=STUCK_AFTER if stuck else None)
+    lease = state.provider.lease
+    pending = state.store.pending_auth_codes(expired=stuck, lease=lease)
     if not pending:
-        left = state.store.pending_auth_codes(stuck_after=STUCK_AFTER)
-        hint = (f"; {len(left)} left 'exchanging' by a process that may have died: rerun with --stuck"
+        left = state.store.pending_auth_codes(expired=True, lease=lease)
+        hint = (f"; {len(left)} left 'exchanging' by a process that died (lease expired): rerun with --stuck"
                 if left and not stuck else "")
         click.echo(f"no pending AuthCodes (AuthCodes are valid for 10 minutes){hint}")
         return
     for record in pending:
         corp = exchange_and_notify(state, current_app._get_current_object(), record.id, record.info_type,
-                                   reclaim_after=STUCK_AFTER if stuck else None)
+                                   take_over=stuck)
         if corp is not None:
             result = f"corp {corp.corp_id} ({corp.corp_name})"
         else:

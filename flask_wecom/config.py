@@ -40,7 +40,11 @@ SETTINGS: Dict[str, tuple] = {
     "WECOM_CACHE_KEY_PREFIX": ("wecom:", "prefix of every token cache key"),
     "WECOM_TOKEN_MARGIN": (300, "seconds before WeCom's expiry at which a cached token is dropped"),
     "WECOM_TOKEN_REFRESH_AHEAD": (600, "seconds before that point at which one request refreshes in the background"),
-    "WECOM_HTTP_TIMEOUT": ((5.0, 10.0), "(connect, read) timeout in seconds for WeCom API calls"),
+    "WECOM_HTTP_TIMEOUT": (
+        (5.0, 10.0),
+        "(connect, read) timeout in seconds for WeCom API calls; get_permanent_code (the AuthCode exchange, "
+        "documented as slow) reads for at least 30 s",
+    ),
     "WECOM_HTTP_RETRIES": (3, "retries for connection errors and HTTP 5xx (urllib3 Retry, with backoff)"),
     "WECOM_BUSY_RETRIES": (3, "retries when WeCom answers -1 (系统繁忙); 45009 (rate limit) is never retried"),
     "WECOM_URL_PREFIX": ("/wecom", "prefix of the blueprint's routes"),
@@ -79,9 +83,13 @@ SETTINGS.update({
         0,
         "third-party installs started from your site (`/wecom/install`): 0 正式授权, 1 测试授权 (unreleased app)",
     ),
+    "WECOM_INSTALL_URL": (
+        "https://open.work.weixin.qq.com/3rdapp/install",
+        "WeCom's install page for third-party installs started from your site (point at a simulator in tests)",
+    ),
 })
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_LOGIN_SUITE_ID", "WECOM_LOGIN_SUITE_SECRET",
-                                                     "WECOM_INSTALL_AUTH_TYPE")})
+                                                     "WECOM_INSTALL_AUTH_TYPE", "WECOM_INSTALL_URL")})
 
 # The store's schema (flask_wecom/schema.py, versioned by Alembic).
 SETTINGS["WECOM_AUTO_UPGRADE"] = (
@@ -90,6 +98,28 @@ SETTINGS["WECOM_AUTO_UPGRADE"] = (
     "`flask wecom db upgrade` (or your own Alembic) and the store refuses an out-of-date schema",
 )
 DEFAULTS["WECOM_AUTO_UPGRADE"] = SETTINGS["WECOM_AUTO_UPGRADE"][0]
+
+# The session cookie (flask_wecom/cookies.py).
+SETTINGS["WECOM_HARDEN_SESSION_COOKIE"] = (
+    True,
+    "session cookie `Secure` when served over HTTPS (WECOM_PUBLIC_URL https or a secure request) and "
+    "`SameSite=Lax` unless the app set SESSION_COOKIE_SAMESITE; False leaves Flask's settings alone",
+)
+DEFAULTS["WECOM_HARDEN_SESSION_COOKIE"] = SETTINGS["WECOM_HARDEN_SESSION_COOKIE"][0]
+
+# Durability: AuthCode leases and the per-process sweeper (flask_wecom.recovery).
+SETTINGS.update({
+    "WECOM_EXCHANGE_LEASE": (
+        30,
+        "seconds an AuthCode claim lasts without progress (renewed while exchanging); then another worker "
+        "takes the code over",
+    ),
+    "WECOM_SWEEP_INTERVAL": (
+        10,
+        "seconds between sweeps in each worker (replay the spool, take over expired AuthCode claims); 0 = off",
+    ),
+})
+DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_EXCHANGE_LEASE", "WECOM_SWEEP_INTERVAL")})
 
 INTERNAL = "internal"
 CUSTOMIZED = "customized"
@@ -103,7 +133,8 @@ _DEFAULT_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "development",
 
 #: settings read as whole numbers (seconds, bytes or counts)
 _NON_NEGATIVE_INTS = ("WECOM_HTTP_RETRIES", "WECOM_BUSY_RETRIES", "WECOM_TOKEN_MARGIN", "WECOM_TOKEN_REFRESH_AHEAD",
-                      "WECOM_CALLBACK_MAX_AGE", "WECOM_CALLBACK_MAX_BODY", "WECOM_STATE_MAX_AGE")
+                      "WECOM_CALLBACK_MAX_AGE", "WECOM_CALLBACK_MAX_BODY", "WECOM_STATE_MAX_AGE",
+                      "WECOM_EXCHANGE_LEASE", "WECOM_SWEEP_INTERVAL")
 
 
 def _is_non_negative_int(value: Any) -> bool:

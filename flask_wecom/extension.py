@@ -149,6 +149,7 @@ class WeCom:
         )
         state = WeComState(self, app, config, app_type, client, cache, tokens, store, provider, problems)
         app.extensions[EXTENSION_KEY] = state
+        self._init_recovery(app, state)
 
         from .blueprint import create_blueprint
         from .cli import wecom_cli
@@ -156,6 +157,29 @@ class WeCom:
         app.register_blueprint(create_blueprint(self), url_prefix=config["WECOM_URL_PREFIX"])
         app.cli.add_command(wecom_cli)
         self._init_login(app)
+
+        from .cookies import harden_session_cookie
+        from .outage import init_outage
+
+        init_outage(app)  # the store down on a page that needs it: 503 and "try again shortly", not 500
+        harden_session_cookie(app, config)  # Secure over HTTPS, SameSite=Lax, unless the app chose
+
+    @staticmethod
+    def _init_recovery(app: Flask, state: WeComState) -> None:
+        """The spool for what the store cannot take, AuthCode leases, and the per-process sweeper that
+        replays and takes over (flask_wecom.recovery); started by the first request of each process."""
+        from .spool import Spool
+
+        state.spool = Spool(os.path.join(app.instance_path, "wecom-spool"), state.store.secret_box)
+        state.provider.spool = state.spool
+        state.provider.lease = float(max(1, int(state.config["WECOM_EXCHANGE_LEASE"])))
+
+        def kick_recovery() -> None:
+            from .recovery import kick
+
+            kick(state)
+
+        app.before_request(kick_recovery)
 
     def _init_login(self, app: Flask) -> None:
         """Hook for the login layer (templates context, user proxy)."""

@@ -15,9 +15,11 @@ signals; this module only returns what happened.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Optional
+from urllib.parse import urlencode
 
 from .client import WeComClient
 from .config import APP_TYPES, CUSTOMIZED, INTERNAL, THIRD_PARTY, infer_app_type  # noqa: F401 - re-exported
@@ -31,7 +33,8 @@ from .errors import (
     WeComError,
 )
 from .events import CallbackEvent
-from .store import CorpRecord, Store
+from .spool import Spool
+from .store import LEASE_SECONDS, CorpRecord, Store
 from .tokens import CorpTokenSource, SuiteTokenSource, ThirdPartyCorpTokenSource, TokenManager
 
 log = logging.getLogger("flask_wecom")
@@ -55,6 +58,11 @@ class EventOutcome:
 
 class Provider:
     """Credentials and AuthCode bookkeeping for one configured app (any of the three types)."""
+
+    #: seconds an AuthCode claim lasts without progress (WECOM_EXCHANGE_LEASE); renewed while exchanging
+    lease: float = LEASE_SECONDS
+    #: where an exchange answer that the store cannot take is kept (set by the extension)
+    spool: Optional[Spool] = None
 
     def __init__(self, *, app_type: str, client: WeComClient, tokens: TokenManager, store: Store,
                  suite_id: Optional[str] = None, suite_secret: Optional[str] = None,
@@ -165,13 +173,6 @@ class Provider:
     def drop_corp_tokens(self, corp_id: str) -> None:
         self.corp_token(corp_id).invalidate(None)
 
-    def corp_ids(self) -> list:
-        """Every corp we may serve: the configured one plus the authorized ones in the store."""
-        ids = [c.corp_id for c in self.store.list_corps(include_revoked=False)]
-        if self.corp_id and self.corp_id not in ids and (self._secret or self.app_type == INTERNAL):
-            ids.insert(0, self.corp_id)
-        return ids
-
     # -- remembered credential failures (flask_wecom.tokens: WeCom bans IPs that repeat a wrong secret) --
 
     def raise_if_blocked(self, corp_id: Optional[str]) -> None:
@@ -222,6 +223,13 @@ class Provider:
                 cleared += self.tokens.unblock(kind, owner)
         return cleared
 
+    def corp_ids(self) -> list:
+        """Every corp we may serve: the configured one plus the authorized ones in the store."""
+        ids = [c.corp_id for c in self.store.list_corps(include_revoked=False)]
+        if self.corp_id and self.corp_id not in ids and (self._secret or self.app_type == INTERNAL):
+            ids.insert(0, self.corp_id)
+        return ids
+
     def resolve_corp(self, requested: Optional[str] = None) -> str:
         """Which corp a login is for: ``requested`` (must be one we hold), ``WECOM_CORP_ID``, or the only one.
 
@@ -251,15 +259,18 @@ class Provider:
 
     # -- template events ------------------------------------------------------------------
 
-    def handle_template_event(self, event: CallbackEvent) -> EventOutcome:
-        """Apply one InfoType event. Fast: AuthCodes are only *recorded* here (WeCom wants `success` in 1 s)."""
+    def handle_template_event(self, event: CallbackEvent, *, received_at: Optional[float] = None) -> EventOutcome:
+        """Apply one InfoType event. Fast: AuthCodes are only *recorded* here (WeCom wants `success` in 1 s).
+
+        ``received_at``: when the delivery came in, for one replayed late from the spool (an older ticket
+        never replaces a newer one; a cancel older than the corp's latest authorization is stale)."""
         if not self.suite_id:
             return EventOutcome("ignored", reason="no WECOM_SUITE_ID is configured, so no template event is ours")
         if (event.info_type == "suite_ticket" and self.login_suite_id and event.suite_id == self.login_suite_id
                 and event.suite_ticket):
             # the 登录授权 suite's ticket, when its callback settings point at this URL (98179: its
             # suite_access_token is got like a third-party app's, with its own ticket)
-            self.store.save_suite_ticket(event.suite_id, event.suite_ticket)
+            self.store.save_suite_ticket(event.suite_id, event.suite_ticket, received_at)
             return EventOutcome("ticket_stored", reason="login suite")
         if event.suite_id and self.suite_id and event.suite_id != self.suite_id:
             # Two suites may share one callback URL: never let the other one overwrite ours.
@@ -267,70 +278,118 @@ class Provider:
         if event.info_type == "suite_ticket":
             if not event.suite_ticket or not event.suite_id:
                 return EventOutcome("ignored", reason="suite_ticket event without SuiteId/SuiteTicket")
-            self.store.save_suite_ticket(event.suite_id, event.suite_ticket)
+            self.store.save_suite_ticket(event.suite_id, event.suite_ticket, received_at)
             return EventOutcome("ticket_stored")
         if event.info_type in ("create_auth", "reset_permanent_code"):
             if not event.auth_code:
                 return EventOutcome("ignored", reason=f"{event.info_type} without AuthCode")
             code_id, created = self.store.record_auth_code(event.suite_id or self.suite_id or "",
-                                                           event.info_type, event.auth_code, event.state)
+                                                           event.info_type, event.auth_code, event.state,
+                                                           received_at=received_at)
             return EventOutcome("auth_code_recorded", auth_code_id=code_id, duplicate=not created)
         if event.info_type == "cancel_auth":
             corp_id = event.auth_corp_id
             if corp_id:
-                self.revoke(corp_id)
+                self.revoke(corp_id, at=received_at)
             return EventOutcome("revoked", corp_id=corp_id)
         if event.info_type == "change_auth":
             return EventOutcome("auth_changed", corp_id=event.auth_corp_id)
         return EventOutcome("ignored", reason=f"InfoType {event.info_type!r} is not handled by flask-wecom")
 
-    def exchange_auth_code(self, code_id: int, *, reclaim_after: Optional[float] = None) -> Optional[CorpRecord]:
+    def exchange_auth_code(self, code_id: int, *, reclaim_after: Optional[float] = None,
+                           take_over: bool = False) -> Optional[CorpRecord]:
         """Trade a recorded AuthCode for the permanent code, once. Returns the stored corp, or None when the
         code was already claimed (a retried delivery) or the exchange did not happen.
 
-        When the AuthCode was never spent (no suite ticket yet, no suite token, WeCom unreachable) it stays
-        ``pending`` for the next suite_ticket push or ``flask wecom exchange`` (it is valid 10 minutes);
-        when WeCom refused it, it is ``failed`` with the error. ``reclaim_after`` lets ``flask wecom
-        exchange --stuck`` take over a code whose exchanging process died.
+        The claim is a lease of :attr:`lease` seconds, renewed while WeCom is being asked; ``take_over`` (the
+        sweep, ``flask wecom exchange --stuck``) also claims a code whose lease expired because its process
+        died. When the AuthCode was never spent (no suite ticket yet, no suite token, WeCom unreachable) it
+        stays ``pending`` for the next sweep, suite_ticket push or ``flask wecom exchange`` (it is valid 10
+        minutes); when WeCom refused it, it is ``failed`` with the error. ``reclaim_after`` is the 0.1.0
+        spelling of ``take_over``.
         """
-        auth_code = self.store.claim_auth_code(code_id, reclaim_after=reclaim_after)
-        if auth_code is None:
+        claim = self.store.lease_auth_code(code_id, lease=self.lease,
+                                           take_over=take_over or reclaim_after is not None)
+        if claim is None:
             return None
+        if claim.taken_over:
+            log.warning("AuthCode #%s: taking over a claim whose lease expired (its process died or lost the "
+                        "database)", code_id)
         record = self.store.get_auth_code(code_id)
         info_type = record.info_type if record else "?"
+        with _LeaseKeeper(self.store, code_id, self.lease):
+            try:
+                source = self.suite_token()
+                source.get()  # the suite token first: a failure here leaves the AuthCode unspent
+            except (WeComError, TransportError) as exc:
+                log.warning("AuthCode #%s (%s) kept for a retry: no suite token (%s); it is exchanged when the "
+                            "next suite_ticket arrives, by the next sweep or by `flask wecom exchange` within 10 "
+                            "minutes", code_id, info_type, exc)
+                self.store.finish_auth_code(code_id, error=str(exc), retry=True)
+                return None
+            try:
+                # v1 on purpose: it returns auth_info.agent[].agentid, which v2 leaves out (wecom-api.md §3.2–3.3).
+                data = self.client.get_permanent_code(source, claim.auth_code)
+            except TransportError as exc:  # the request may not have reached WeCom: the code may still be good
+                log.error("exchanging AuthCode #%s (%s) failed, kept for a retry: %s", code_id, info_type, exc)
+                self.store.finish_auth_code(code_id, error=str(exc), retry=True)
+                return None
+            except WeComError as exc:
+                if claim.maybe_spent and exc.code == 40078:
+                    return self._spent_before(code_id, info_type, exc)
+                log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, info_type, exc)
+                self.store.finish_auth_code(code_id, error=str(exc))
+                return None
+            except Exception:  # a bug or an interrupted call: leave the code to a retry
+                self.store.finish_auth_code(code_id, error="interrupted", retry=True)
+                raise
+        return self.store_exchange_result(code_id, data, info_type=info_type,
+                                          recorded_at=record.received_at if record else None)
+
+    def store_exchange_result(self, code_id: int, data: Dict[str, Any], *, info_type: str,
+                              recorded_at: Optional[float], spool: bool = True) -> Optional[CorpRecord]:
+        """Store what get_permanent_code answered and mark the AuthCode done, in one transaction.
+
+        The AuthCode is spent by now: when the store cannot take the answer, it is kept in the spool (sealed)
+        and stored when the store is back, rather than lost (``spool=False``: raise instead, for the replay).
+        """
         try:
-            source = self.suite_token()
-            source.get()  # the suite token first: a failure here leaves the AuthCode unspent
-        except (WeComError, TransportError) as exc:
-            log.warning("AuthCode #%s (%s) kept for a retry: no suite token (%s); it is exchanged when the next "
-                        "suite_ticket arrives or by `flask wecom exchange` within 10 minutes", code_id, info_type, exc)
-            self.store.finish_auth_code(code_id, error=str(exc), retry=True)
-            return None
-        try:
-            # v1 on purpose: it returns auth_info.agent[].agentid, which v2 leaves out (wecom-api.md §3.2–3.3).
-            data = self.client.get_permanent_code(source, auth_code)
-        except TransportError as exc:  # the request may not have reached WeCom: the code may still be good
-            log.error("exchanging AuthCode #%s (%s) failed, kept for `flask wecom exchange`: %s", code_id,
-                      info_type, exc)
-            self.store.finish_auth_code(code_id, error=str(exc), retry=True)
-            return None
-        except WeComError as exc:
-            log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, info_type, exc)
-            self.store.finish_auth_code(code_id, error=str(exc))
-            return None
-        except Exception:  # a bug or an interrupted call: leave the code to `flask wecom exchange`
-            self.store.finish_auth_code(code_id, error="interrupted", retry=True)
-            raise
-        try:
-            corp = self._store_permanent_code(data, recorded_at=record.received_at if record else None)
+            with self.store.transaction():
+                corp = self._store_permanent_code(data, recorded_at=recorded_at)
+                self.store.finish_auth_code(code_id, corp_id=corp.corp_id)
         except WeComError as exc:  # an answer without corp id / permanent code, or cancelled meanwhile
             log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, info_type, exc)
             self.store.finish_auth_code(code_id, error=str(exc))
             return None
-        self.store.finish_auth_code(code_id, corp_id=corp.corp_id)
-        if record is not None and record.info_type == "reset_permanent_code":
+        except Exception as exc:
+            if not spool or self.spool is None:
+                raise
+            self.spool.put("exchange", {"code_id": code_id, "info_type": info_type, "recorded_at": recorded_at,
+                                        "data": data})
+            log.error("AuthCode #%s (%s) was exchanged but the store cannot take the permanent code (%s); kept "
+                      "sealed in %s and stored when the store is back", code_id, info_type, type(exc).__name__,
+                      self.spool.directory)
+            return None
+        if info_type == "reset_permanent_code":
             self.drop_corp_tokens(corp.corp_id)
         return corp
+
+    def _spent_before(self, code_id: int, info_type: str, exc: WeComError) -> None:
+        """40078 for a code an earlier attempt may have sent to WeCom: never overwrite that attempt's success."""
+        record = self.store.get_auth_code(code_id)
+        if record is not None and record.status == "done":
+            log.info("AuthCode #%s (%s) was exchanged by an earlier attempt (corp %s)", code_id, info_type,
+                     record.corp_id)
+            return None
+        log.error("AuthCode #%s (%s): WeCom says it was used already (%s): an earlier attempt reached WeCom but "
+                  "its answer was not stored", code_id, info_type, exc)
+        self.store.finish_auth_code(code_id, error=(
+            f"{exc}: an earlier attempt spent this AuthCode and its answer was not stored (its process died). "
+            "An answer kept in the spool of another host is still stored when it is replayed; otherwise get a "
+            "new AuthCode: click 重新获取secret on the app's page in the provider console "
+            "(developer.work.weixin.qq.com/document/path/97175), or ask the customer to authorize again "
+            "(临时授权码已被之前的尝试使用)"))
+        return None
 
     def _store_permanent_code(self, data: Dict[str, Any], recorded_at: Optional[float] = None) -> CorpRecord:
         corp_info = data.get("auth_corp_info") or {}
@@ -368,10 +427,34 @@ class Provider:
                              auth_info=_public_auth_info(data))
         return self.store.get_corp(corp_id)
 
-    def revoke(self, corp_id: str) -> None:
+    def revoke(self, corp_id: str, *, at: Optional[float] = None) -> None:
         """cancel_auth: forget the secret and every cached token of the corp (WeCom asks us to delete data)."""
         self.drop_corp_tokens(corp_id)
-        self.store.revoke_corp(corp_id)
+        self.store.revoke_corp(corp_id, at=at)
+
+
+class _LeaseKeeper:
+    """Renews an AuthCode's lease while the exchange is alive (a slow get_permanent_code keeps its claim)."""
+
+    def __init__(self, store: Store, code_id: int, lease: float) -> None:
+        self._store, self._code_id, self._lease = store, code_id, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"wecom-lease-{code_id}", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease / 3):
+            try:
+                self._store.renew_auth_code(self._code_id, lease=self._lease)
+            except Exception as exc:  # noqa: BLE001 - the store is down: the lease runs out, a sweep takes over
+                log.warning("AuthCode #%s: cannot renew its lease (%s)", self._code_id, type(exc).__name__)
 
 
 def _public_auth_info(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -439,3 +522,37 @@ def receive_id_rule(provider: Provider, endpoint: str, method: str) -> ReceiveId
         return ReceiveIdRule(_ids(provider.provider_corp_id, *corps, *suites))
     third_party_suite = provider.suite_id if provider.app_type == THIRD_PARTY else None
     return ReceiveIdRule(_ids(*corps, third_party_suite))
+
+
+# -- installs started from the provider's website (third-party apps) ------------------------------
+
+
+def install_page_url(provider: Provider, *, install_base: str, redirect_uri: str, state: str,
+                     auth_type: int = 0) -> str:
+    """The WeCom install page for a third-party install started from our site (developer.work.weixin.qq.com/
+    document/path/90597): get_pre_auth_code (90601), set_session_info (90602), then
+    ``install_base?suite_id=…&pre_auth_code=…&redirect_uri=…&state=…``. WeCom sends the admin back to
+    ``redirect_uri?auth_code=…&expires_in=600&state=…``; no create_auth is pushed for it (90642).
+
+    Only third-party apps install this way: a 代开发 template is authorized by scanning its QR code,
+    which pushes create_auth to the template URL (97163)."""
+    if provider.app_type != THIRD_PARTY:
+        raise ConfigError("installs started from your website are for third-party apps (WECOM_APP_TYPE="
+                          "third_party); a 代开发 app is authorized by scanning the template QR code and its "
+                          "create_auth arrives on the template callback URL (从服务商网站发起的安装仅适用于第三方应用)")
+    suite = provider.suite_token()
+    data = provider.client.get_pre_auth_code(suite)
+    pre_auth_code = data.get("pre_auth_code")
+    if not pre_auth_code:
+        raise WeComError("get_pre_auth_code answered without pre_auth_code")
+    provider.client.set_session_info(suite, str(pre_auth_code), auth_type)
+    query = urlencode([("suite_id", provider.suite_id), ("pre_auth_code", pre_auth_code),
+                       ("redirect_uri", redirect_uri), ("state", state)])
+    return f"{install_base}{'&' if '?' in install_base else '?'}{query}"
+
+
+def record_install_code(provider: Provider, auth_code: str, state: Optional[str]) -> tuple:
+    """Record the auth_code of a finished website install like a create_auth AuthCode: ``(id, created)``.
+
+    The same auth_code (a reload of the redirect) is recorded once, so it is exchanged once."""
+    return provider.store.record_auth_code(str(provider.suite_id or ""), "create_auth", auth_code, state)

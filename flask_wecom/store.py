@@ -121,8 +121,56 @@ class AuthCodeRecord:
     received_at: float
 
 
+@dataclass
+class AuthCodeClaim:
+    """A leased AuthCode: the code itself and whether an earlier attempt may have spent it already."""
+
+    id: int
+    auth_code: str = field(repr=False)
+    lease_until: float
+    #: taken over from a claim whose lease expired (its process died or lost the database)
+    taken_over: bool = False
+    #: an earlier attempt may have reached WeCom (a takeover, or a retry after a network error)
+    maybe_spent: bool = False
+
+
 def _hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _insert_ignore(conn, table: sa.Table, values: Dict[str, Any]) -> bool:
+    """INSERT that does nothing on a unique-key conflict; True when the row was inserted.
+
+    Usable inside a larger transaction: PostgreSQL aborts a transaction on an IntegrityError, so the
+    conflict is avoided in SQL (ON CONFLICT DO NOTHING, INSERT IGNORE) or confined to a savepoint."""
+    dialect = conn.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return conn.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
+    if dialect in ("mysql", "mariadb"):
+        return conn.execute(table.insert().prefix_with("IGNORE").values(**values)).rowcount == 1
+    try:
+        with conn.begin_nested():
+            conn.execute(table.insert().values(**values))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL (readers never wait for the writer) and synchronous=NORMAL (no fsync per commit in WAL mode;
+    a power cut may lose the last commits, never corrupt the file): the cheap, safe setting for one host."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    except Exception as exc:  # noqa: BLE001 - e.g. a read-only folder: keep SQLite's defaults
+        log.warning("SQLite store: cannot switch to WAL mode (%s); keeping the default journal", exc)
+    finally:
+        cursor.close()
 
 
 class Store:
@@ -138,8 +186,15 @@ class Store:
             options.setdefault("pool_pre_ping", True)
         self.url = url
         self.engine = sa.create_engine(url, **options)
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:") \
+                and "mode=memory" not in str(self.engine.url):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._box = box
         self._clock = clock
+        self._local = threading.local()  # the transaction open in this thread, if any
+        self._next_prune = 0.0
+        #: set by :meth:`dispose`: background sweepers of this store stop
+        self.closed = False
         #: create/upgrade the tables on first use (False: the application runs the migrations; see schema.py)
         self.auto_upgrade = auto_upgrade
         self._ready = False
@@ -151,6 +206,9 @@ class Store:
     # -- plumbing -----------------------------------------------------------------
 
     def _conn(self):
+        active = getattr(self._local, "conn", None)
+        if active is not None:  # inside transaction(): join it
+            return contextlib.nullcontext(active)
         if not self._ready:
             with self._ready_lock:
                 if not self._ready:
@@ -166,27 +224,45 @@ class Store:
 
         return ensure_schema(self.engine, auto_upgrade=self.auto_upgrade)
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One database transaction for every store call made in this thread inside the block.
+
+        A callback marks its delivery as seen and applies its effect in here, so a failure anywhere
+        (the database dying between the two) commits neither and the delivery stays processable.
+        Nested blocks join the outer transaction."""
+        if getattr(self._local, "conn", None) is not None:
+            yield self._local.conn
+            return
+        with self._conn() as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    @property
+    def secret_box(self) -> SecretBox:
+        """The box sealing secrets at rest (the callback spool seals with it too)."""
+        return self._box
+
     def dispose(self) -> None:
+        self.closed = True
         self.engine.dispose()
 
     # -- suite tickets ------------------------------------------------------------
 
     def save_suite_ticket(self, suite_id: str, ticket: str, received_at: Optional[float] = None) -> None:
+        """Keep the newest ticket: a late replay of an older delivery (from the spool) never replaces it."""
         now = received_at if received_at is not None else self._clock()
         sealed = self._box.seal(ticket)
-        for _ in range(2):  # update-or-insert; a concurrent first insert makes the second pass update
-            try:
-                with self._conn() as conn:
-                    updated = conn.execute(
-                        suite_tickets.update().where(suite_tickets.c.suite_id == suite_id)
-                        .values(ticket=sealed, received_at=now)
-                    ).rowcount
-                    if not updated:
-                        conn.execute(suite_tickets.insert().values(suite_id=suite_id, ticket=sealed,
-                                                                   received_at=now))
+        newer = sa.and_(suite_tickets.c.suite_id == suite_id, suite_tickets.c.received_at <= now)
+        with self._conn() as conn:
+            if conn.execute(suite_tickets.update().where(newer).values(ticket=sealed, received_at=now)).rowcount:
                 return
-            except IntegrityError:
-                continue
+            if not _insert_ignore(conn, suite_tickets, {"suite_id": suite_id, "ticket": sealed, "received_at": now}):
+                # inserted meanwhile by another process: latest wins
+                conn.execute(suite_tickets.update().where(newer).values(ticket=sealed, received_at=now))
 
     def get_suite_ticket(self, suite_id: str) -> Optional[tuple]:
         """``(ticket, received_at)`` or None when WeCom never pushed one."""
@@ -208,71 +284,104 @@ class Store:
     # -- auth codes ---------------------------------------------------------------
 
     def record_auth_code(self, suite_id: str, info_type: str, auth_code: str,
-                         state: Optional[str] = None) -> tuple:
+                         state: Optional[str] = None, received_at: Optional[float] = None) -> tuple:
         """Record an AuthCode durably. Returns ``(id, created)``; a retried delivery is not re-created."""
         code_hash = _hash(auth_code)
-        try:
-            with self._conn() as conn:
-                result = conn.execute(auth_codes.insert().values(
-                    code_hash=code_hash, auth_code=self._box.seal(auth_code), suite_id=suite_id,
-                    info_type=info_type, state=state, status="pending", received_at=self._clock(),
-                ))
-            return result.inserted_primary_key[0], True
-        except IntegrityError:  # the same AuthCode delivered again (WeCom retry or replay)
-            with self._conn() as conn:
-                existing = conn.execute(
-                    sa.select(auth_codes.c.id).where(auth_codes.c.code_hash == code_hash)
-                ).scalar_one()
-            return existing, False
-
-    def claim_auth_code(self, code_id: int, *, reclaim_after: Optional[float] = None) -> Optional[str]:
-        """Atomically move a pending AuthCode to ``exchanging``; returns it, or None if already taken.
-
-        ``reclaim_after`` (seconds since the code was recorded) also takes a code left ``exchanging`` by a
-        process that died mid-exchange; only for an operator's explicit recovery (``flask wecom exchange
-        --stuck``), since a live exchanger could still be holding it.
-        """
-        claimable = auth_codes.c.status == "pending"
-        if reclaim_after is not None:
-            claimable = sa.or_(claimable, sa.and_(auth_codes.c.status == "exchanging",
-                                                  auth_codes.c.received_at <= self._clock() - reclaim_after))
         with self._conn() as conn:
+            created = _insert_ignore(conn, auth_codes, {
+                "code_hash": code_hash, "auth_code": self._box.seal(auth_code), "suite_id": suite_id,
+                "info_type": info_type, "state": state, "status": "pending",
+                "received_at": received_at if received_at is not None else self._clock(),
+            })
+            code_id = conn.execute(
+                sa.select(auth_codes.c.id).where(auth_codes.c.code_hash == code_hash)
+            ).scalar_one()
+        return code_id, created
+
+    def _lease_expired(self, now: float, lease: float):
+        # 0.1.0 rows (and upgrades) have no lease: they count from when the code was recorded
+        return sa.or_(auth_codes.c.lease_until < now,
+                      sa.and_(auth_codes.c.lease_until.is_(None), auth_codes.c.received_at <= now - lease))
+
+    def lease_auth_code(self, code_id: int, *, lease: float = LEASE_SECONDS,
+                        take_over: bool = True) -> Optional[AuthCodeClaim]:
+        """Claim an AuthCode for ``lease`` seconds: a ``pending`` one, or (``take_over``) one left
+        ``exchanging`` by a claim whose lease expired. Atomic: of several processes, one gets it.
+        None when it is taken (and its lease alive), done, failed or wiped."""
+        now = self._clock()
+        with self._conn() as conn:
+            row = conn.execute(
+                sa.select(auth_codes.c.status, auth_codes.c.error, auth_codes.c.auth_code)
+                .where(auth_codes.c.id == code_id)
+            ).first()
+            if row is None or row.auth_code is None:
+                return None
+            if row.status == "pending":
+                claimable = auth_codes.c.status == "pending"
+            elif row.status == "exchanging" and take_over:
+                claimable = sa.and_(auth_codes.c.status == "exchanging", self._lease_expired(now, lease))
+            else:
+                return None
             claimed = conn.execute(
                 auth_codes.update()
                 .where(auth_codes.c.id == code_id, auth_codes.c.auth_code.is_not(None), claimable)
-                .values(status="exchanging")
+                .values(status="exchanging", lease_until=now + lease)
             ).rowcount
-            if not claimed:
-                return None
-            sealed = conn.execute(
-                sa.select(auth_codes.c.auth_code).where(auth_codes.c.id == code_id)
-            ).scalar_one()
-        return self._box.open(sealed)
+        if not claimed:
+            return None
+        taken_over = row.status == "exchanging"
+        return AuthCodeClaim(code_id, self._box.open(row.auth_code), now + lease, taken_over=taken_over,
+                             maybe_spent=taken_over or bool(row.error))
+
+    def renew_auth_code(self, code_id: int, *, lease: float = LEASE_SECONDS) -> bool:
+        """Extend the lease of a code being exchanged (a live exchange keeps its claim)."""
+        with self._conn() as conn:
+            return bool(conn.execute(
+                auth_codes.update().where(auth_codes.c.id == code_id, auth_codes.c.status == "exchanging")
+                .values(lease_until=self._clock() + lease)
+            ).rowcount)
+
+    def claim_auth_code(self, code_id: int, *, reclaim_after: Optional[float] = None) -> Optional[str]:
+        """Claim a pending AuthCode and return it (None if taken): :meth:`lease_auth_code` with the default
+        lease. ``reclaim_after`` also takes over a code whose lease has expired (or, for a code claimed by
+        0.1.0 without a lease, that was recorded ``reclaim_after`` seconds ago)."""
+        claim = self.lease_auth_code(code_id, lease=LEASE_SECONDS if reclaim_after is None else reclaim_after,
+                                     take_over=reclaim_after is not None)
+        return claim.auth_code if claim else None
 
     def finish_auth_code(self, code_id: int, *, corp_id: Optional[str] = None,
                          error: Optional[str] = None, retry: bool = False) -> None:
-        """Mark an exchange done or failed. The AuthCode itself is wiped: it is single use."""
+        """Mark an exchange done or failed (the AuthCode itself is wiped: it is single use), or put it back
+        to ``pending`` with ``retry``. ``done`` is final: a later failure of a taken-over attempt (WeCom
+        answering 40078 for the spent code) never overwrites it, while ``done`` overwrites ``failed``."""
         status = "pending" if retry else ("failed" if error else "done")
         values: Dict[str, Any] = {"status": status, "corp_id": corp_id, "error": error,
-                                  "finished_at": self._clock()}
+                                  "finished_at": self._clock(), "lease_until": None}
         if not retry:
             values["auth_code"] = None
+        query = auth_codes.update().where(auth_codes.c.id == code_id)
+        if status != "done":
+            query = query.where(auth_codes.c.status != "done")
         with self._conn() as conn:
-            conn.execute(auth_codes.update().where(auth_codes.c.id == code_id).values(**values))
+            conn.execute(query.values(**values))
 
     def get_auth_code(self, code_id: int) -> Optional[AuthCodeRecord]:
         with self._conn() as conn:
             row = conn.execute(sa.select(auth_codes).where(auth_codes.c.id == code_id)).first()
         return self._auth_code_record(row) if row else None
 
-    def pending_auth_codes(self, max_age: float = 600, *, stuck_after: Optional[float] = None) -> List[AuthCodeRecord]:
-        """AuthCodes still worth exchanging (WeCom: valid for 10 minutes, §2.2); with ``stuck_after``, also
-        those left ``exchanging`` for that many seconds since they were recorded (a crashed exchanger)."""
+    def pending_auth_codes(self, max_age: float = 600, *, stuck_after: Optional[float] = None,
+                           expired: bool = False, lease: float = LEASE_SECONDS) -> List[AuthCodeRecord]:
+        """AuthCodes still worth exchanging (WeCom: valid for 10 minutes, developer.work.weixin.qq.com/document/
+        path/90642); with ``expired``, also those left ``exchanging`` whose lease has run out (a crashed
+        exchanger); with ``stuck_after``, also those claimed without a lease that many seconds ago."""
         now = self._clock()
         wanted = auth_codes.c.status == "pending"
+        if expired:
+            wanted = sa.or_(wanted, sa.and_(auth_codes.c.status == "exchanging", self._lease_expired(now, lease)))
         if stuck_after is not None:
             wanted = sa.or_(wanted, sa.and_(auth_codes.c.status == "exchanging",
-                                            auth_codes.c.received_at <= now - stuck_after))
+                                            self._lease_expired(now, stuck_after)))
         with self._conn() as conn:
             rows = conn.execute(
                 sa.select(auth_codes).where(wanted, auth_codes.c.auth_code.is_not(None),
@@ -311,16 +420,11 @@ class Store:
             values["agent_id"] = str(agent_id)
         if auth_info is not None:
             values["auth_info"] = json.dumps(auth_info, ensure_ascii=False)
-        for _ in range(2):  # update-or-insert; a concurrent first insert makes the second pass update
-            try:
-                with self._conn() as conn:
-                    updated = conn.execute(corps.update().where(corps.c.corp_id == corp_id)
-                                           .values(**values)).rowcount
-                    if not updated:
-                        conn.execute(corps.insert().values(corp_id=corp_id, **values))
+        with self._conn() as conn:  # update-or-insert; a concurrent first insert makes the second update count
+            if conn.execute(corps.update().where(corps.c.corp_id == corp_id).values(**values)).rowcount:
                 return
-            except IntegrityError:
-                continue
+            if not _insert_ignore(conn, corps, dict(values, corp_id=corp_id)):
+                conn.execute(corps.update().where(corps.c.corp_id == corp_id).values(**values))
 
     def get_corp(self, corp_id: str) -> Optional[CorpRecord]:
         with self._conn() as conn:
@@ -357,21 +461,28 @@ class Store:
             rows = conn.execute(query).all()
         return [self._corp_record(row) for row in rows]
 
-    def revoke_corp(self, corp_id: str) -> bool:
+    def revoke_corp(self, corp_id: str, *, at: Optional[float] = None) -> bool:
         """cancel_auth: WeCom asks us to delete the corp's data; we keep only the id, status and time.
 
         A cancel for a corp we do not hold yet (its AuthCode exchange is still under way) is kept as a
-        revoked row too, so the exchange finishing later cannot bring the corp back. Returns whether the
-        corp was held before."""
-        values = {"status": "revoked", "permanent_code": None, "auth_info": None, "updated_at": self._clock()}
+        revoked row too, so the exchange finishing later cannot bring the corp back. ``at`` is when the
+        cancel was received (a replay from the spool comes later): a cancel older than the AuthCode the
+        corp's current authorization came from is stale and ignored. Returns whether the corp was held
+        before."""
+        now = at if at is not None else self._clock()
+        values = {"status": "revoked", "permanent_code": None, "auth_info": None, "updated_at": now}
         with self._conn() as conn:
+            if at is not None:
+                newer = conn.execute(
+                    sa.select(sa.func.max(auth_codes.c.received_at))
+                    .where(auth_codes.c.corp_id == corp_id, auth_codes.c.status == "done")
+                ).scalar()
+                if newer is not None and newer > at:
+                    log.info("cancel_auth for %s received before its latest authorization: ignored", corp_id)
+                    return True
             if conn.execute(corps.update().where(corps.c.corp_id == corp_id).values(**values)).rowcount:
                 return True
-        try:
-            with self._conn() as conn:
-                conn.execute(corps.insert().values(corp_id=corp_id, **values))
-        except IntegrityError:  # saved concurrently: revoke that row
-            with self._conn() as conn:
+            if not _insert_ignore(conn, corps, dict(values, corp_id=corp_id)):  # saved concurrently
                 conn.execute(corps.update().where(corps.c.corp_id == corp_id).values(**values))
         return False
 
@@ -388,20 +499,44 @@ class Store:
 
     # -- deliveries -------------------------------------------------------------------
 
-    def first_delivery(self, msg_signature: str, nonce: str, *, keep_for: float = 3600) -> bool:
-        """True the first time this (msg_signature, nonce) is seen; False for a retry or replay."""
-        key = _hash(f"{msg_signature}|{nonce}")
+    def first_seen(self, namespace: str, key: str, *, keep_for: float = 3600) -> bool:
+        """Mark ``(namespace, key)`` as seen; True the first time, False for a retry or replay.
+
+        Inside :meth:`transaction` the mark commits (or not) with the effect it guards; a concurrent
+        duplicate waits for that commit on PostgreSQL/MySQL. Marks older than ``keep_for`` seconds are
+        pruned now and then (every :data:`PRUNE_INTERVAL` per store), not on every delivery."""
         now = self._clock()
         with self._conn() as conn:
-            conn.execute(deliveries.delete().where(deliveries.c.received_at < now - keep_for))
-        try:
-            with self._conn() as conn:
-                conn.execute(deliveries.insert().values(key=key, received_at=now))
-        except IntegrityError:
-            return False
-        return True
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_INTERVAL
+                conn.execute(deliveries.delete().where(deliveries.c.received_at < now - keep_for))
+            return _insert_ignore(conn, deliveries, {"key": _hash(f"{namespace}|{key}"), "received_at": now})
+
+    def first_delivery(self, msg_signature: str, nonce: str, *, keep_for: float = 3600) -> bool:
+        """True the first time this (msg_signature, nonce) is seen; False for a retry or replay."""
+        return self.first_seen(msg_signature, nonce, keep_for=keep_for)
 
     def forget_delivery(self, msg_signature: str, nonce: str) -> None:
         """Undo :meth:`first_delivery` for a delivery that could not be processed, so its retry is."""
         with self._conn() as conn:
             conn.execute(deliveries.delete().where(deliveries.c.key == _hash(f"{msg_signature}|{nonce}")))
+
+
+def unavailable_reason(exc: BaseException) -> Optional[str]:
+    """A short, secret-free reason when ``exc`` means the store cannot serve right now, else None.
+
+    Covers every SQLAlchemy error (database down or unreachable, connection lost, tables being created
+    by another worker) and :class:`~flask_wecom.errors.SchemaError`. Login views and pages answer these
+    with HTTP 503 and a "try again shortly" page; the reason goes to the log, never to the page. It is
+    the driver's first line, without SQL or parameters (they may carry sealed secrets or ids)."""
+    from .errors import SchemaError
+
+    if isinstance(exc, SchemaError):
+        return str(exc)
+    if not isinstance(exc, sa.exc.SQLAlchemyError):
+        return None
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    if cause is exc and "[SQL:" in text:
+        text = text.split("[SQL:", 1)[0].strip()
+    return f"{type(cause).__name__}: {text[:200]}" if text else type(cause).__name__

@@ -7,6 +7,7 @@ duplicate AuthCode deliveries exchanged once; a crash between recording and exch
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -266,25 +267,55 @@ def test_concurrent_duplicate_deliveries_of_one_auth_code_exchange_once(any_stor
     assert state.store.get_permanent_code(fake.corp.auth_corp_id) == fake.corp.permanent_code
 
 
-def test_a_failure_while_processing_answers_503_and_the_retry_is_processed(provider, monkeypatch):
-    """The store failing mid-delivery: 503 (WeCom retries), and the very same delivery then counts."""
-    fake, store = provider.fake, provider.state.store
-    real = store.save_suite_ticket
+def _down_once(monkeypatch, store, method, table):
+    real = getattr(store, method)
     calls = []
 
     def down_once(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
-            raise sa.exc.OperationalError("UPDATE wecom_suite_ticket", {}, Exception("database is locked"))
+            raise sa.exc.OperationalError(f"UPDATE {table}", {}, Exception("database is locked"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "save_suite_ticket", down_once)
-    params, body = _signed(fake, _ticket_fields(fake, "T-after-retry"))
+    monkeypatch.setattr(store, method, down_once)
+    return calls
+
+
+def test_a_template_event_the_store_cannot_take_is_spooled_and_applied_once(provider, monkeypatch):
+    """Template callbacks have no documented retry (doc 97172): the store failing mid-delivery answers
+    `success`, keeps the event in the spool, and applies it once — WeCom's copy of it is not applied twice."""
+    fake, state = provider.fake, provider.state
+    calls = _down_once(monkeypatch, state.store, "save_suite_ticket", "wecom_suite_ticket")
+    params, body = _signed(fake, _ticket_fields(fake, "T-spooled"))
     first = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
-    assert first.status_code == 503
-    retry = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
-    assert retry.text == "success"
-    assert store.get_suite_ticket(fake.suite.suite_id)[0] == "T-after-retry"
+    assert first.text == "success" and len(state.spool) == 1
+    assert state.store.get_suite_ticket(fake.suite.suite_id) is None
+    names = os.listdir(state.spool.directory)
+    assert "T-spooled" not in open(os.path.join(state.spool.directory, names[0])).read()  # sealed
+    # the same delivery again (an undocumented retry): processed now, so the spooled copy is a duplicate
+    again = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+    assert again.text == "success"
+    provider.wait()
+    assert state.store.get_suite_ticket(fake.suite.suite_id)[0] == "T-spooled"
+    assert len(state.spool) == 0 and len(calls) == 2  # the replay found the delivery applied already
+
+
+def test_an_app_message_the_store_cannot_take_answers_503_and_the_retry_is_processed(provider, monkeypatch):
+    """App callbacks are retried by WeCom (3 times, doc 96466): 503, nothing marked, the retry counts once."""
+    fake = provider.fake
+    provider.authorize()
+    seen = []
+    provider.state.ext.on("change_contact")(lambda event: seen.append(event.get("UserID")))
+    _down_once(monkeypatch, provider.state.store, "first_seen", "wecom_delivery")
+    fields = {"ToUserName": fake.corp.auth_corp_id, "FromUserName": "sys", "CreateTime": 1700000001,
+              "MsgType": "event", "Event": "change_contact", "ChangeType": "update_user", "UserID": "zhangsan"}
+    params, body = _signed(fake, fields, receive_id=fake.corp.auth_corp_id)
+    first = requests.post(provider.data_callback, params=params, data=body.encode(), timeout=10)
+    assert first.status_code == 503 and seen == []
+    retry = requests.post(provider.data_callback, params=params, data=body.encode(), timeout=10)
+    assert retry.status_code == 200 and seen == ["zhangsan"]
+    assert requests.post(provider.data_callback, params=params, data=body.encode(), timeout=10).ok
+    assert seen == ["zhangsan"]
 
 
 def test_an_unreachable_database_answers_503_not_500(serve):
@@ -381,7 +412,8 @@ def test_wecom_unreachable_keeps_the_code_for_flask_wecom_exchange(provider):
 
 
 def test_a_crash_mid_exchange_is_recovered_by_exchange_stuck(provider):
-    """The process claimed the AuthCode and died before WeCom answered: `--stuck` takes it over."""
+    """The process claimed the AuthCode and died before WeCom answered: once its lease has run out,
+    `--stuck` takes it over at once (the sweep would within WECOM_SWEEP_INTERVAL)."""
     fake, state = provider.fake, provider.state
     fake.push_suite_ticket(provider.callback)
     code_id, _ = state.store.record_auth_code(fake.suite.suite_id, "create_auth", _fresh_auth_code(fake))
@@ -391,8 +423,8 @@ def test_a_crash_mid_exchange_is_recovered_by_exchange_stuck(provider):
     assert "no pending" in fresh.output  # too recent: a live worker may still hold it
     from flask_wecom.store import auth_codes
 
-    with state.store.engine.begin() as conn:  # two minutes later
-        conn.execute(auth_codes.update().values(received_at=time.time() - 200))
+    with state.store.engine.begin() as conn:  # the lease ran out: nobody renewed it
+        conn.execute(auth_codes.update().values(lease_until=time.time() - 1))
     plain = runner.invoke(args=["wecom", "exchange"])
     assert "rerun with --stuck" in plain.output and not state.store.list_corps()
     stuck = runner.invoke(args=["wecom", "exchange", "--stuck"])
