@@ -17,4 +17,7 @@ def create_blueprint(wecom) -> Blueprint:
     except ImportError:  # pragma: no cover - until the login layer lands
         return bp
     register_login_views(bp, wecom)
+    from .install import register_install_views
+
+    register_install_views(bp)
     return bp

@@ -432,3 +432,13 @@ class WeComClient:
         """``POST /cgi-bin/license/get_app_license_info`` — licence check and free trial of an app (§3.7)."""
         return self._auth_call("POST", "/cgi-bin/license/get_app_license_info", provider_token,
                                "provider_access_token", json={"corpid": corp_id, "suite_id": suite_id})
+
+    def get_pre_auth_code(self, suite_token: TokenLike) -> dict:
+        """``GET /cgi-bin/service/get_pre_auth_code`` — pre_auth_code of an install started from the provider's
+        website (developer.work.weixin.qq.com/document/path/90601; valid 20 minutes)."""
+        return self._auth_call("GET", "/cgi-bin/service/get_pre_auth_code", suite_token, "suite_access_token")
+
+    def set_session_info(self, suite_token: TokenLike, pre_auth_code: str, auth_type: int = 0) -> dict:
+        """``POST /cgi-bin/service/set_session_info`` — 0 正式授权 / 1 测试授权 for that install (90602)."""
+        return self._auth_call("POST", "/cgi-bin/service/set_session_info", suite_token, "suite_access_token",
+                               json={"pre_auth_code": pre_auth_code, "session_info": {"auth_type": int(auth_type)}})

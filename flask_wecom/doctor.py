@@ -406,8 +406,10 @@ def _diagnose_callback(status: int, body: str, expected: str) -> Tuple[str, str]
             why = _both("应答带引号（不能加引号）", "the answer is quoted")
         else:
             why = _both("应答不是解密后的 echostr 明文", "the answer is not the decrypted echostr")
-        return (why, _both("回调 URL 必须原样返回明文（§1.2）；检查是否有中间件改写了应答",
-                           "the callback must answer the bare plaintext (§1.2); check for middleware that "
+        return (why, _both("回调 URL 必须原样返回明文（developer.work.weixin.qq.com/document/path/96466）；"
+                           "检查是否有中间件改写了应答",
+                           "the callback must answer the bare plaintext (developer.work.weixin.qq.com/document/"
+                           "path/96466); check for middleware that "
                            "rewrites the response"))
     if status == 403 and "signature" in low:
         return (_both("签名校验失败：Token 不一致", "msg_signature does not match: the Token differs"),
@@ -418,9 +420,10 @@ def _diagnose_callback(status: int, body: str, expected: str) -> Tuple[str, str]
         return (_both("receiveid 不被接受：服务商 corpid / suite_id 不一致",
                       "the receiveid is not accepted: provider corp id / suite id differ"),
                 _both("WECOM_PROVIDER_CORP_ID 设为服务商管理后台「应用开发-通用开发参数」中的 CorpID，"
-                      "WECOM_SUITE_ID 设为模板ID（§1.7）",
+                      "WECOM_SUITE_ID 设为模板ID（developer.work.weixin.qq.com/document/path/97172）",
                       "set WECOM_PROVIDER_CORP_ID to the CorpID under 应用开发-通用开发参数 in the provider "
-                      "console and WECOM_SUITE_ID to the template id (§1.7)"))
+                      "console and WECOM_SUITE_ID to the template id "
+                      "(developer.work.weixin.qq.com/document/path/97172)"))
     if status == 400 and ("decrypt" in low or "aes" in low):
         return (_both("无法解密：EncodingAESKey 不一致", "cannot decrypt: the EncodingAESKey differs"),
                 _both("让 WECOM_ENCODING_AES_KEY（或 WECOM_DATA_ENCODING_AES_KEY）与后台回调配置中的 "
@@ -551,9 +554,9 @@ def check_callback(ctx: DoctorContext) -> List[CheckResult]:
                                "set WECOM_PUBLIC_URL (or pass --public-url) to get the full callback URL"))
         elif not url.lower().startswith("https://"):
             status_out = WARN
-            fixes.append(_both("正式环境请使用 HTTPS 的已备案域名（有开发者反馈代开发模板回调URL 必须 https，§1.2）",
+            fixes.append(_both("正式环境请使用 HTTPS 的已备案域名（有开发者反馈代开发模板回调URL 必须用 https）",
                                "use HTTPS on an ICP-filed domain in production (developers report the 代开发 "
-                               "template URL must be https, §1.2)"))
+                               "template URL must be https)"))
         results.append(_result("callback", row_title, status_out, finding, " ".join(fixes),
                                step=2, details=details))
     return results
@@ -1199,9 +1202,10 @@ def _provider_token(ctx: DoctorContext) -> Optional[str]:
 
 
 _LICENCE_FIX = _both("为该企业购买并激活接口许可（至少为成员开通基础账号），"
-                     "否则成员无法通过身份验证登录（§3.7）",
+                     "否则成员无法通过身份验证登录（developer.work.weixin.qq.com/document/path/95652）",
                      "buy and activate licences for this corp (at least a basic account per member); without "
-                     "one members cannot pass identity verification, i.e. log in (§3.7)")
+                     "one members cannot pass identity verification, i.e. log in "
+                     "(developer.work.weixin.qq.com/document/path/95652)")
 _EDITION_FIX = _both("请企业续费或服务商在服务商管理后台为其延长版本",
                      "have the corp renew, or extend its edition in the provider console")
 

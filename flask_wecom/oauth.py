@@ -38,6 +38,7 @@ from .errors import (
     WeComAPIError,
     WeComError,
 )
+from .store import unavailable_reason
 from .user import WeComUser
 
 log = logging.getLogger("flask_wecom.login")
@@ -93,11 +94,13 @@ REASONS = (
     "corp_required",      # several corps authorized the app and the request names none
     "corp_unknown",       # the corp the request names has not authorized the app (or cancelled)
     "no_suite_ticket",    # 代开发/third-party: no suite_ticket yet, so no suite token
+    "login_suite_missing",  # third-party web login without WECOM_LOGIN_SUITE_ID / _SECRET (doc 98171)
     "secret_rejected",    # 40001: wrong or reset secret — or the app is disabled (same errcode, doc 90313)
     "agent_mismatch",     # 301002: the access_token's app is not the agentid's app
     "config",             # our credentials are wrong (40013, 40084 …) or settings missing
     "refused",            # the app's user_loader refused the user
     "unreachable",        # WeCom could not be reached
+    "store_unavailable",  # our database is down or unreachable: 503, try again shortly
     "api_error",          # any other errcode
     "internal",           # a bug on our side (logged with its traceback, never shown)
 )
@@ -119,7 +122,7 @@ _USER_GET_OPTIONAL = frozenset({48002})
 def generate_state(length: int = STATE_LENGTH) -> str:
     """A fresh random state: ``[a-zA-Z0-9]`` only (Authlib's token helper), at most 128 characters."""
     if not 1 <= length <= 128:
-        raise ValueError("WeCom's state is 1 to 128 characters (wecom-api.md §4.1)")
+        raise ValueError("WeCom's state is 1 to 128 characters (developer.work.weixin.qq.com/document/path/91022)")
     return generate_token(length)
 
 
@@ -161,7 +164,8 @@ def authorize_url(base: str, *, appid: str, redirect_uri: str, state: str, scope
         raise ConfigError("the OAuth appid is empty: set WECOM_CORP_ID (or WECOM_SUITE_ID for third-party "
                           "apps)")
     if not is_valid_state(state):
-        raise ValueError("state must be 1-128 characters of [a-zA-Z0-9] (wecom-api.md §4.1, errcode 84025)")
+        raise ValueError("state must be 1-128 characters of [a-zA-Z0-9] (errcode 84025, developer.work.weixin.qq.com/"
+                         "document/path/91022)")
     params = _params([
         ("appid", appid),
         ("redirect_uri", redirect_uri),
@@ -182,7 +186,8 @@ def web_login_url(base: str, *, login_type: str, appid: str, redirect_uri: str, 
         raise ConfigError("the web-login appid is empty: set WECOM_CORP_ID (or WECOM_SUITE_ID for "
                           "third-party apps)")
     if not is_valid_state(state):
-        raise ValueError("state must be 1-128 characters of [a-zA-Z0-9] (wecom-api.md §4.1, errcode 84025)")
+        raise ValueError("state must be 1-128 characters of [a-zA-Z0-9] (errcode 84025, developer.work.weixin.qq.com/"
+                         "document/path/91022)")
     params = _params([
         ("login_type", login_type),
         ("appid", appid),
@@ -194,10 +199,23 @@ def web_login_url(base: str, *, login_type: str, appid: str, redirect_uri: str, 
     return add_params_to_uri(base, params)
 
 
+def login_suite_missing() -> LoginFailure:
+    """Third-party web login cannot be done right without the 登录授权 suite: refuse it, naming the keys."""
+    return LoginFailure("login_suite_missing",
+                        "third-party web login (login_type=ServiceApp) needs WECOM_LOGIN_SUITE_ID and "
+                        "WECOM_LOGIN_SUITE_SECRET (the provider's 登录授权 app, not the app's own suite; "
+                        "developer.work.weixin.qq.com/document/path/98171)", step="login")
+
+
 def login_url(*, via: str, app_type: str, appid: str, redirect_uri: str, state: str,
               authorize_base: str, sso_base: str, scope: str = "snsapi_privateinfo",
-              agentid: Optional[Any] = None, lang: Optional[str] = None) -> str:
-    """The URL to send the browser to, for ``via`` ``oauth`` or ``qr`` and the app type."""
+              agentid: Optional[Any] = None, lang: Optional[str] = None,
+              login_suite_id: Optional[str] = None) -> str:
+    """The URL to send the browser to, for ``via`` ``oauth`` or ``qr`` and the app type.
+
+    Third-party web login (``qr``) takes the provider's 登录授权 SuiteID as appid, not the app's suite id
+    (developer.work.weixin.qq.com/document/path/98171): without ``login_suite_id`` it is refused with
+    :func:`login_suite_missing` rather than sent to a page WeCom refuses."""
     third_party = app_type == "third_party"
     if not third_party and not agentid:
         raise ConfigError("the app's agent id is unknown: set WECOM_AGENT_ID (for 代开发 it comes with the "
@@ -205,6 +223,10 @@ def login_url(*, via: str, app_type: str, appid: str, redirect_uri: str, state: 
     if via == OAUTH:
         return authorize_url(authorize_base, appid=appid, redirect_uri=redirect_uri, state=state, scope=scope,
                              agentid=None if third_party else agentid)
+    if third_party:
+        if not login_suite_id:
+            raise login_suite_missing()
+        appid = login_suite_id
     return web_login_url(sso_base, login_type=login_type_for(app_type), appid=appid,
                          redirect_uri=redirect_uri, state=state, agentid=agentid, lang=lang)
 
@@ -345,6 +367,9 @@ def failure_from_error(exc: BaseException, step: str = "") -> LoginFailure:
         return LoginFailure("corp_unknown", str(exc), step=step)
     if isinstance(exc, ConfigError):
         return LoginFailure("config", str(exc), step=step)
+    unavailable = unavailable_reason(exc)  # the store's database is down, or its schema not ready
+    if unavailable is not None:
+        return LoginFailure("store_unavailable", f"the store is unavailable ({unavailable})", step=step)
     if isinstance(exc, WeComError):
         return LoginFailure("api_error", str(exc), errcode=exc.code, step=step)
     return LoginFailure("internal", f"unexpected {type(exc).__name__} during {step or 'login'}", step=step)
@@ -373,11 +398,13 @@ def _call(step: str, func, *args, optional: frozenset = frozenset()):
         raise failure from exc
 
 
-def exchange_code(provider, code: str, *, corp_id: Optional[str] = None) -> WeComUser:
+def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Optional[str] = None) -> WeComUser:
     """Turn a login ``code`` into a :class:`WeComUser` (wecom-api.md §4.1, §4.3, §5).
 
     ``provider`` is a :class:`~flask_wecom.provider.Provider`; ``corp_id`` is the corp the login
-    was started for (self-built / 代开发). Third-party apps learn the corp from the answer.
+    was started for (self-built / 代开发). Third-party apps learn the corp from the answer; their
+    web-login codes (``via`` ``qr``) go to getuserinfo3rd with the 登录授权 suite's token, in-client
+    OAuth codes with the app suite's (developer.work.weixin.qq.com/document/path/98179, 91121).
     Raises :class:`LoginFailure`. The code is used exactly once (WeCom refuses a second use: 40029).
     """
     if not code:
@@ -385,7 +412,12 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None) -> WeCo
     client = provider.client
     third_party = provider.app_type == "third_party"
     if third_party:
-        suite = _call("suite_token", provider.suite_token)
+        if via == QR:
+            if not provider.has_login_suite:
+                raise login_suite_missing()
+            suite = _call("login_suite_token", provider.login_suite_token)
+        else:
+            suite = _call("suite_token", provider.suite_token)
         identity = parse_user_info(_call("getuserinfo3rd", client.get_user_info_3rd, suite, code))
         corp_id = identity.corp_id or corp_id
     else:

@@ -31,6 +31,7 @@ SECRET_KEYS = frozenset(
         "provider_access_token",
         "suite_ticket",
         "auth_code",
+        "pre_auth_code",
         "code",
         "user_ticket",
         "secret",

@@ -203,13 +203,18 @@ def test_third_party_mode_round_trip(fake_wecom, tmp_path):
 
 @pytest.mark.fake_wecom(app_type="third_party")
 def test_third_party_qr_login_uses_service_app(fake_wecom, tmp_path):
+    """ServiceApp web login takes the provider's 登录授权 SuiteID, not the app's suite id (98171), and its
+    code is consumed with that suite's token (98179), whose ticket arrives on the template URL."""
     app = make_app(fake_wecom, tmp_path, mode="third_party")
     client = app.test_client()
+    assert fake_wecom.push_login_suite_ticket("http://localhost/wecom/callback", client=client).success
     location = start_login(client, "?next=/profile", ua=BROWSER_UA).location
     params = _query(location)
-    assert params["login_type"] == "ServiceApp" and params["appid"] == fake_wecom.suite.suite_id
-    assert "agentid" not in params
+    assert params["login_type"] == "ServiceApp" and params["appid"] == fake_wecom.login_suite.suite_id
+    assert params["appid"] != fake_wecom.suite.suite_id and "agentid" not in params
     assert back_to_app(client, confirm(location)).location == "/profile"
+    tokens = [c.json["suite_id"] for c in fake_wecom.calls_to("/cgi-bin/service/get_suite_token")]
+    assert fake_wecom.login_suite.suite_id in tokens
 
 
 def test_second_login_reuses_the_cached_corp_token(app, fake_wecom):

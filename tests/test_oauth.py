@@ -146,8 +146,13 @@ def test_login_url_chooses_the_right_link():
     assert qr.startswith(SSO) and dict(_query(qr))["login_type"] == "CorpApp"
     third = login_url(via="oauth", app_type="third_party", appid="wwSuite", **common)
     assert "agentid" not in dict(_query(third))
-    third_qr = login_url(via="qr", app_type="third_party", appid="wwSuite", **common)
-    assert dict(_query(third_qr))["login_type"] == "ServiceApp"
+    # ServiceApp web login takes the 登录授权 SuiteID (98171), never the app's suite id; without one it is
+    # refused with the keys to set instead of sending a request WeCom refuses
+    third_qr = login_url(via="qr", app_type="third_party", appid="wwSuite", login_suite_id="wwLogin", **common)
+    assert dict(_query(third_qr))["login_type"] == "ServiceApp" and dict(_query(third_qr))["appid"] == "wwLogin"
+    with pytest.raises(LoginFailure) as info:
+        login_url(via="qr", app_type="third_party", appid="wwSuite", **common)
+    assert info.value.reason == "login_suite_missing" and "WECOM_LOGIN_SUITE_ID" in str(info.value)
 
 
 def test_login_url_needs_the_agent_id_for_corp_apps():

@@ -372,19 +372,46 @@ def test_third_party_oauth_getuserinfo3rd_and_detail(third: FakeWeCom) -> None:
     assert again["errcode"] == 40029
 
 
+def login_suite_token(fake: FakeWeCom) -> str:
+    return post(fake.url, "/cgi-bin/service/get_suite_token", {
+        "suite_id": fake.login_suite.suite_id, "suite_secret": fake.login_suite.suite_secret,
+        "suite_ticket": fake.issue_suite_ticket(fake.login_suite)})["suite_access_token"]
+
+
 def test_third_party_web_login_and_code_separation(third: FakeWeCom) -> None:
-    """§4.3 ServiceApp login → getuserinfo3rd; a corp-app (CorpApp) code is not a suite code (40029)."""
+    """98171 / 98179: ServiceApp web login takes the 登录授权 SuiteID and its code is consumed with that
+    suite's token; the app's own suite id is refused on the page, and a code exchanged with the wrong
+    suite's token (or a CorpApp code) is 40029."""
     third.install_app()
-    st = third_suite_token(third)
-    code = code_of(third.authorize_url_to_redirect(third.web_login_url(REDIRECT)))
-    info = get(third.url, "/cgi-bin/service/auth/getuserinfo3rd", suite_access_token=st, code=code)
+    st, login_st = third_suite_token(third), login_suite_token(third)
+    assert login_st != st
+    link = third.web_login_url(REDIRECT)
+    assert f"appid={third.login_suite.suite_id}" in link and "ServiceApp" in link
+    code = code_of(third.authorize_url_to_redirect(link))
+    info = get(third.url, "/cgi-bin/service/auth/getuserinfo3rd", suite_access_token=login_st, code=code)
     assert info["errcode"] == 0 and "user_ticket" not in info
+    assert info["corpid"] == third.corp.auth_corp_id and info["open_userid"]
+    # the same kind of code, exchanged with the app suite's token: refused like an unknown code
+    other = code_of(third.authorize_url_to_redirect(third.web_login_url(REDIRECT)))
+    assert get(third.url, "/cgi-bin/service/auth/getuserinfo3rd", suite_access_token=st,
+               code=other)["errcode"] == 40029
+    # ServiceApp with the app's own suite id: WeCom's refusal page, no code
+    own = (f"{third.url}/wwlogin/sso/login?" + urlencode({
+        "login_type": "ServiceApp", "appid": third.suite.suite_id, "redirect_uri": REDIRECT}))
+    with pytest.raises(AuthorizeError) as refused:
+        third.authorize_url_to_redirect(own)
+    assert refused.value.errcode == 40013 and "登录授权" in refused.value.zh
+    page = requests.get(own, timeout=10).text
+    assert 'data-fake-wecom="error"' in page and "登录授权" in page
     corp_link = (f"{third.url}/wwlogin/sso/login?" + urlencode({
         "login_type": "CorpApp", "appid": third.corp.corp_id, "agentid": third.corp.agent_id,
         "redirect_uri": REDIRECT}))
     corp_code = code_of(third.authorize_url_to_redirect(corp_link))
-    bad = get(third.url, "/cgi-bin/service/auth/getuserinfo3rd", suite_access_token=st, code=corp_code)
+    bad = get(third.url, "/cgi-bin/service/auth/getuserinfo3rd", suite_access_token=login_st, code=corp_code)
     assert bad["errcode"] == 40029
+    # the login suite has no authorizations: its token serves nothing else
+    assert post(third.url, "/cgi-bin/service/get_permanent_code", {"auth_code": "x" * 80},
+                suite_access_token=login_st)["errcode"] == 48002
 
 
 def test_getuserinfo3rd_refuses_customized_templates(fake: FakeWeCom, url: str) -> None:

@@ -159,6 +159,11 @@ class FakeWeCom:
         return self.model.suite
 
     @property
+    def login_suite(self) -> Suite:
+        """The provider's 登录授权 app: third-party web login (ServiceApp) uses its SuiteID (98171)."""
+        return self.model.login_suite
+
+    @property
     def corp(self) -> Corp:
         """The default customer corp."""
         return self.model.corps[0]
@@ -298,10 +303,12 @@ class FakeWeCom:
 
     # -- authorization state without pushes ----------------------------------------------
 
-    def issue_suite_ticket(self) -> str:
-        """A new valid suite_ticket without pushing it (push_suite_ticket() issues *and* pushes)."""
+    def issue_suite_ticket(self, suite: Optional[Suite] = None) -> str:
+        """A new valid suite_ticket without pushing it (push_suite_ticket() issues *and* pushes).
+
+        ``suite`` defaults to the app's; :attr:`login_suite` has its own tickets."""
         with self.model.lock:
-            return self.model.issue_suite_ticket()
+            return self.model.issue_suite_ticket(suite)
 
     def install_app(self, corp: Optional[Corp] = None, state: str = "") -> Authorization:
         """Authorize the suite for ``corp`` without a push or code exchange (shortcut for tests).
@@ -315,10 +322,10 @@ class FakeWeCom:
     # -- pushes to the provider (§1-2) ---------------------------------------------------
 
     def _template_push(self, url: str, fields: Dict[str, Union[str, int]], client: Any,
-                       timeout: float) -> Any:
+                       timeout: float, suite: Optional[Suite] = None) -> Any:
         from .pushes import post_event
 
-        suite = self.suite
+        suite = suite or self.suite
         # §1.7 / 97172: template (指令) events are encrypted with receiveid = suite_id;
         # ToUserName = suite_id, AgentID empty (§1.3)
         return post_event(
@@ -333,6 +340,16 @@ class FakeWeCom:
         fields = {"SuiteId": self.suite.suite_id, "InfoType": "suite_ticket",
                   "TimeStamp": int(self.now()), "SuiteTicket": ticket}
         return self._template_push(url, fields, client, timeout)
+
+    def push_login_suite_ticket(self, url: str, *, client: Any = None, timeout: float = 5.0) -> Any:
+        """Issue and push a suite_ticket of the 登录授权 suite (its token is got like any suite's, 98179).
+
+        ``url`` is the callback URL of the 登录授权 settings (with flask-wecom: the template URL)."""
+        with self.model.lock:
+            ticket = self.model.issue_suite_ticket(self.login_suite)
+        fields = {"SuiteId": self.login_suite.suite_id, "InfoType": "suite_ticket",
+                  "TimeStamp": int(self.now()), "SuiteTicket": ticket}
+        return self._template_push(url, fields, client, timeout, suite=self.login_suite)
 
     def authorize(self, url: str, *, corp: Optional[Corp] = None, state: str = "", client: Any = None,
                   timeout: float = 5.0) -> Any:
@@ -453,14 +470,29 @@ class FakeWeCom:
         return f"{self.oauth_authorize_endpoint}?{urlencode(params)}#wechat_redirect"
 
     def web_login_url(self, redirect_uri: str, *, state: str = "", corp: Optional[Corp] = None) -> str:
-        """The web / QR login link (§4.3): CorpApp for 代开发 / self-built, ServiceApp for third-party."""
+        """The web / QR login link (§4.3): CorpApp for 代开发 / self-built, ServiceApp with the 登录授权
+        SuiteID for third-party apps (98171)."""
         corp = corp or self.corp
         if self.suite.is_third_party:
-            params = {"login_type": "ServiceApp", "appid": self.suite.suite_id}
+            params = {"login_type": "ServiceApp", "appid": self.login_suite.suite_id}
         else:
             params = {"login_type": "CorpApp", "appid": corp.auth_corp_id, "agentid": str(corp.agent_id)}
         params.update(redirect_uri=redirect_uri, state=state)
         return f"{self.web_login_endpoint}?{urlencode(params)}"
+
+    @property
+    def install_endpoint(self) -> str:
+        """The install page of installs started from the provider's website (``/3rdapp/install``, 90597)."""
+        return self._base() + "/3rdapp/install"
+
+    def install_to_redirect(self, url: str, *, referer: Optional[str] = None, corp: Optional[Corp] = None) -> str:
+        """What the admin's "install" click on the page for ``url`` redirects to (no HTML, no HTTP):
+        ``redirect_uri?auth_code=…&expires_in=600&state=…``; raises :class:`AuthorizeError` where WeCom
+        shows an error page. ``referer`` is the page the install page was opened from."""
+        params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+        with self.model.lock:
+            req = self.model.validate_install(params, referer)
+            return self.model.confirm_install(req, corp.corp_id if corp is not None else None)
 
     def authorize_url_to_redirect(self, url: str, userid: Optional[str] = None, *,
                                   non_member: bool = False, corp_id: Optional[str] = None) -> str:
@@ -501,6 +533,7 @@ class FakeWeCom:
                 "token": self.suite.token,
                 "encoding_aes_key": self.suite.encoding_aes_key,
             },
+            "login_suite": {"suite_id": self.login_suite.suite_id, "suite_secret": self.login_suite.suite_secret},
             "corps": [
                 {
                     "name": c.name,
@@ -551,6 +584,11 @@ class FakeWeCom:
                           WECOM_ENCODING_AES_KEY=self.suite.encoding_aes_key,
                           WECOM_PROVIDER_CORP_ID=self.suite.provider_corp_id,
                           WECOM_PROVIDER_SECRET=self.provider.secret)
+            if app_type == "third_party":
+                # web login's 登录授权 suite (98171) and the install page (90597)
+                config.update(WECOM_LOGIN_SUITE_ID=self.login_suite.suite_id,
+                              WECOM_LOGIN_SUITE_SECRET=self.login_suite.suite_secret,
+                              WECOM_INSTALL_URL=self.install_endpoint)
         else:
             raise ValueError(f"this fake plays a {self.suite.app_type!r} suite; app_type must be that or "
                              f"'internal', not {app_type!r}")

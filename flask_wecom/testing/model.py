@@ -1719,7 +1719,8 @@ class WeComModel:
             login_type = params.get("login_type", "")
             if login_type not in ("CorpApp", "ServiceApp"):
                 raise AuthorizeError(None, "login_type 参数错误", "invalid login_type",
-                                     "login_type must be CorpApp or ServiceApp (§4.3)")
+                                     "login_type must be CorpApp or ServiceApp "
+                                     "(developer.work.weixin.qq.com/document/path/98152)")
             if login_type == "ServiceApp":
                 app = "login"
         if not appid:

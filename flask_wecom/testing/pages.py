@@ -14,7 +14,7 @@ import hashlib
 from html import escape
 from typing import Dict, Iterable, List, Optional
 
-from .model import SCOPE_BASE, AuthorizeError, Corp, LoginRequest, Member
+from .model import SCOPE_BASE, AuthorizeError, Corp, InstallRequest, LoginRequest, Member
 
 _CSS = """
 *{box-sizing:border-box}
@@ -179,6 +179,28 @@ def error_page(err: AuthorizeError) -> str:
         f'<main class="card error" data-fake-wecom="error" data-errcode="{escape(code)}">'
         f'{_brand()}<div class="icon">!</div><h1>{escape(err.zh)}</h1>'
         f'<p class="en">{escape(err.en)}</p>{detail}{errno}</main>'
+    )
+    return _page("企业微信 / WeCom", body)
+
+
+def install_page(req: InstallRequest, action: str, app_name: str) -> str:
+    """The install page ``/3rdapp/install`` (90597): the admin picks the corp that installs the app."""
+    forms = "".join(
+        f'<form method="post" action="{escape(action)}" class="wecom-install" data-corpid="{escape(c.corp_id)}">'
+        f"{_hidden(req.params)}"
+        f'<input type="hidden" name="corpid" value="{escape(c.corp_id)}">'
+        f'<button type="submit"><span class="who"><strong>授权安装到「{escape(c.name)}」</strong>'
+        f'<span class="en">Install into {escape(c.name)} (as its admin)</span></span></button></form>'
+        for c in req.corps
+    )
+    body = (
+        '<main class="card" data-fake-wecom="install">'
+        f'{_brand()}<div class="app"><div class="logo">{escape(app_name[:1] or "应")}</div><div>'
+        f'<h1>{escape(app_name)}</h1><p class="sub">第三方应用授权安装 / install a third-party app</p></div></div>'
+        '<p class="ask">请企业管理员确认授权（模拟：选择安装的企业）<span class="en">The corp admin confirms the '
+        "install — simulated: pick the corp</span></p>"
+        f"{forms}"
+        f'<p class="foot">将跳转到 / will redirect to: {escape(req.redirect_uri)}</p></main>'
     )
     return _page("企业微信 / WeCom", body)
 

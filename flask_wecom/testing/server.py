@@ -28,6 +28,8 @@ __all__ = ["Call", "DroppedConnection", "Faults", "FakeWeComApp", "serve_app"]
 logger = logging.getLogger("flask_wecom.testing")
 
 DEVTOOL = "https://open.work.weixin.qq.com/devtool/query?e="
+#: the install page of third-party installs started from the provider's website (90597)
+INSTALL_PAGE = "/3rdapp/install"
 
 try:  # the project's redaction rules (flask_wecom/redact.py)
     from ..redact import redact as _redact
@@ -172,6 +174,9 @@ class FakeWeComApp:
             "/cgi-bin/agent/get": ("GET", lambda r, ip: m.agent_get(_q(r, at), _q(r, "agentid"), ip)),
             "/cgi-bin/getcallbackip": ("GET", lambda r, ip: m.getcallbackip(_q(r, at), ip)),
             "/cgi-bin/agent/get_permissions": ("POST", lambda r, ip: m.get_permissions(_q(r, at), ip)),
+            "/cgi-bin/service/get_pre_auth_code": ("GET", lambda r, ip: m.get_pre_auth_code(_q(r, st), ip)),
+            "/cgi-bin/service/set_session_info": (
+                "POST", lambda r, ip: m.set_session_info(_q(r, st), _body(r), ip)),
             "/cgi-bin/license/get_app_license_info": (
                 "POST", lambda r, ip: m.get_app_license_info(_q(r, "provider_access_token"), _body(r), ip)),
         }
@@ -248,6 +253,8 @@ class FakeWeComApp:
             return self._api(request, ip, norm, call)
         if norm in self.login_pages:
             return self._login(request, self.login_pages[norm], norm)
+        if norm == INSTALL_PAGE:
+            return self._install(request, norm)
         if norm.startswith("/avatar/"):
             return self._avatar(norm)
         if norm == "/":
@@ -295,6 +302,34 @@ class FakeWeComApp:
         except AuthorizeError as err:
             # WeCom shows its error pages with HTTP 200; no code, no redirect
             return Response(pages.error_page(err), mimetype="text/html")
+        response = Response("", status=302)
+        response.headers["Location"] = location
+        response.autocorrect_location_header = False
+        return response
+
+    def _install(self, request: Request, path: str) -> Response:
+        """The install page of an install started from the provider's website (90597)."""
+        if request.method not in ("GET", "POST"):
+            return Response("405 Method Not Allowed", status=405, mimetype="text/plain")
+        source = request.form if request.method == "POST" else request.args
+        params = {k: v for k, v in source.items() if k != "corpid"}
+        # The GET comes from the provider's page (Referer checked); the admin's confirmation is a form
+        # post on WeCom's own page, so the POST is checked against the Referer of that first GET.
+        referer = request.headers.get("Referer") if request.method == "GET" else params.pop("_referer", None)
+        try:
+            with self.model.lock:
+                req = self.model.validate_install(params, referer)
+                if request.method == "GET":
+                    req.params["_referer"] = referer or ""
+                    html = pages.install_page(req, path, self.model.suite.name)
+                    return Response(html, mimetype="text/html")
+                location = self.model.confirm_install(req, source.get("corpid") or None)
+        except AuthorizeError as err:
+            return Response(pages.error_page(err), mimetype="text/html")
+        except APIError as err:  # the pre_auth_code was used meanwhile
+            return Response(pages.error_page(AuthorizeError(err.errcode, "预授权码无效或已过期",
+                                                            "the pre_auth_code is invalid or expired")),
+                            mimetype="text/html")
         response = Response("", status=302)
         response.headers["Location"] = location
         response.autocorrect_location_header = False
