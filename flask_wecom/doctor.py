@@ -1201,13 +1201,44 @@ def _provider_token(ctx: DoctorContext) -> Optional[str]:
     return ctx.provider_token
 
 
-_LICENCE_FIX = _both("为该企业购买并激活接口许可（至少为成员开通基础账号），"
+_LICENCE_FIX = _both("在服务商管理后台「接口许可」为每位要使用本应用的成员购买并激活接口许可（至少基础账号），"
                      "否则成员无法通过身份验证登录（developer.work.weixin.qq.com/document/path/95652）",
-                     "buy and activate licences for this corp (at least a basic account per member); without "
+                     "buy and activate a licence (at least a basic account) for every member who uses the app, "
+                     "under 接口许可 (interface licences) in the provider console; without "
                      "one members cannot pass identity verification, i.e. log in "
                      "(developer.work.weixin.qq.com/document/path/95652)")
 _EDITION_FIX = _both("请企业续费或服务商在服务商管理后台为其延长版本",
                      "have the corp renew, or extend its edition in the provider console")
+
+
+def _licence_state(ctx: DoctorContext, end: float, check_time: Any) -> Tuple[str, str, str]:
+    """(status, zh, en) of the free trial and the licence checks (doc 97194).
+
+    The trial is 90 days from the install; once it is over and checks have started
+    (``license_check_time``), only members *without* an active licence are refused (701016) —
+    licensed members keep working. So an ended trial is a warning about those members, never a
+    failed setup.
+    """
+    try:
+        check = float(check_time) if check_time else None
+    except (TypeError, ValueError):
+        check = None
+    start = max(end, check) if check else end
+    now = ctx.now()
+    if now < end:
+        status, zh, en = _expiry(ctx, "免费试用期", "the free trial", end)
+        return (status, f"{zh}，之后只有已激活接口许可的成员能登录（许可检查自 {_date(start)} 起）",
+                f"{en}; after it only members with an active licence can log in (licence checks from "
+                f"{_date(start)})")
+    zh, en = f"免费试用期已于 {_date(end)} 结束", f"the free trial ended on {_date(end)}"
+    if now >= start:
+        return (WARN, f"{zh}；自 {_date(start)} 起开始许可检查：没有有效接口许可的成员无法登录（企业微信返回 "
+                      "701016 账号未激活或者已经过期），已激活许可的成员不受影响",
+                f"{en}; licence checks began on {_date(start)}: members without an active licence cannot log in "
+                "(WeCom answers 701016), members with one are not affected")
+    return (WARN, f"{zh}；许可检查将于 {_date(start)} 开始，届时没有有效接口许可的成员将无法登录",
+            f"{en}; licence checks begin on {_date(start)}: from then on members without an active licence "
+            "cannot log in")
 
 
 def _authorization_row(ctx: DoctorContext, corp_id: str, label: str, data: Mapping[str, Any]) -> CheckResult:
@@ -1250,13 +1281,13 @@ def _authorization_row(ctx: DoctorContext, corp_id: str, label: str, data: Mappi
             parts_zh.append(f"试用期未知（get_app_license_info: {finding}）")
             parts_en.append(f"trial unknown (get_app_license_info: {finding})")
         else:
-            trial = licence.get("trail_info") or {}  # sic: WeCom's field name (§3.7)
+            trial = licence.get("trail_info") or {}  # sic: WeCom's field name (doc 97194)
             end = trial.get("end_time") if isinstance(trial, Mapping) else None
             if str(licence.get("license_status")) == "0":
                 parts_zh.append("未开启接口许可检查")
                 parts_en.append("licence check not enabled")
             elif end:
-                merge(_expiry(ctx, "免费试用期", "the free trial", float(end)), _LICENCE_FIX)
+                merge(_licence_state(ctx, float(end), licence.get("license_check_time")), _LICENCE_FIX)
     elif ctx.provider_token_error:
         parts_zh.append(ctx.provider_token_error[0])
         parts_en.append(ctx.provider_token_error[1])
