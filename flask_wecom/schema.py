@@ -123,18 +123,31 @@ def _select_versions(conn, table: str) -> Optional[list]:
     return rows
 
 
+def _latest(revisions: list) -> str:
+    unknown = [rev for rev in revisions if rev not in REVISIONS]
+    return unknown[0] if unknown else max(revisions, key=REVISIONS.index)
+
+
 def read_status(conn) -> SchemaStatus:
-    """Our revision in ``conn``'s database: one query when it is recorded in our version table."""
+    """Our revision in ``conn``'s database: one query when our version table says it is current.
+
+    Otherwise the application's ``alembic_version`` is read too (it holds our revisions when the app's own
+    Alembic runs them, see README) and the more advanced of the two counts.
+    """
+    found = []
     for table in (VERSION_TABLE, APP_VERSION_TABLE):
         rows = _select_versions(conn, table)
         if rows is None:
             continue
-        ours = [row for row in rows if table == VERSION_TABLE or str(row).startswith("wecom_")]
+        # alembic_version may hold the app's own heads beside ours
+        ours = [str(row) for row in rows if table == VERSION_TABLE or str(row).startswith("wecom_")]
         if ours:
-            known = [row for row in ours if row in REVISIONS]
-            # several rows only in a shared alembic_version with branches; ours is one linear branch
-            current = max(known, key=REVISIONS.index) if known else ours[0]
-            return SchemaStatus(current, table)
+            status = SchemaStatus(_latest(ours), table)
+            if status.up_to_date or status.newer:
+                return status
+            found.append(status)
+    if found:
+        return max(found, key=lambda status: REVISIONS.index(status.current))
     inspector = sa.inspect(conn)
     existing = tuple(name for name in TABLES_0_1_0 if inspector.has_table(name))
     if conn.in_transaction():

@@ -188,6 +188,11 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
 
     assert "flask_wecom/py.typed" in names
     assert "flask_wecom/config.py" in names
+    # the store's Alembic migrations: env.py and every revision (schema.py runs them from the package)
+    revisions = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "flask_wecom/migrations/versions").glob("*.py"))
+    assert len(revisions) >= 3  # __init__.py, wecom_0001, wecom_0002 …
+    missing_migrations = [n for n in ["flask_wecom/migrations/env.py", *revisions] if n not in names]
+    assert not missing_migrations, f"migrations missing from the wheel: {missing_migrations}"
     assert not any(n.startswith(("tests/", "demo/")) for n in names), "tests/ or demo/ leaked into the wheel"
     assert "[pytest11]" in entry_points and PLUGIN_ENTRY in entry_points
     assert "Requires-Python: >=3.9" in metadata_text

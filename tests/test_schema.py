@@ -483,3 +483,24 @@ def _app_metadata() -> sa.MetaData:
     app_metadata = sa.MetaData()
     sa.Table("app_user", app_metadata, sa.Column("id", sa.Integer, primary_key=True))
     return app_metadata
+
+
+def test_moving_to_the_apps_own_alembic_adopts_tables_flask_wecom_created(tmp_path: Path) -> None:
+    """Tables created by flask-wecom itself (wecom_alembic_version), then the app's `upgrade heads`: adopted."""
+    url = f"sqlite:///{tmp_path / 'w.sqlite3'}"
+    store = Store(url, SecretBox(KEY))
+    store.save_corp("wwCorp", permanent_code="permanent")
+    store.dispose()
+    engine = _engine(url)
+    with engine.connect() as conn:
+        command.upgrade(_app_alembic(tmp_path, conn), "heads")
+        conn.commit()
+        # the app's history is now the one that moves on: ours stays behind (here: pretend it lags a revision)
+        conn.execute(sa.text("UPDATE wecom_alembic_version SET version_num = 'wecom_0001'"))
+        conn.commit()
+    status = schema.current_status(engine)
+    assert (status.current, status.version_table) == (schema.HEAD, "alembic_version")
+    store = Store(url, SecretBox(KEY), auto_upgrade=False)
+    assert store.get_permanent_code("wwCorp") == "permanent"
+    store.dispose()
+    assert _diff_against_store(url) == []
