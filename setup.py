@@ -88,6 +88,8 @@ setup(
             "playwright",
             "python-dotenv",
             "flask-login",
+            # tests/test_production.py serves the deploy/ recipe with 4 workers (23.x is the last for 3.9)
+            "gunicorn>=21.2",
             "ruff",
             # lets tests/test_packaging.py build a wheel without fetching build tools
             "setuptools>=61",
