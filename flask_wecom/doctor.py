@@ -2,7 +2,7 @@
 
 Most problems with 代开发 apps only show up *inside the WeCom client* (redirect_uri / 可信域名
 mismatch, app disabled, trial over, IP not whitelisted, wrong receiveid on the callback). The
-doctor runs seven checks and says how to fix each finding, in Chinese and English:
+doctor runs eight checks and says how to fix each finding, in Chinese and English:
 
 1. :func:`check_config` — every key the app type needs is present and well-formed
    (:func:`flask_wecom.config.validate_config`), plus ``WECOM_PUBLIC_URL``.
@@ -17,8 +17,11 @@ doctor runs seven checks and says how to fix each finding, in Chinese and Englis
    callback domain to enter (授权回调域, 98173; no API reads it), app enabled / online, visible
    range not empty.
 6. :func:`check_authorization` — per corp, ``get_auth_info`` (§3.4): still authorized; expiry
-   of a paid edition or of the licence trial (§3.7) with a warning before it happens.
+   of a paid edition (a warning before it happens), the licence trial's end and when licence
+   checks start (doc 97194: after that only members without a licence are refused — a warning).
 7. :func:`check_callback_ips` — ``getcallbackip`` (§8.2): WeCom's callback source IPs.
+8. :func:`check_permissions` — per corp, ``agent/get_permissions`` (doc 99052): may the 代开发
+   app read members' name and email (``contact:sensitive:user_name`` / ``:email``, doc 98980)?
 
 Every check returns a list of :class:`CheckResult`; :func:`run_checks` runs them in order and
 skips what depends on a failed step (no suite ticket → no suite token → …) with the reason.
@@ -39,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
-from . import domains, errcodes
+from . import domains, errcodes, permissions
 from .config import validate_config
 from .crypto import MessageCrypto, signature
 from .errors import CorpNotFoundError, NoSuiteTicketError, TransportError, WeComAPIError, WeComError
@@ -63,6 +66,7 @@ __all__ = [
     "check_agents",
     "check_authorization",
     "check_callback_ips",
+    "check_permissions",
     "trusted_host",
 ]
 
@@ -98,8 +102,8 @@ class CheckResult:
 
     ``id`` names what was checked (``config``, ``callback``, ``suite_ticket``, ``suite_token``,
     ``corp_token``, ``trusted_domain``, ``app_status``, ``visible_range``, ``authorization``,
-    ``callback_ip``, ``web_login_domain``); ``step`` is the issue's check number (1–7); ``corp_id`` is set for per-corp
-    results; ``details`` holds non-secret lines to show as a list (URLs to paste, IPs).
+    ``callback_ip``, ``web_login_domain``, ``permissions``); ``step`` is the check's number (1–8);
+    ``corp_id`` is set for per-corp results; ``details`` holds non-secret lines to show as a list (URLs to paste, IPs).
     """
 
     id: str
@@ -1398,6 +1402,76 @@ def check_callback_ips(ctx: DoctorContext) -> List[CheckResult]:
                     step=7, details=ips)]
 
 
+# -- 8. what the app may read about a member -----------------------------------------------------
+
+_PERMISSIONS_TITLE = "成员字段权限 / Member field permissions"
+
+
+def check_permissions(ctx: DoctorContext) -> List[CheckResult]:
+    """Check 8: ``agent/get_permissions`` per corp (doc 99052) — may the app read members' name and email?
+
+    A 代开发 app's basic permission reads only a member's userid and departments (doc 98980); without
+    ``contact:sensitive:user_name`` / ``contact:sensitive:email`` logins still work but show the
+    userid and no email. The API serves 代开发 and third-party apps only, so self-built apps skip.
+    """
+    if ctx.app_type == INTERNAL:
+        return [_result("permissions", _PERMISSIONS_TITLE, SKIP,
+                        _both("自建应用不适用（agent/get_permissions 仅供代开发与第三方应用，"
+                              "developer.work.weixin.qq.com/document/path/99052）；敏感字段由管理员在应用详情中选择",
+                              "not for self-built apps (agent/get_permissions serves 代开发 and third-party apps, "
+                              "developer.work.weixin.qq.com/document/path/99052); the admin picks the sensitive "
+                              "fields on the app's page"), step=8)]
+    corp_ids = list(ctx.provider.corp_ids())
+    if not corp_ids:
+        return [_result("permissions", _PERMISSIONS_TITLE, SKIP,
+                        _both("没有可检查的企业（见检查4）", "no corp to check (see check 4)"), step=8)]
+    wanted = (permissions.USER_NAME, permissions.EMAIL)
+    results: List[CheckResult] = []
+    for corp_id in corp_ids:
+        label = _corp_label(ctx, corp_id)
+        token = ctx.corp_tokens.get(corp_id)
+        if not token:
+            results.append(_result("permissions", _PERMISSIONS_TITLE, SKIP,
+                                   _both("需要企业凭证（见检查4）", "needs the corp token (see check 4)"),
+                                   step=8, corp_id=corp_id, label=label))
+            continue
+        try:
+            data = _call(ctx.client.get_agent_permissions, token)
+        except (WeComError, TransportError) as exc:
+            finding, errcode, errmsg = _api_error_text(exc)
+            results.append(_result("permissions", _PERMISSIONS_TITLE, WARN, f"agent/get_permissions: {finding}",
+                                   _corp_token_fix(ctx, corp_id, errcode, errmsg, False),
+                                   step=8, corp_id=corp_id, label=label))
+            continue
+        granted = [str(p) for p in data.get("app_permissions") or [] if p]
+        details = [f"app_permissions: {', '.join(granted) or '-'}"]
+        missing = [p for p in wanted if p not in granted]
+        if ctx.app_type == THIRD_PARTY:
+            # third-party apps never read a real name or email through these APIs (docs 91122, 96443)
+            results.append(_result("permissions", _PERMISSIONS_TITLE, OK,
+                                   _both(f"已授予 {len(granted)} 项权限", f"{len(granted)} permissions granted"),
+                                   step=8, corp_id=corp_id, details=details, label=label))
+            continue
+        if missing:
+            words = permissions.explain(f for f, p in permissions.FIELD_PERMISSIONS.items() if p in missing)
+            results.append(_result(
+                "permissions", _PERMISSIONS_TITLE, WARN,
+                _both(f"应用缺少 {'、'.join(missing)} 权限：成员仍可登录，但企业微信不提供其{words.labels_zh}"
+                      f"（wecom_user.withheld 会列出；姓名显示为账号 UserID）。{permissions.WHY_ZH}",
+                      f"the app lacks {', '.join(missing)}: members still log in, but WeCom withholds their "
+                      f"{words.labels_en} (listed in wecom_user.withheld; the name shows as the UserID). "
+                      f"{permissions.WHY_EN}"),
+                _both(f"申请 {permissions.USER_NAME} 与 {permissions.EMAIL}：{permissions.FIX_ZH}",
+                      f"request {permissions.USER_NAME} and {permissions.EMAIL}: {permissions.FIX_EN}"),
+                step=8, corp_id=corp_id, details=details, label=label))
+            continue
+        results.append(_result("permissions", _PERMISSIONS_TITLE, OK,
+                               _both(f"可读取成员姓名与邮箱；已授予 {len(granted)} 项权限",
+                                     f"members' name and email are readable; {len(granted)} permissions granted"),
+                               step=8, corp_id=corp_id, details=details, label=label))
+    return results
+
+
 # -- running them -------------------------------------------------------------------------------
 
 #: the checks in the order they run (each may use what the earlier ones found)
@@ -1409,6 +1483,7 @@ CHECKS: Tuple[Callable[[DoctorContext], List[CheckResult]], ...] = (
     check_agents,
     check_authorization,
     check_callback_ips,
+    check_permissions,
 )
 
 
@@ -1426,7 +1501,7 @@ def _scrub(results: Iterable[CheckResult], secrets: Iterable[str]) -> List[Check
 def run_checks(config: Optional[Mapping[str, Any]] = None, app_type: Optional[str] = None,
                provider: Any = None, client: Any = None, *, context: Optional[DoctorContext] = None,
                **options: Any) -> List[CheckResult]:
-    """Run checks 1–7 in order and return every :class:`CheckResult`.
+    """Run checks 1–8 in order and return every :class:`CheckResult`.
 
     Either pass a ready :class:`DoctorContext` as ``context=``, or ``config`` (the ``WECOM_*``
     mapping), ``app_type``, ``provider`` and ``client`` plus any other :class:`DoctorContext`

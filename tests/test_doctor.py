@@ -61,8 +61,8 @@ def test_customized_all_ok(fake, tmp_path):
     ids = [r.id for r in results]
     assert ids == ["config", "callback", "callback", "suite_ticket", "suite_token", "corp_token",
                    "trusted_domain", "web_login_domain", "app_status", "visible_range", "authorization",
-                   "callback_ip"]
-    assert [r.step for r in results] == [1, 2, 2, 3, 3, 4, 5, 5, 5, 5, 6, 7]
+                   "callback_ip", "permissions"]
+    assert [r.step for r in results] == [1, 2, 2, 3, 3, 4, 5, 5, 5, 5, 6, 7, 8]
     assert row(results, "corp_token").corp_id == corp_id
     # check 2 names the exact URLs to paste into the console
     callbacks = rows(results, "callback")
@@ -504,9 +504,74 @@ def test_trial_expiring_then_expired(fake, tmp_path):
     assert row(run_doctor(app, clock=fake.now, expiry_warning_days=5), "authorization").status == "ok"
     fake.corp.trial_expired = True
     expired = row(run_doctor(app, clock=fake.now), "authorization")
-    assert expired.status == "fail" and "结束" in expired.finding and "基础账号" in expired.fix
+    # doc 97194: after the trial only members without a licence are refused — a warning, never a failure
+    assert expired.status == "warn" and "免费试用期已于" in expired.finding and "基础账号" in expired.fix
+    assert "没有有效接口许可的成员无法登录" in expired.finding and "members with one are not affected" in expired.finding
+    assert "701016" in expired.finding
     fake.corp.trial_expired = False
     assert row(run_doctor(app, clock=fake.now, expiry_warning_days=5), "authorization").status == "ok"
+
+
+def test_trial_over_by_the_clock_warns_and_names_the_check_start(fake, tmp_path):
+    """97194: 91 days after the install the trial is over; the doctor reports its end and the start of the
+    licence checks and warns (does not fail): a licensed member keeps logging in."""
+    app = make_app(fake, tmp_path)
+    installed = fake.corp.authorization.created_at
+    fake.advance(91 * DAY)
+    push_ticket(app, fake)
+    results = run_doctor(app, clock=fake.now)
+    auth = row(results, "authorization")
+    assert auth.status == "warn", auth
+    ended = time.strftime("%Y-%m-%d", time.localtime(installed + 90 * DAY))
+    assert f"免费试用期已于 {ended} 结束" in auth.finding and f"licence checks began on {ended}" in auth.finding
+    # a licence check that starts after the trial: named as a future date
+    fake.corp.license_check_time = fake.now() + 10 * DAY
+    later = row(run_doctor(app, clock=fake.now), "authorization")
+    start = time.strftime("%Y-%m-%d", time.localtime(fake.corp.license_check_time))
+    assert later.status == "warn" and f"许可检查将于 {start} 开始" in later.finding
+
+
+# -- check 8: what the app may read about a member -------------------------------------------------
+
+
+def test_permissions_ok_lists_the_grants(fake, tmp_path):
+    app = make_app(fake, tmp_path)
+    perm = row(run_doctor(app), "permissions")
+    assert perm.status == "ok" and perm.step == 8 and perm.corp_id == fake.corp.auth_corp_id
+    assert "contact:sensitive:user_name" in perm.details[0] and "contact:sensitive:email" in perm.details[0]
+
+
+def test_permissions_warn_names_both_and_the_fix(fake, tmp_path):
+    """98980 / 99052: without contact:sensitive:user_name and :email the doctor warns (logins still work)."""
+    app = make_app(fake, tmp_path)
+    fake.revoke_permissions()
+    results = run_doctor(app)
+    perm = row(results, "permissions")
+    assert perm.status == "warn"
+    assert "contact:sensitive:user_name" in perm.finding and "contact:sensitive:email" in perm.finding
+    assert "申请自定义权限" in perm.fix and "权限管理" in perm.fix and "request custom permissions" in perm.fix
+    assert "98980" in perm.finding and "wecom_user.withheld" in perm.finding
+    assert summarize(results)["passed"]  # a warning, not a failure
+    # only the email missing: still names both permissions in the fix
+    fake.grant_permissions("contact:sensitive:user_name")
+    one = row(run_doctor(app), "permissions")
+    assert one.status == "warn" and "contact:sensitive:email" in one.finding
+    assert "contact:sensitive:user_name" not in one.finding.split("：")[0]
+    assert "contact:sensitive:user_name" in one.fix and "contact:sensitive:email" in one.fix
+
+
+def test_permissions_skip_for_self_built_apps(fake, tmp_path):
+    app = make_app(fake, tmp_path, "internal")
+    perm = row(run_doctor(app), "permissions")
+    assert perm.status == "skip" and "99052" in perm.finding
+    assert fake.calls_to("/cgi-bin/agent/get_permissions") == []
+
+
+def test_permissions_unreadable_is_a_warning(fake, tmp_path):
+    app = make_app(fake, tmp_path)
+    fake.fail("/cgi-bin/agent/get_permissions", 48002)
+    perm = row(run_doctor(app), "permissions")
+    assert perm.status == "warn" and "48002" in perm.finding
 
 
 def test_trial_not_checked_without_provider_secret(fake, tmp_path):

@@ -129,3 +129,23 @@ def test_partial_alone_and_with_dicts(fake, tmp_path):
         empty = render_template_string('{% include "wecom/_doctor_table.html" %}', doctor_results=[])
         assert "no results" in empty
     assert_no_secret(alone + as_dicts, fake)
+
+
+def test_json_has_the_permissions_row_and_a_trial_over_warning_does_not_fail(fake, tmp_path):
+    """Issue 9: `permissions` (agent/get_permissions, doc 99052) is in --json; an ended licence trial is a
+    warning about unlicensed members (doc 97194), so the exit code stays 0."""
+    app = make_app(fake, tmp_path)
+    fake.revoke_permissions()
+    fake.end_trial()
+    result = invoke(app, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    by_id = {r["id"]: r for r in data["results"]}
+    perm = by_id["permissions"]
+    assert perm["status"] == "warn" and perm["step"] == 8
+    assert "contact:sensitive:user_name" in perm["finding"] and "contact:sensitive:email" in perm["finding"]
+    assert by_id["authorization"]["status"] == "warn" and "701016" in by_id["authorization"]["finding"]
+    assert data["passed"] is True and data["summary"]["fail"] == 0
+    table = invoke(app)
+    assert "! [8] 成员字段权限 / Member field permissions" in table.output
+    assert_no_secret(result.output + table.output, fake)
