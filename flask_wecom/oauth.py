@@ -1,18 +1,18 @@
 """WeCom login, free of Flask: the login URLs and the code → member exchange.
 
-Two ways to send a user to WeCom (wecom-api.md §4):
+Two ways to send a user to WeCom (doc 91022):
 
 * inside the WeCom client (User-Agent contains ``wxwork``): the OAuth2 link
   ``open.weixin.qq.com/connect/oauth2/authorize?appid=…&redirect_uri=…&response_type=code&scope=…
-  &state=…&agentid=…#wechat_redirect`` (§4.1; third-party apps use the suite id and no agentid, §4.2);
+  &state=…&agentid=…#wechat_redirect`` (doc 91022; third-party apps use the suite id and no agentid, doc 91120);
 * in an ordinary browser: the web / QR login page
   ``login.work.weixin.qq.com/wwlogin/sso/login?login_type=CorpApp|ServiceApp&appid=…&agentid=…
-  &redirect_uri=…&state=…`` (§4.3).
+  &redirect_uri=…&state=…`` (doc 98152).
 
 Both come back to ``redirect_uri?code=…&state=…``. :func:`exchange_code` turns the code into a
 :class:`~flask_wecom.user.WeComUser`: app access token → ``auth/getuserinfo`` (third-party:
 ``service/auth/getuserinfo3rd`` with the suite token) → ``user/get`` → ``auth/getuserdetail``
-(third-party: ``getuserdetail3rd``) when a ``user_ticket`` came back (§5). Every failure is a
+(third-party: ``getuserdetail3rd``) when a ``user_ticket`` came back (doc 96442). Every failure is a
 :class:`LoginFailure` (a :class:`~flask_wecom.errors.LoginError`) whose ``reason`` says which of the
 documented cases it is, so the Flask layer can show the right page.
 """
@@ -65,14 +65,14 @@ __all__ = [
 
 OAUTH = "oauth"
 QR = "qr"
-#: ``login_type`` of the web login page (§4.3): self-built and 代开发 apps …
+#: ``login_type`` of the web login page (doc 98152): self-built and 代开发 apps …
 CORP_APP = "CorpApp"
 #: … and third-party (service) apps.
 SERVICE_APP = "ServiceApp"
 
 #: What the WeCom client puts in its User-Agent (``… wxwork/4.1.0 …``).
 WECOM_CLIENT_MARKER = "wxwork"
-#: §4.1: state is ``[a-zA-Z0-9]``, at most 128 bytes (else 84025).
+#: doc 91022: state is ``[a-zA-Z0-9]``, at most 128 bytes (else 84025).
 STATE_PATTERN = re.compile(r"^[A-Za-z0-9]{1,128}$")
 STATE_LENGTH = 32
 
@@ -144,7 +144,7 @@ def choose_via(setting: str, user_agent: Optional[str], requested: Optional[str]
 
 
 def login_type_for(app_type: str) -> str:
-    """``CorpApp`` for self-built and 代开发 apps, ``ServiceApp`` for third-party apps (§4.3)."""
+    """``CorpApp`` for self-built and 代开发 apps, ``ServiceApp`` for third-party apps (doc 98152)."""
     return SERVICE_APP if app_type == "third_party" else CORP_APP
 
 
@@ -154,7 +154,7 @@ def _params(pairs: List[Tuple[str, Any]]) -> List[Tuple[str, str]]:
 
 def authorize_url(base: str, *, appid: str, redirect_uri: str, state: str, scope: str = "snsapi_privateinfo",
                   agentid: Optional[Any] = None) -> str:
-    """The in-client OAuth2 link (§4.1/§4.2), ending in ``#wechat_redirect``.
+    """The in-client OAuth2 link (docs 91022 / 91120), ending in ``#wechat_redirect``.
 
     ``redirect_uri`` is URL-encoded here; pass it plain. ``agentid`` is required with
     ``snsapi_privateinfo`` for ``appid = corp id`` (otherwise WeCom silently falls back to
@@ -179,7 +179,7 @@ def authorize_url(base: str, *, appid: str, redirect_uri: str, state: str, scope
 
 def web_login_url(base: str, *, login_type: str, appid: str, redirect_uri: str, state: str,
                   agentid: Optional[Any] = None, lang: Optional[str] = None) -> str:
-    """The web / QR login link (§4.3). ``agentid`` is sent for ``CorpApp`` only."""
+    """The web / QR login link (doc 98152). ``agentid`` is sent for ``CorpApp`` only."""
     if login_type not in (CORP_APP, SERVICE_APP):
         raise ValueError(f"login_type must be {CORP_APP} or {SERVICE_APP}, not {login_type!r}")
     if not appid:
@@ -245,7 +245,7 @@ def _first(data: Mapping[str, Any], *names: str) -> Optional[str]:
 
 @dataclass
 class UserIdentity:
-    """What ``auth/getuserinfo`` / ``getuserinfo3rd`` said about the code's owner (§5.1, §5.4)."""
+    """What ``auth/getuserinfo`` / ``getuserinfo3rd`` said about the code's owner (doc 96442, doc 91121)."""
 
     userid: Optional[str] = None
     corp_id: Optional[str] = None
@@ -399,7 +399,7 @@ def _call(step: str, func, *args, optional: frozenset = frozenset()):
 
 
 def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Optional[str] = None) -> WeComUser:
-    """Turn a login ``code`` into a :class:`WeComUser` (wecom-api.md §4.1, §4.3, §5).
+    """Turn a login ``code`` into a :class:`WeComUser` (doc 91022, doc 98152, doc 96442).
 
     ``provider`` is a :class:`~flask_wecom.provider.Provider`; ``corp_id`` is the corp the login
     was started for (self-built / 代开发). Third-party apps learn the corp from the answer; their
@@ -435,7 +435,7 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
     if identity.open_userid:
         values["open_userid"] = identity.open_userid
 
-    # user/get: name, department, position (which fields come back depends on the app's grants, §5.3)
+    # user/get: name, department, position (which fields come back depends on the app's grants, doc 96255)
     corp_token = token if not third_party else None
     if third_party:
         try:
@@ -447,7 +447,7 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
         if member:
             _merge_profile(values, member)
 
-    # getuserdetail: the sensitive fields the member agreed to share (scope snsapi_privateinfo only, §5.2)
+    # getuserdetail: the sensitive fields the member agreed to share (scope snsapi_privateinfo only, doc 96443)
     if identity.user_ticket:
         if third_party:
             detail = _call("getuserdetail3rd", client.get_user_detail_3rd, suite, identity.user_ticket,
@@ -456,7 +456,7 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
             detail = _call("getuserdetail", client.get_user_detail, corp_token, identity.user_ticket,
                            optional=_DETAIL_OPTIONAL)
         if detail:
-            # third-party detail carries name (= userid since 2020, §5.5); corp apps' never does
+            # third-party detail carries name (= userid since 2020, doc 91122); corp apps' never does
             if third_party and values.get("name"):
                 detail = {key: value for key, value in detail.items() if key != "name"}
             _merge_profile(values, detail, sensitive_only=not third_party)

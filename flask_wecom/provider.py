@@ -1,6 +1,6 @@
 """The provider (服务商) side of the 代开发 flow, free of Flask.
 
-:class:`Provider` knows which credentials an app type uses (wecom-api.md §0):
+:class:`Provider` knows which credentials an app type uses (doc 97159):
 
 * ``internal`` (自建): ``gettoken`` with the configured corp id + secret;
 * ``customized`` (代开发): suite ticket → suite token → AuthCode → permanent code,
@@ -39,9 +39,9 @@ from .tokens import CorpTokenSource, SuiteTokenSource, ThirdPartyCorpTokenSource
 
 log = logging.getLogger("flask_wecom")
 
-#: WeCom keeps suite_ticket valid for 30 minutes (wecom-api.md §2.1).
+#: WeCom keeps suite_ticket valid for 30 minutes (doc 97162).
 SUITE_TICKET_LIFETIME = 30 * 60
-#: AuthCodes are valid for 10 minutes (wecom-api.md §2.2).
+#: AuthCodes are valid for 10 minutes (doc 97174).
 AUTH_CODE_LIFETIME = 10 * 60
 
 
@@ -328,7 +328,7 @@ class Provider:
                 self.store.finish_auth_code(code_id, error=str(exc), retry=True)
                 return None
             try:
-                # v1 on purpose: it returns auth_info.agent[].agentid, which v2 leaves out (wecom-api.md §3.2–3.3).
+                # v1 on purpose: it returns auth_info.agent[].agentid, which v2 leaves out (docs 97163 / 100776).
                 data = self.client.get_permanent_code(source, claim.auth_code)
             except TransportError as exc:  # the request may not have reached WeCom: the code may still be good
                 log.error("exchanging AuthCode #%s (%s) failed, kept for a retry: %s", code_id, info_type, exc)
@@ -406,7 +406,7 @@ class Provider:
         agents = (data.get("auth_info") or {}).get("agent") or []
         agent_id = agents[0].get("agentid") if agents else None
         self.store.save_corp(
-            corp_id,  # exactly as WeCom sent it: encrypted corp ids are case-sensitive (§0)
+            corp_id,  # exactly as WeCom sent it: encrypted corp ids are case-sensitive (doc 97104)
             permanent_code=permanent_code,
             suite_id=self.suite_id,
             corp_name=corp_info.get("corp_name"),
@@ -513,11 +513,12 @@ def receive_id_rule(provider: Provider, endpoint: str, method: str) -> ReceiveId
     if provider.app_type == INTERNAL:
         return ReceiveIdRule(_ids(provider.corp_id))
     suites = (provider.suite_id, provider.login_suite_id)
-    corps = tuple(provider.corp_ids()) + (provider.corp_id,)
     if endpoint == TEMPLATE_URL:
         if method == "GET":
             return ReceiveIdRule(_ids(provider.provider_corp_id, *suites))
         return ReceiveIdRule(_ids(*suites), strict=False)
+    # read only here: a template event must pass while the store is down (it is spooled then)
+    corps = tuple(provider.corp_ids()) + (provider.corp_id,)
     if method == "GET":
         return ReceiveIdRule(_ids(provider.provider_corp_id, *corps, *suites))
     third_party_suite = provider.suite_id if provider.app_type == THIRD_PARTY else None

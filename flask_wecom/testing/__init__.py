@@ -10,8 +10,8 @@
         fake.authorize("http://127.0.0.1:5000/wecom/suite")   # create_auth with a fresh AuthCode
         ...
 
-It behaves as ``wecom-api.md`` documents WeCom (sections cited in the code); where
-that file says UNCONFIRMED the choice is marked in a comment.  No pytest import
+It behaves as WeCom's official pages document (each rule cites its page as "doc N" in the code);
+where they leave a behaviour open the choice is marked UNCONFIRMED in a comment.  No pytest import
 here — the fixture lives in :mod:`flask_wecom.testing.pytest_plugin`.
 """
 from __future__ import annotations
@@ -110,7 +110,7 @@ class FakeWeCom:
     sign-in page says so while it is used.  Off by default.
 
     ``encrypted_ids`` (default True) gives a 代开发 authorization the post-2022 encrypted corpid /
-    userids (§0).  ``seed`` makes the static credentials reproducible.
+    userids (doc 97159).  ``seed`` makes the static credentials reproducible.
     """
 
     def __init__(
@@ -319,15 +319,15 @@ class FakeWeCom:
             auth, _ = self.model.create_authorization(corp, state)
             return auth
 
-    # -- pushes to the provider (§1-2) ---------------------------------------------------
+    # -- pushes to the provider (docs 96466 / 97172) ---------------------------------------------------
 
     def _template_push(self, url: str, fields: Dict[str, Union[str, int]], client: Any,
                        timeout: float, suite: Optional[Suite] = None) -> Any:
         from .pushes import post_event
 
         suite = suite or self.suite
-        # §1.7 / 97172: template (指令) events are encrypted with receiveid = suite_id;
-        # ToUserName = suite_id, AgentID empty (§1.3)
+        # doc 90968 / 97172: template (指令) events are encrypted with receiveid = suite_id;
+        # ToUserName = suite_id, AgentID empty (doc 96466)
         return post_event(
             url, fields, token=suite.token, encoding_aes_key=suite.encoding_aes_key,
             receive_id=suite.suite_id, to_user_name=suite.suite_id, agent_id="",
@@ -335,7 +335,7 @@ class FakeWeCom:
         )
 
     def push_suite_ticket(self, url: str, *, client: Any = None, timeout: float = 5.0) -> Any:
-        """Issue a new suite_ticket and push it (§2.1).  Returns a :class:`PushResult`."""
+        """Issue a new suite_ticket and push it (doc 97162).  Returns a :class:`PushResult`."""
         ticket = self.issue_suite_ticket()
         fields = {"SuiteId": self.suite.suite_id, "InfoType": "suite_ticket",
                   "TimeStamp": int(self.now()), "SuiteTicket": ticket}
@@ -353,7 +353,7 @@ class FakeWeCom:
 
     def authorize(self, url: str, *, corp: Optional[Corp] = None, state: str = "", client: Any = None,
                   timeout: float = 5.0) -> Any:
-        """The customer admin scans the template QR code: push ``create_auth`` with a new AuthCode (§2.2)."""
+        """The customer admin scans the template QR code: push ``create_auth`` with a new AuthCode (doc 97174)."""
         with self.model.lock:
             _, code = self.model.create_authorization(corp, state)
         fields = {"SuiteId": self.suite.suite_id, "AuthCode": code, "InfoType": "create_auth",
@@ -364,7 +364,7 @@ class FakeWeCom:
                      timeout: float = 5.0) -> Any:
         """Click "重新获取secret": a new permanent code now (the old one -> 40001).
 
-        Pushes ``reset_permanent_code`` with an AuthCode (§2.5).
+        Pushes ``reset_permanent_code`` with an AuthCode (doc 97175).
         """
         with self.model.lock:
             _, code = self.model.reset_permanent_code(corp)
@@ -374,7 +374,7 @@ class FakeWeCom:
 
     def cancel_auth(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
                     timeout: float = 5.0) -> Any:
-        """The customer removes the app: the permanent code stops working; push ``cancel_auth`` (§2.4)."""
+        """The customer removes the app: the permanent code stops working; push ``cancel_auth`` (doc 90642)."""
         with self.model.lock:
             auth = self.model.cancel_authorization(corp)
         fields = {"SuiteId": self.suite.suite_id, "InfoType": "cancel_auth",
@@ -383,7 +383,7 @@ class FakeWeCom:
 
     def change_auth(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
                     timeout: float = 5.0) -> Any:
-        """Push ``change_auth`` (§2.3) — flip ``corp.app_closed`` / ``member.visible`` first."""
+        """Push ``change_auth`` (doc 90642) — flip ``corp.app_closed`` / ``member.visible`` first."""
         corp = corp or self.corp
         fields = {"SuiteId": self.suite.suite_id, "InfoType": "change_auth",
                   "TimeStamp": int(self.now()), "AuthCorpId": corp.auth_corp_id}
@@ -392,10 +392,10 @@ class FakeWeCom:
     def verify_callback_url(self, url: str, *, receive_id: Optional[str] = None, client: Any = None,
                             token: Optional[str] = None, encoding_aes_key: Optional[str] = None,
                             timeout: float = 5.0) -> Any:
-        """Send the GET URL verification and check the plaintext answer (§1.2).
+        """Send the GET URL verification and check the plaintext answer (doc 96466).
 
         ``receive_id`` defaults to the provider's corp id: "配置的url对应的get请求都需以服务商本身的corpid
-        来解密" (§1.7, partly UNCONFIRMED).  Returns a :class:`VerifyResult`, truthy when the
+        来解密" (doc 90968, partly UNCONFIRMED).  Returns a :class:`VerifyResult`, truthy when the
         answer was exactly the decrypted echostr (``.reason`` says what was wrong otherwise).
         """
         from .pushes import verify_url
@@ -414,7 +414,7 @@ class FakeWeCom:
 
         Missing ``ToUserName`` / ``FromUserName`` / ``CreateTime`` / ``MsgType`` / ``AgentID`` are
         filled in.  ``receive_id`` defaults to the corp id the app sees (``corp.auth_corp_id``):
-        "企业应用的回调，表示corpid" (§1.7; UNCONFIRMED for 代开发 specifically).  Token and
+        "企业应用的回调，表示corpid" (doc 90968; UNCONFIRMED for 代开发 specifically).  Token and
         EncodingAESKey default to the suite's (the provider usually reuses them; override if not).
         """
         from .pushes import post_event
@@ -437,7 +437,7 @@ class FakeWeCom:
     def push_change_contact(self, url: str, change_type: str = "update_user", *,
                             member: Optional[Member] = None, corp: Optional[Corp] = None,
                             client: Any = None, **extra: Union[str, int]) -> Any:
-        """``Event=change_contact`` for a member (§2.6, 96302); ``UserID`` as the app sees it."""
+        """``Event=change_contact`` for a member (doc 96301, 96302); ``UserID`` as the app sees it."""
         corp = corp or self.corp
         member = member or corp.members[0]
         encrypted = corp.authorization.encrypted if corp.authorization is not None else corp.encrypted_ids
@@ -448,18 +448,18 @@ class FakeWeCom:
 
     def push_enter_agent(self, url: str, *, member: Optional[Member] = None, corp: Optional[Corp] = None,
                          client: Any = None) -> Any:
-        """``Event=enter_agent`` (§1.3 sample): a member opened the app."""
+        """``Event=enter_agent`` (doc 96466 sample): a member opened the app."""
         corp = corp or self.corp
         member = member or corp.members[0]
         encrypted = corp.authorization.encrypted if corp.authorization is not None else corp.encrypted_ids
         fields = {"FromUserName": member.id_as(encrypted), "Event": "enter_agent", "EventKey": ""}
         return self.push_event(url, fields, corp=corp, client=client)
 
-    # -- OAuth / web login helpers (§4) --------------------------------------------------
+    # -- OAuth / web login helpers (doc 91022) --------------------------------------------------
 
     def authorize_url(self, redirect_uri: str, *, state: str = "", scope: str = "snsapi_base",
                       corp: Optional[Corp] = None, appid: Optional[str] = None) -> str:
-        """The in-client OAuth link (§4.1/§4.2) pointing at this fake."""
+        """The in-client OAuth link (docs 91022 / 91120) pointing at this fake."""
         corp = corp or self.corp
         if appid is None:
             appid = self.suite.suite_id if self.suite.is_third_party else corp.auth_corp_id
@@ -470,7 +470,7 @@ class FakeWeCom:
         return f"{self.oauth_authorize_endpoint}?{urlencode(params)}#wechat_redirect"
 
     def web_login_url(self, redirect_uri: str, *, state: str = "", corp: Optional[Corp] = None) -> str:
-        """The web / QR login link (§4.3): CorpApp for 代开发 / self-built, ServiceApp with the 登录授权
+        """The web / QR login link (doc 98152): CorpApp for 代开发 / self-built, ServiceApp with the 登录授权
         SuiteID for third-party apps (98171)."""
         corp = corp or self.corp
         if self.suite.is_third_party:

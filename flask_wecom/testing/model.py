@@ -1,8 +1,8 @@
 """The simulator's WeCom: pure state and rules, no HTTP.
 
-Everything here follows ``wecom-api.md`` (the team's compiled spec; section
-numbers like §3.6 refer to it).  Where that file says UNCONFIRMED, the choice
-made is marked ``UNCONFIRMED`` in a comment naming the section.
+Every rule cites the official page it follows as "doc N" (developer.work.weixin.qq.com/document/
+path/N; errcodes are those of doc 90313).  Where the official pages leave a behaviour open, the
+choice made is marked ``UNCONFIRMED`` in a comment that says why it loses nothing.
 
 The model is driven by :mod:`flask_wecom.testing.server` (HTTP routes) and the
 :class:`~flask_wecom.testing.FakeWeCom` facade.  Every public method of
@@ -43,19 +43,19 @@ __all__ = [
     "USER_TICKET_TTL",
 ]
 
-#: access_token / suite_access_token / provider_access_token lifetime (§3.1, §3.6, §6)
+#: access_token / suite_access_token / provider_access_token lifetime (doc 97162, doc 97164, doc 91039)
 ACCESS_TOKEN_TTL = 7200
-#: "suite_ticket实际有效期为30分钟" (§2.1)
+#: "suite_ticket实际有效期为30分钟" (doc 97162)
 SUITE_TICKET_TTL = 1800
-#: create_auth / reset_permanent_code AuthCode: "10分钟内有效" (§2.2, §2.5)
+#: create_auth / reset_permanent_code AuthCode: "10分钟内有效" (doc 97174, doc 97175)
 AUTH_CODE_TTL = 600
 #: pre_auth_code of an install started from the provider's website: "expires_in":1200 (90601)
 PRE_AUTH_CODE_TTL = 1200
-#: OAuth code: "5分钟未被使用自动过期" (§4.1)
+#: OAuth code: "5分钟未被使用自动过期" (doc 91022)
 OAUTH_CODE_TTL = 300
-#: user_ticket: "有效期为1800s" (§5.1)
+#: user_ticket: "有效期为1800s" (doc 96442)
 USER_TICKET_TTL = 1800
-#: licence trial: "免费试用期为企业首次安装应用后的90天" (§3.7)
+#: licence trial: "免费试用期为企业首次安装应用后的90天" (doc 97194)
 TRIAL_SECONDS = 90 * 86400
 
 #: 代开发 custom permissions on member fields (contact:sensitive:*), as agent/get_permissions names them
@@ -86,7 +86,7 @@ NAME_AND_EMAIL = ("contact:sensitive:user_name", "contact:sensitive:email")
 
 SCOPE_BASE = "snsapi_base"
 SCOPE_PRIVATE = "snsapi_privateinfo"
-SCOPE_USERINFO = "snsapi_userinfo"  # legacy; third-party only (§5.4)
+SCOPE_USERINFO = "snsapi_userinfo"  # legacy; third-party only (doc 91121)
 
 APP_CUSTOMIZED = "customized"  # 代开发
 APP_THIRD_PARTY = "third_party"  # 第三方
@@ -94,7 +94,7 @@ APP_TYPES = (APP_CUSTOMIZED, APP_THIRD_PARTY)
 
 _ALNUM = string.ascii_letters + string.digits
 _URLSAFE = _ALNUM + "-_"
-_STATE_RE = re.compile(r"[A-Za-z0-9]{0,128}\Z")  # §4.1 / errcode 84025
+_STATE_RE = re.compile(r"[A-Za-z0-9]{0,128}\Z")  # doc 91022 / errcode 84025
 
 #: errmsg texts, in WeCom's terse English (the server appends hint / from ip / more info).
 ERRMSG: Dict[int, str] = {
@@ -108,7 +108,7 @@ ERRMSG: Dict[int, str] = {
     40058: "invalid parameter",
     40078: "invalid auth_code",
     40080: "invalid suite_secret",
-    # the official errmsg, typo included (§7)
+    # the official errmsg, typo included (doc 90313)
     40082: "invalid suite_acccess_token or provider_access_token",
     40083: "invalid suite_id",
     40084: "invalid permanent_code",
@@ -231,7 +231,7 @@ class _Ids:
         return self.chars(n, "0123456789abcdef")
 
     def mixed(self, prefix: str, n: int) -> str:
-        """Opaque, case-sensitive id: at least one upper- and one lower-case letter (§0)."""
+        """Opaque, case-sensitive id: at least one upper- and one lower-case letter (doc 97104)."""
         while True:
             body = self.chars(n)
             if any(c.isupper() for c in body) and any(c.islower() for c in body):
@@ -384,8 +384,8 @@ class Member:
     """A member (成员) of a customer corp.
 
     ``userid`` is the plaintext id; ``open_userid`` the service-provider-level
-    encrypted id that 代开发 apps see after the 2022 upgrade (§0) and that
-    third-party apps get as ``open_userid`` (§5.4).  ``visible`` says whether the
+    encrypted id that 代开发 apps see after the 2022 upgrade (doc 97104) and that
+    third-party apps get as ``open_userid`` (doc 91121).  ``visible`` says whether the
     member is in the app's visible range (可见范围).
     """
 
@@ -395,7 +395,7 @@ class Member:
     email: str
     biz_mail: str
     mobile: str
-    gender: str  # "0" undefined, "1" male, "2" female (§5.2)
+    gender: str  # "0" undefined, "1" male, "2" female (doc 96443)
     department: List[int]
     position: str
     english_name: str = ""
@@ -403,7 +403,7 @@ class Member:
     address: str = ""
     telephone: str = ""
     visible: bool = True
-    status: int = 1  # 1 已激活 (§5.3)
+    status: int = 1  # 1 已激活 (doc 96255)
     #: holds an active interface licence (接口许可, 97194): keeps working after the free trial
     licensed: bool = False
     avatar_key: str = field(default="", repr=False)
@@ -434,7 +434,7 @@ class Member:
 
 @dataclass(eq=False)
 class Provider:
-    """The 服务商 (service provider).  ``ip_whitelist`` None = no check (§8.2)."""
+    """The 服务商 (service provider).  ``ip_whitelist`` None = no check (doc 90313)."""
 
     corp_id: str
     secret: str = field(repr=False)
@@ -453,7 +453,7 @@ class Suite(_DomainSettings):
     provider_corp_id: str = ""
     app_type: str = APP_CUSTOMIZED
     name: str = "示例应用"
-    #: third-party apps' trusted domain (§4.2); corp apps use :attr:`Corp.trusted_domain`
+    #: third-party apps' trusted domain (doc 91120); corp apps use :attr:`Corp.trusted_domain`
     trusted_domain: str = "localhost"
     tickets: List[Tuple[str, float]] = field(default_factory=list, repr=False)
     #: third-party web login's 授权回调域; "" = the trusted domain (see :attr:`Corp.web_login_domain`)
@@ -534,7 +534,7 @@ class Corp(_DomainSettings):
     #: app not created), 1 开发中 (created, not online), 2 已上线, 3 已上线但存在未上线版本.
     #: Only agent/get reflects it; what the client shows for an app that is not online is UNCONFIRMED.
     publish_status: int = 2
-    #: 企业可信IP / per-app IP whitelist; None = no check (§8.2)
+    #: 企业可信IP / per-app IP whitelist; None = no check (doc 90313)
     ip_whitelist: Optional[List[str]] = None
     installed_at: float = 0.0
     authorization: Optional[Authorization] = None
@@ -778,7 +778,7 @@ class WeComModel:
         self._ids = _Ids(seed)
         ids = self._ids
         self.provider = Provider(corp_id=ids.corp_id(), secret=ids.secret())
-        suite_prefix = "dk" if app_type == APP_CUSTOMIZED else "ww"  # §0: 代开发 ids start with dk
+        suite_prefix = "dk" if app_type == APP_CUSTOMIZED else "ww"  # doc 97162: 代开发 ids start with dk
         self.suite = Suite(
             suite_id=suite_prefix + ids.hex(16),
             suite_secret=ids.secret(),
@@ -911,7 +911,7 @@ class WeComModel:
                 raise APIError(60020)
 
     def _find_corp(self, corpid: str) -> Tuple[Optional[Corp], bool]:
-        """(corp, matched_encrypted): plaintext ids match case-insensitively, encrypted ones exactly (§0)."""
+        """(corp, matched_encrypted): plaintext ids match case-insensitively, encrypted ones exactly (doc 97104)."""
         for corp in self.corps:
             if corp.corp_id.lower() == corpid.lower():
                 return corp, False
@@ -935,19 +935,19 @@ class WeComModel:
         return None
 
     def _revoke_tokens(self, auth: Authorization) -> None:
-        # UNCONFIRMED (§2.5): whether access tokens from the old secret keep working after
+        # UNCONFIRMED (doc 97175): whether access tokens from the old secret keep working after
         # reset_permanent_code / cancel_auth.  We revoke them at once (40014): WeCom "may invalidate
-        # access_token early" (§6) and a client must handle that anyway.
+        # access_token early" (doc 91039) and a client must handle that anyway.
         for rec in self._access_tokens.values():
             if rec.auth is auth:
                 rec.revoked = True
         for key in [k for k, v in self._access_by_key.items() if v.auth is auth]:
             del self._access_by_key[key]
 
-    # -- suite_ticket, suite / provider tokens (§2.1, §3.1) ----------------------------
+    # -- suite_ticket, suite / provider tokens (doc 97162) ----------------------------
 
     def issue_suite_ticket(self, suite: Optional[Suite] = None) -> str:
-        """A fresh suite_ticket of ``suite`` (default: the app's), valid for 30 minutes (§2.1)."""
+        """A fresh suite_ticket of ``suite`` (default: the app's), valid for 30 minutes (doc 97162)."""
         suite = suite or self.suite
         now = self.now()
         ticket = _dynamic(48)
@@ -963,7 +963,7 @@ class WeComModel:
 
     def _ticket_valid(self, ticket: str, suite: Optional[Suite] = None) -> bool:
         suite = suite or self.suite
-        # §2.1: "suite_ticket实际有效期为30分钟，可以容错连续两次获取suite_ticket失败的情况".
+        # doc 97162: "suite_ticket实际有效期为30分钟，可以容错连续两次获取suite_ticket失败的情况".
         # Validity is by age only: with pushes every 10 minutes that keeps the latest two (in fact
         # three) tickets valid, which is exactly "tolerates two consecutive missed pushes".  A newer
         # push never invalidates an older ticket before its 30 minutes are up.
@@ -980,7 +980,7 @@ class WeComModel:
         suite = self._suite_by_id(suite_id)
         if suite is None:
             raise APIError(40083)
-        # §3.1: "除了合法来源IP校验之外" — the provider IP whitelist applies here too (§8.2)
+        # doc 97162: "除了合法来源IP校验之外" — the provider IP whitelist applies here too (doc 90313)
         self.check_ip(ip, self.provider.ip_whitelist)
         if not secret or secret != suite.suite_secret:
             raise APIError(40080)
@@ -998,8 +998,8 @@ class WeComModel:
                 self._login_suite_current = current
             else:
                 self._suite_current = current
-        # §3.1 quirk: no errcode on success.  A repeated call inside the lifetime returns the same
-        # token (community, §2.1) with the remaining lifetime (UNCONFIRMED: remaining vs 7200).
+        # doc 97162 quirk: no errcode on success.  A repeated call inside the lifetime returns the same
+        # token (community, doc 97162) with the remaining lifetime (UNCONFIRMED: remaining vs 7200).
         return {"suite_access_token": current.token, "expires_in": round(current.expires_at - now)}
 
     def check_suite_token(self, token: str, ip: str, *, login_ok: bool = False) -> _SuiteToken:
@@ -1024,14 +1024,14 @@ class WeComModel:
             raise APIError(40013)
         self.check_ip(ip, self.provider.ip_whitelist)
         if secret != self.provider.secret:
-            raise APIError(40001)  # UNCONFIRMED (§3.7): exact errcode for a wrong provider_secret
+            raise APIError(40001)  # UNCONFIRMED (doc 91200): exact errcode for a wrong provider_secret
         now = self.now()
         current = self._provider_current
         if current is None or current.expires_at <= now:
             current = _ProviderToken(_dynamic(64), now + ACCESS_TOKEN_TTL)
             self._provider_tokens[current.token] = current
             self._provider_current = current
-        # UNCONFIRMED (§3.7): like get_suite_token, no errcode on success
+        # UNCONFIRMED (doc 97194): like get_suite_token, no errcode on success
         return {"provider_access_token": current.token, "expires_in": round(current.expires_at - now)}
 
     def check_provider_token(self, token: str, ip: str) -> _ProviderToken:
@@ -1039,13 +1039,13 @@ class WeComModel:
             raise APIError(41001)
         rec = self._provider_tokens.get(token)
         if rec is None:
-            raise APIError(40082)  # errmsg names provider_access_token too (§7)
+            raise APIError(40082)  # errmsg names provider_access_token too (doc 90313)
         if self.now() >= rec.expires_at:
             raise APIError(42009)  # UNCONFIRMED: provider tokens' own expiry code
         self.check_ip(ip, self.provider.ip_whitelist)
         return rec
 
-    # -- authorization: create_auth / reset_permanent_code / cancel_auth (§2.2-2.5) -----
+    # -- authorization: create_auth / reset_permanent_code / cancel_auth (docs 97174 / 97175) -----
 
     def _corp(self, corp: Optional[Corp]) -> Corp:
         return corp if corp is not None else self.corps[0]
@@ -1057,7 +1057,7 @@ class WeComModel:
         if old is not None and old.active:
             old.active = False
             self._revoke_tokens(old)
-        # §0: installs after 2022-06 get the encrypted corpid / userids; historic ones keep plaintext.
+        # doc 97104: installs after 2022-06 get the encrypted corpid / userids; historic ones keep plaintext.
         encrypted = bool(corp.encrypted_ids)
         auth = Authorization(
             corp=corp,
@@ -1072,12 +1072,12 @@ class WeComModel:
         return auth, self._new_auth_code(auth, "create_auth")
 
     def reset_permanent_code(self, corp: Optional[Corp] = None) -> Tuple[Authorization, str]:
-        """Click "重新获取secret" (§2.5): a new permanent code at once; the old one stops working (40001)."""
+        """Click "重新获取secret" (doc 97175): a new permanent code at once; the old one stops working (40001)."""
         corp = self._corp(corp)
         auth = corp.authorization
         if auth is None or not auth.active:
             raise ValueError("the corp has not authorized the app: call authorize() / install_app() first")
-        # UNCONFIRMED (§2.5): whether the old secret keeps working for a while.  We retire it at once.
+        # UNCONFIRMED (doc 97175): whether the old secret keeps working for a while.  We retire it at once.
         auth.retired_codes.append(auth.permanent_code)
         auth.permanent_code = _dynamic(32)
         self._revoke_tokens(auth)
@@ -1097,7 +1097,7 @@ class WeComModel:
         self._auth_codes[code] = _AuthCode(code, auth, kind, self.now())
         return code
 
-    # -- permanent code / auth info / corp token (§3.2-3.5) ----------------------------
+    # -- permanent code / auth info / corp token (docs 97163 / 90605) ----------------------------
 
     def _auth_corp_info(
         self, auth: Authorization, *, brief: bool = False, v2: bool = False
@@ -1132,7 +1132,7 @@ class WeComModel:
                     "round_logo_url": logo,
                     "square_logo_url": logo,
                     "auth_mode": 0,
-                    # §3.2: "会多返回is_customized_app字段，且值为true，表示是代开发模版授权"
+                    # doc 97163: "会多返回is_customized_app字段，且值为true，表示是代开发模版授权"
                     "is_customized_app": self.suite.is_customized,
                     "auth_from_thirdapp": False,
                     "privilege": {
@@ -1163,11 +1163,11 @@ class WeComModel:
         if not code:
             raise APIError(41008)
         if len(code) < 64:
-            # §3.2 (community): a non-auth code gets 40058 "auth_code exceed min length 64"
+            # doc 97163 (community): a non-auth code gets 40058 "auth_code exceed min length 64"
             raise APIError(40058, "auth_code exceed min length 64")
         rec = self._auth_codes.get(code)
         now = self.now()
-        # §3.2 / §7: "临时授权码一次有效", 10 minutes (§2.2) -> 40078
+        # docs 97163 / 90313: "临时授权码一次有效", 10 minutes (doc 97174) -> 40078
         if (
             rec is None
             or rec.used
@@ -1181,7 +1181,7 @@ class WeComModel:
         auth = rec.auth
         out: Dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
         if v2:
-            # §3.3: v2 returns no auth_info (no agentid) and no access_token
+            # doc 100776: v2 returns no auth_info (no agentid) and no access_token
             out.update(
                 permanent_code=auth.permanent_code,
                 auth_corp_info=self._auth_corp_info(auth, brief=True),
@@ -1189,10 +1189,10 @@ class WeComModel:
             )
         else:
             if self.suite.is_third_party:
-                # §3.2: the third-party version also returns the corp access_token
+                # doc 97163: the third-party version also returns the corp access_token
                 rec_token = self._issue_access_token(auth.corp, APP_THIRD_PARTY, auth)
                 out.update(access_token=rec_token.token, expires_in=round(rec_token.expires_at - now))
-            # 代开发 (§3.2, 97163): "接口不返回access_token字段"
+            # 代开发 (doc 97163): "接口不返回access_token字段"
             out.update(
                 permanent_code=auth.permanent_code,
                 auth_corp_info=self._auth_corp_info(auth),
@@ -1213,7 +1213,7 @@ class WeComModel:
         auth = self._find_auth(auth_corpid)
         if auth is None or auth.suite_id != self.suite.suite_id:
             raise APIError(40013)
-        # §7 40084: wrong code, or "企业是否已取消授权该套件"
+        # doc 90313 40084: wrong code, or "企业是否已取消授权该套件"
         if not auth.active or code != auth.permanent_code:
             raise APIError(40084)
         return auth
@@ -1231,12 +1231,12 @@ class WeComModel:
     def get_corp_token(self, token: str, body: Dict[str, Any], ip: str) -> Dict[str, Any]:
         self.check_suite_token(token, ip)
         if not self.suite.is_third_party:
-            # §3.5 "third-party only; NOT for 代开发" — UNCONFIRMED which errcode a 代开发 template
+            # doc 90605 "third-party only; NOT for 代开发" — UNCONFIRMED which errcode a 代开发 template
             # gets; we answer 48002 (API接口无权限调用).
             raise APIError(48002, "api forbidden: customized app must use gettoken with the permanent_code")
         auth = self._auth_by_code(body)
         rec = self._issue_access_token(auth.corp, APP_THIRD_PARTY, auth)
-        # §3.5 quirk: no errcode on success
+        # doc 90605 quirk: no errcode on success
         return {"access_token": rec.token, "expires_in": round(rec.expires_at - self.now())}
 
     # -- installs started from the provider's website (90597, 90601, 90602) --------------
@@ -1324,13 +1324,13 @@ class WeComModel:
         return add_query(req.redirect_uri, {"auth_code": code, "expires_in": str(AUTH_CODE_TTL),
                                             "state": req.state})
 
-    # -- gettoken (§3.6, §6) -----------------------------------------------------------
+    # -- gettoken (doc 97164, doc 91039) -----------------------------------------------------------
 
     def _issue_access_token(self, corp: Corp, mode: str, auth: Optional[Authorization]) -> _AccessToken:
         now = self.now()
         key = (mode, corp.corp_id, auth.permanent_code if auth is not None else "self")
         rec = self._access_by_key.get(key)
-        # §3.6 (97164): "有效期内重复获取返回相同结果，过期后获取会返回新的access_token"
+        # doc 97164: "有效期内重复获取返回相同结果，过期后获取会返回新的access_token"
         if rec is None or rec.revoked or rec.expires_at <= now:
             rec = _AccessToken(_dynamic(64), corp, mode, auth, now + ACCESS_TOKEN_TTL)
             self._access_tokens[rec.token] = rec
@@ -1338,7 +1338,7 @@ class WeComModel:
         return rec
 
     def _whitelists(self, corp: Corp, mode: str) -> Tuple[Optional[List[str]], ...]:
-        # §8.2: self-built -> 企业可信IP (corp.ip_whitelist); 代开发 / third-party -> the provider's
+        # doc 90313: self-built -> 企业可信IP (corp.ip_whitelist); 代开发 / third-party -> the provider's
         # IP白名单.  UNCONFIRMED: a per-app IP白名单 also shows in the 代开发 开发信息 form, so for
         # 代开发 corp.ip_whitelist is enforced as well.
         if mode == "selfbuilt":
@@ -1354,7 +1354,7 @@ class WeComModel:
             raise APIError(41004)
         corp, matched_encrypted = self._find_corp(corpid)
         if corp is None:
-            raise APIError(40013)  # includes a case-changed encrypted corpid (§0: case-sensitive)
+            raise APIError(40013)  # includes a case-changed encrypted corpid (doc 97104: case-sensitive)
         auth = corp.authorization
         usable_auth = auth is not None and auth.active and self.suite.is_customized
         if not matched_encrypted and corpsecret == corp.secret:
@@ -1365,7 +1365,7 @@ class WeComModel:
             and (matched_encrypted == auth.encrypted)
             and (not matched_encrypted or corpid == auth.auth_corp_id)
         ):
-            # §3.6: 代开发 gettoken = corpid + permanent_code.  UNCONFIRMED (§0) whether the plaintext
+            # doc 97164: 代开发 gettoken = corpid + permanent_code.  UNCONFIRMED (doc 97159) whether the plaintext
             # corpid is accepted too for an encrypted install; we require exactly the
             # auth_corp_info.corpid returned by get_permanent_code (the doc's "safest" reading).
             mode, with_auth = APP_CUSTOMIZED, auth
@@ -1392,12 +1392,12 @@ class WeComModel:
         self.check_ip(ip, *self._whitelists(rec.corp, rec.mode))
         return rec
 
-    # -- user-facing APIs (§5) ---------------------------------------------------------
+    # -- user-facing APIs (doc 96442) ---------------------------------------------------------
 
     @staticmethod
     def _check_app_usable(corp: Corp) -> None:
         if corp.app_closed:
-            raise APIError(50003)  # §7: "应用禁用之后，将无法再调用api"
+            raise APIError(50003)  # doc 90313: "应用禁用之后，将无法再调用api"
 
     # -- interface licences (接口许可, 97194) -------------------------------------------------
 
@@ -1442,7 +1442,7 @@ class WeComModel:
         if not code:
             raise APIError(41008)
         rec = self._oauth_codes.get(code)
-        # §4.1 / §7 40029: single use, 5 minutes, and only for the app it was issued to
+        # docs 91022 / 90313 40029: single use, 5 minutes, and only for the app it was issued to
         if (
             rec is None
             or rec.used
@@ -1456,8 +1456,8 @@ class WeComModel:
 
     def _new_user_ticket(self, code: _OAuthCode) -> Optional[str]:
         member = code.member
-        # §5.1: "scope为snsapi_privateinfo，且用户在应用可见范围之内时返回"; the web-login variant
-        # returns no user_ticket (§4.3)
+        # doc 96442: "scope为snsapi_privateinfo，且用户在应用可见范围之内时返回"; the web-login variant
+        # returns no user_ticket (doc 98152)
         if member is None or code.via != "oauth2" or not member.visible:
             return None
         if code.scope not in (SCOPE_PRIVATE, SCOPE_USERINFO):
@@ -1480,7 +1480,7 @@ class WeComModel:
         out: Dict[str, Any] = {"errcode": 0, "errmsg": "ok", "userid": c.member.id_as(rec.encrypted)}
         ticket = self._new_user_ticket(c)
         if ticket:
-            out["user_ticket"] = ticket  # §5.1: no expires_in in this response
+            out["user_ticket"] = ticket  # doc 96442: no expires_in in this response
         return out
 
     def _ticket(self, ticket: str, app: str, corp: Optional[Corp]) -> _UserTicket:
@@ -1490,9 +1490,9 @@ class WeComModel:
         if rec is None or rec.app != app or (corp is not None and rec.corp is not corp):
             raise APIError(84015)
         if self.now() - rec.issued_at > USER_TICKET_TTL:
-            raise APIError(84014)  # §5.2: 成员票据过期
+            raise APIError(84014)  # doc 96443: 成员票据过期
         if not rec.member.visible:
-            # §5.2 "成员必须在应用的可见范围内"; the doc lists both 60021 and 92000 — for a
+            # doc 96443 "成员必须在应用的可见范围内"; the doc lists both 60021 and 92000 — for a
             # ticket-based call (no userid parameter) we pick 92000 成员不在应用可见范围之内.
             raise APIError(92000)
         return rec
@@ -1503,7 +1503,7 @@ class WeComModel:
         t = self._ticket(str(body.get("user_ticket") or ""), "corp", rec.corp)
         m = t.member
         self._check_licence(rec.corp, m, rec.mode)
-        # §5.2: no name here
+        # doc 96443: no name here
         out: Dict[str, Any] = {
             "errcode": 0,
             "errmsg": "ok",
@@ -1540,7 +1540,7 @@ class WeComModel:
         member = None
         for m in rec.corp.members:
             # the app names members by the ids it was given: encrypted ids exactly, plaintext
-            # ones case-insensitively (§5.3 "不区分大小写")
+            # ones case-insensitively (doc 96255 "不区分大小写")
             if (rec.encrypted and m.open_userid == userid) or (
                 not rec.encrypted and m.userid.lower() == userid.lower()
             ):
@@ -1548,12 +1548,12 @@ class WeComModel:
         if member is None:
             raise APIError(60111)
         if not member.visible:
-            raise APIError(60011)  # §5.3 "应用只能获取可见范围内的成员信息"; §7 60011
+            raise APIError(60011)  # doc 96255 "应用只能获取可见范围内的成员信息"; doc 90313 60011
         out: Dict[str, Any] = {
             "errcode": 0,
             "errmsg": "ok",
             "userid": member.id_as(rec.encrypted),
-            # §5.4: third-party apps never get the real name
+            # doc 91121: third-party apps never get the real name
             "name": member.id_as(rec.encrypted) if rec.mode == APP_THIRD_PARTY else member.name,
             "department": list(member.department),
             "order": [0 for _ in member.department],
@@ -1566,7 +1566,7 @@ class WeComModel:
             "telephone": member.telephone,
             "english_name": member.english_name,
         }
-        # §5.3: since 2022-06-20 new self-built / 代开发 apps no longer get avatar, gender, mobile,
+        # doc 96255: since 2022-06-20 new self-built / 代开发 apps no longer get avatar, gender, mobile,
         # email, biz_mail, qr_code, address from user/get — they need OAuth (getuserdetail).
         if rec.mode != "selfbuilt":
             out["open_userid"] = member.open_userid
@@ -1626,15 +1626,15 @@ class WeComModel:
         self.check_access_token(token, ip)
         return {"ip_list": list(self.callback_ips), "errcode": 0, "errmsg": "ok"}
 
-    # -- third-party identity (§5.4, §5.5) ---------------------------------------------
+    # -- third-party identity (doc 91121, doc 91122) ---------------------------------------------
 
     def _third_party_only(self) -> None:
         if not self.suite.is_third_party:
-            # §5.4: "不允许代开发自建应用调用" — UNCONFIRMED errcode; 48002 API接口无权限调用
+            # doc 91121: "不允许代开发自建应用调用" — UNCONFIRMED errcode; 48002 API接口无权限调用
             raise APIError(48002, "api forbidden: customized app must use /cgi-bin/auth/getuserinfo")
 
     def _corp_view(self, corp: Corp) -> Tuple[str, bool]:
-        """(corpid, encrypted) a third-party app sees for ``corp`` (§5.4)."""
+        """(corpid, encrypted) a third-party app sees for ``corp`` (doc 91121)."""
         auth = corp.authorization
         if auth is not None and auth.suite_id == self.suite.suite_id:
             return auth.auth_corp_id, auth.encrypted
@@ -1662,7 +1662,7 @@ class WeComModel:
                                "userid": c.member.id_as(encrypted)}
         ticket = self._new_user_ticket(c)
         if ticket:
-            # UNCONFIRMED: the 91121 sample shows expires_in 7200; §5.1 gives user_ticket 1800 s.
+            # UNCONFIRMED: the 91121 sample shows expires_in 7200; doc 96442 gives user_ticket 1800 s.
             # We report (and enforce) 1800.
             out.update(user_ticket=ticket, expires_in=USER_TICKET_TTL)
         out["open_userid"] = c.member.open_userid
@@ -1677,11 +1677,11 @@ class WeComModel:
         corpid, encrypted = self._corp_view(t.corp)
         m = t.member
         uid = m.id_as(encrypted)
-        # §5.5: name = userid for third-party apps; no mobile / email
+        # doc 91122: name = userid for third-party apps; no mobile / email
         return {"errcode": 0, "errmsg": "ok", "corpid": corpid, "userid": uid, "name": uid,
                 "gender": m.gender, "avatar": m.avatar, "qr_code": m.qr_code}
 
-    # -- licence (§3.7) ------------------------------------------------------------------
+    # -- licence (doc 97194) ------------------------------------------------------------------
 
     def get_app_license_info(self, token: str, body: Dict[str, Any], ip: str) -> Dict[str, Any]:
         self.check_provider_token(token, ip)
@@ -1704,7 +1704,7 @@ class WeComModel:
             "license_check_time": int(check),
         }
 
-    # -- OAuth / web login pages (§4) --------------------------------------------------
+    # -- OAuth / web login pages (doc 91022) --------------------------------------------------
 
     def validate_login(self, kind: str, params: Dict[str, str]) -> LoginRequest:
         """Check an OAuth (``oauth2``) or web-login (``wwlogin``) request; AuthorizeError if refused."""
@@ -1738,7 +1738,7 @@ class WeComModel:
         elif app == "corp" and corp is not None:
             corps = [corp]
         elif appid == self.suite.suite_id and self.suite.is_third_party:
-            # §4.2: third-party OAuth uses appid = suite_id; §4.3 ServiceApp likewise
+            # doc 91120: third-party OAuth uses appid = suite_id; doc 98152 ServiceApp likewise
             app = "suite"
             corps = list(self.corps)
         else:
@@ -1753,7 +1753,7 @@ class WeComModel:
                 raise AuthorizeError(None, "scope 参数错误", "invalid scope",
                                      f"scope must be one of {allowed}")
         if not _STATE_RE.match(state):
-            # §4.1 / §7 84025.  UNCONFIRMED for wwlogin (§4.3 does not say); assumed the same rule.
+            # docs 91022 / 90313 84025.  UNCONFIRMED for wwlogin (doc 98152 does not say); assumed the same rule.
             raise AuthorizeError(84025, "不符合的state参数；必须是[a-zA-Z0-9]的参数值，长度不可超过128个字节",
                                  "state must be [a-zA-Z0-9], at most 128 bytes")
         agent_id: Optional[int] = None
@@ -1767,8 +1767,8 @@ class WeComModel:
                 if agent_id != corps[0].agent_id:
                     raise AuthorizeError(40056, "agentid 参数错误", "invalid agentid")
             elif need_agent:
-                # §4.1: "snsapi_privateinfo时必填否则报错" (the same page also says it would fall back
-                # to snsapi_base — we follow the table: an error page).  §4.3: CorpApp needs agentid.
+                # doc 91022: "snsapi_privateinfo时必填否则报错" (the same page also says it would fall back
+                # to snsapi_base — we follow the table: an error page).  doc 98152: CorpApp needs agentid.
                 raise AuthorizeError(40056, "缺少 agentid 参数", "agentid is required",
                                      "snsapi_privateinfo and web login (CorpApp) need the app's agentid")
         netloc = _netloc(redirect_uri)
@@ -1832,7 +1832,7 @@ class WeComModel:
         if non_member:
             if req.kind != "oauth2":
                 raise AuthorizeError(None, "非企业成员无法扫码登录", "non-members cannot use web login")
-            # §5.1 b): "openid 非企业成员的标识，对当前企业唯一"
+            # doc 96442 b): "openid 非企业成员的标识，对当前企业唯一"
             openid = "o" + corp.corp_id[-8:] + "Guest" + corp.open_corp_id[-12:]
         else:
             if userid is None:
@@ -1845,9 +1845,9 @@ class WeComModel:
                 if member is None:
                     raise AuthorizeError(60111, "成员不存在", "no such member", str(userid))
             if not member.visible and (req.kind == "wwlogin" or req.scope != SCOPE_BASE):
-                # §4.1: privateinfo "要求成员必须在应用可见范围内，否则页面会报错"; §4.4: web login
+                # doc 91022: privateinfo "要求成员必须在应用可见范围内，否则页面会报错"; doc 91019: web login
                 # "若用户不在…应用的可见范围，扫码时会提示无权限".  snsapi_base still issues a code:
-                # getuserinfo answers "无论是否在应用可见范围之内" (§5.1).
+                # getuserinfo answers "无论是否在应用可见范围之内" (doc 96442).
                 raise AuthorizeError(50002, "成员不在应用可见范围内，无权限访问",
                                      "You are not in this app's visible range")
         code = secrets.token_urlsafe(32)
@@ -1855,5 +1855,5 @@ class WeComModel:
             code=code, corp=corp, member=member, openid=openid, scope=req.scope or SCOPE_BASE,
             via=req.kind, app=req.app, issued_at=self.now(),
         )
-        # §4.1: redirect to redirect_uri?code=CODE&state=STATE — and nowhere else
+        # doc 91022: redirect to redirect_uri?code=CODE&state=STATE — and nowhere else
         return add_query(req.redirect_uri, {"code": code, "state": req.state})

@@ -1,4 +1,4 @@
-"""WeCom's pushes to a provider's callback URLs, encrypted like WeCom (``wecom-api.md`` §1-2).
+"""WeCom's pushes to a provider's callback URLs, encrypted like WeCom (docs 96466 / 97172).
 
 Encryption and signatures come from :mod:`flask_wecom.crypto` (the same code the
 extension uses to *decrypt*, which is fine: the scheme is symmetric and that
@@ -8,7 +8,7 @@ Transport: real HTTP with :mod:`requests`, or — with ``client=`` — a WSGI te
 client (Flask's ``app.test_client()`` or :class:`werkzeug.test.Client`).
 
 Retries: WeCom retries app callbacks up to three times when it gets no 200 within
-five seconds (§1.4); the retry policy of 指令回调 is UNCONFIRMED (§1.4).  The fake
+five seconds (doc 96466); the retry policy of 指令回调 is UNCONFIRMED (doc 96466).  The fake
 sends each push exactly once and reports what came back; a test that wants a retry
 calls the push again.
 """
@@ -48,17 +48,17 @@ class PushResult:
 
     @property
     def ok(self) -> bool:
-        """HTTP 200: an app (data) callback was accepted (§1.4)."""
+        """HTTP 200: an app (data) callback was accepted (doc 96466)."""
         return self.status_code == 200
 
     @property
     def success(self) -> bool:
-        """HTTP 200 and exactly ``success``: what 指令回调 events require (§1.4, 97172)."""
+        """HTTP 200 and exactly ``success``: what 指令回调 events require (doc 96466, 97172)."""
         return self.status_code == 200 and self.text == "success"
 
     @property
     def in_time(self) -> bool:
-        """Answered within 1000 ms, as create_auth / reset_permanent_code require (§1.4)."""
+        """Answered within 1000 ms, as create_auth / reset_permanent_code require (doc 96466)."""
         return self.elapsed <= 1.0
 
     @property
@@ -69,7 +69,7 @@ class PushResult:
 
 @dataclass
 class VerifyResult:
-    """Outcome of a GET URL verification (§1.2).  Truthy when the answer was exactly right."""
+    """Outcome of a GET URL verification (doc 96466).  Truthy when the answer was exactly right."""
 
     url: str
     ok: bool
@@ -111,7 +111,7 @@ def _send(
         raw = resp.get_data()
         status = resp.status_code
     elapsed = time.monotonic() - start
-    # decode strictly as bytes -> text: a BOM or newline must stay visible (§1.2)
+    # decode strictly as bytes -> text: a BOM or newline must stay visible (doc 96466)
     return status, raw.decode("utf-8", "replace"), elapsed
 
 
@@ -156,7 +156,7 @@ def post_event(
     """POST one encrypted event.
 
     Template (指令) events use ``<ToUserName>suite_id</ToUserName><Encrypt/><AgentID></AgentID>``
-    (§1.3, captured envelope); app events ``<ToUserName/><AgentID/><Encrypt/>`` (§1.3).
+    (doc 96466, captured envelope); app events ``<ToUserName/><AgentID/><Encrypt/>`` (doc 96466).
     """
     plaintext = to_xml(dict(plaintext_fields))
     if app_envelope:
@@ -178,7 +178,7 @@ def verify_url(
     client: Any = None,
     timeout: float = 5.0,
 ) -> VerifyResult:
-    """The GET with an encrypted ``echostr``; the answer must be its plaintext, byte for byte (§1.2)."""
+    """The GET with an encrypted ``echostr``; the answer must be its plaintext, byte for byte (doc 96466)."""
     expected = str(secrets.randbelow(10**19)).zfill(19)  # WeCom's echostr plaintext is a long number
     crypto = MessageCrypto(token, encoding_aes_key, None)
     echostr = crypto.encrypt(expected, receive_id=receive_id)

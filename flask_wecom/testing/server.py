@@ -1,6 +1,6 @@
 """The simulator's WSGI app (WeCom's real paths -> :class:`~.model.WeComModel`), faults, and serving.
 
-Response shapes follow ``wecom-api.md``: JSON with ``errcode`` / ``errmsg`` (the
+Response shapes follow the official pages: JSON with ``errcode`` / ``errmsg`` (the
 errmsg in WeCom's form ``"<text>, hint: [...], from ip: <ip>, more info at
 https://open.work.weixin.qq.com/devtool/query?e=<code>"``), except the
 documented quirks (get_suite_token / get_corp_token omit errcode on success).
