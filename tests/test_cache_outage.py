@@ -1,0 +1,179 @@
+"""Token cache outages cost at most about a second and never multiply gettoken.
+
+Redis is our own redis-server on a private port, frozen with SIGSTOP, killed and restarted by the
+test; the FileSystemCache's directory is replaced by a file (root ignores permissions). Logins run
+over real HTTP against a served FakeWeCom.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+import redis
+from login_support import BROWSER_UA, back_to_app, confirm, make_app, start_login
+from redis_server import PrivateRedis
+
+from flask_wecom.cacheguard import CircuitBreaker, GuardedCache, redis_timeout_problem
+
+GETTOKEN = "/cgi-bin/gettoken"
+PREFIX = "outage:"
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = PrivateRedis(str(tmp_path))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _redis_app(fake, tmp_path, url, name="a"):
+    (tmp_path / name).mkdir(exist_ok=True)
+    return make_app(fake, tmp_path / name, "internal", WECOM_CACHE_TYPE="RedisCache", WECOM_CACHE_REDIS_URL=url,
+                    WECOM_CACHE_KEY_PREFIX=PREFIX)
+
+
+def _quick_breaker(app, cooldown=1.0):
+    """A shorter cool-down than the default 5 s, so that recovery is seen within the test."""
+    app.extensions["wecom"].shared_cache.breaker = CircuitBreaker(first_cooldown=cooldown, max_cooldown=cooldown)
+
+
+def _timed_login(app):
+    """A whole login; returns (answer of /wecom/authorized, seconds spent inside our app)."""
+    client = app.test_client()
+    started = time.monotonic()
+    start = start_login(client, "?next=/profile", ua=BROWSER_UA)
+    ours = time.monotonic() - started
+    assert start.status_code == 302, start.get_data(as_text=True)[:1000]
+    answer = confirm(start.location)
+    started = time.monotonic()
+    done = back_to_app(client, answer)
+    ours += time.monotonic() - started
+    return done, ours
+
+
+def _logged_in(done) -> bool:
+    return done.status_code == 302 and done.location.endswith("/profile")
+
+
+def test_extension_gives_redis_short_timeouts_and_no_retries(fake_wecom, tmp_path, private_redis):
+    app = _redis_app(fake_wecom, tmp_path, private_redis.url)
+    state = app.extensions["wecom"]
+    kwargs = state.cache_backend._write_client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 0.5 and kwargs["socket_connect_timeout"] == 0.5
+    assert redis_timeout_problem(state.cache_backend) is None
+    assert isinstance(state.shared_cache, GuardedCache) and state.shared_cache.inner is state.cache_backend
+    # a Redis client made without them is named at startup (for a user-supplied `cache=`)
+    from cachelib import RedisCache
+    problem = redis_timeout_problem(RedisCache(host=redis.Redis(port=private_redis.port)))
+    assert problem and "socket_timeout=5" in problem and "retry" in problem
+
+
+@pytest.mark.timeout(60)
+def test_frozen_redis_costs_a_login_about_half_a_second_then_nothing(fake_wecom, tmp_path, private_redis):
+    app = _redis_app(fake_wecom, tmp_path, private_redis.url)
+    state = app.extensions["wecom"]
+    _quick_breaker(app, cooldown=1.5)
+    done, baseline = _timed_login(app)  # warm: the corp token is in Redis and in this process
+    assert _logged_in(done) and len(fake_wecom.calls_to(GETTOKEN)) == 1
+
+    private_redis.freeze()
+    try:
+        done, frozen = _timed_login(app)
+        assert _logged_in(done), done.get_data(as_text=True)[:1000]
+        # one 0.5 s read timeout, then the breaker skips Redis: not 5 s per cache operation
+        assert frozen - baseline < 1.0, (frozen, baseline)
+        assert state.shared_cache.breaker.state() == "open" and state.shared_cache.breaker.failures == 1
+        done, skipped = _timed_login(app)
+        assert _logged_in(done) and skipped - baseline < 0.3, (skipped, baseline)
+        assert state.shared_cache.breaker.failures == 1  # nothing waited on Redis again
+        assert len(fake_wecom.calls_to(GETTOKEN)) == 1  # the process kept its copy of the token
+        time.sleep(1.6)  # cool-down over: one probe, which times out once more
+        done, probed = _timed_login(app)
+        assert _logged_in(done) and probed - baseline < 1.0
+        assert state.shared_cache.breaker.failures == 2
+        print(f"login time in our app: warm {baseline:.3f} s, Redis frozen {frozen:.3f} s, breaker open "
+              f"{skipped:.3f} s, probe {probed:.3f} s")
+    finally:
+        private_redis.thaw()
+
+    time.sleep(3.1)  # the second cool-down doubled to the 1.5 s cap… wait it out, then the probe succeeds
+    keys_before = set(redis.Redis(port=private_redis.port).keys(PREFIX + "*"))
+    done, _ = _timed_login(app)
+    assert _logged_in(done)
+    assert state.shared_cache.breaker.state() == "closed"
+    keys_after = set(redis.Redis(port=private_redis.port).keys(PREFIX + "*"))
+    assert keys_after - keys_before  # the login's replay mark went to Redis again
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 1  # the token written before the freeze is still there
+
+
+@pytest.mark.timeout(60)
+def test_redis_down_one_gettoken_per_process_then_recovers(fake_wecom, tmp_path, private_redis):
+    corp, userid = fake_wecom.corp, fake_wecom.corp.members[0].userid
+    workers = [_redis_app(fake_wecom, tmp_path, private_redis.url, name) for name in ("w1", "w2")]
+    for app in workers:
+        _quick_breaker(app)
+    private_redis.kill()
+
+    def api_calls(app, n):
+        state = app.extensions["wecom"]
+        with app.app_context():
+            source = state.provider.corp_token(corp.corp_id)
+            started = time.monotonic()
+            for _ in range(n):
+                assert state.client.get_user(source, userid)["userid"] == userid
+            return time.monotonic() - started
+
+    assert api_calls(workers[0], 20) < 3
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 1  # 20 API calls, one gettoken
+    assert api_calls(workers[1], 20) < 3
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 2  # another process: its own single fetch
+    assert api_calls(workers[0], 5) < 1 and len(fake_wecom.calls_to(GETTOKEN)) == 2
+
+    private_redis.start()  # back, empty (no persistence), on the same port
+    time.sleep(1.1)
+    api_calls(workers[0], 3)
+    assert workers[0].extensions["wecom"].shared_cache.breaker.state() == "closed"
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 3  # refetched once: tokens are not written back
+    api_calls(workers[1], 3)
+    assert workers[1].extensions["wecom"].shared_cache.breaker.state() == "closed"
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 3  # the other process reads it from Redis again
+
+
+def test_cache_directory_replaced_by_a_file_keeps_logins_working(fake_wecom, tmp_path):
+    cache_dir = tmp_path / "fs-cache"
+    app = make_app(fake_wecom, tmp_path, "internal", WECOM_CACHE_DIR=str(cache_dir))
+    state = app.extensions["wecom"]
+    assert type(state.cache_backend).__name__ == "FileSystemCache"
+    _quick_breaker(app)
+    done, _ = _timed_login(app)
+    assert _logged_in(done) and len(fake_wecom.calls_to(GETTOKEN)) == 1
+
+    shutil.rmtree(cache_dir)
+    cache_dir.write_text("not a directory any more")  # every open() below it: NotADirectoryError
+    for _ in range(3):
+        done, _ = _timed_login(app)
+        assert _logged_in(done), done.get_data(as_text=True)[:1000]
+    assert state.shared_cache.breaker.state() in ("open", "probing")
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 1  # the process kept its copy
+
+    cache_dir.unlink()
+    cache_dir.mkdir()
+    time.sleep(1.1)
+    done, _ = _timed_login(app)
+    assert _logged_in(done) and state.shared_cache.breaker.state() == "closed"
+    assert any(cache_dir.iterdir())  # written to disk again
+
+
+def test_cold_start_on_a_broken_cache_directory_fetches_once(fake_wecom, tmp_path):
+    cache_dir = tmp_path / "fs-cache"
+    app = make_app(fake_wecom, tmp_path, "internal", WECOM_CACHE_DIR=str(cache_dir))
+    shutil.rmtree(cache_dir)
+    cache_dir.write_text("x")  # broken before the first token: the file lock cannot be taken either
+    for _ in range(5):
+        done, _ = _timed_login(app)
+        assert _logged_in(done), done.get_data(as_text=True)[:1000]
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 1
