@@ -20,10 +20,10 @@ import time
 from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, redirect, render_template, url_for
+from flask import Flask, has_request_context, jsonify, redirect, render_template, url_for
 from markupsafe import Markup, escape
 
-from flask_wecom import WeCom, login_required, wecom_user
+from flask_wecom import WeCom, domains, login_required, wecom_user
 from flask_wecom.cli import describe_age, status_lines
 from flask_wecom.config import SETTINGS
 from flask_wecom.doctor_flask import doctor_context
@@ -160,7 +160,8 @@ def register_views(app: Flask, wecom: WeCom) -> None:
 
     @app.context_processor
     def demo_context() -> Dict[str, Any]:
-        return {"sandbox": app.extensions.get("wecom_demo"), "sandbox_mode": app.config["DEMO_SANDBOX"]}
+        return {"sandbox": app.extensions.get("wecom_demo"), "sandbox_mode": app.config["DEMO_SANDBOX"],
+                "login_domains": describe_domains(redirect_uri()) if has_request_context() else {}}
 
     @app.route("/")
     def index():
@@ -183,7 +184,8 @@ def register_views(app: Flask, wecom: WeCom) -> None:
         # simulator's, so a mismatch between our settings and WeCom's shows up in check 2.
         box = app.extensions.get("wecom_demo")
         if box is not None:
-            doctor, checked = doctor_context(app, console=box.console_settings()), None
+            doctor = doctor_context(app, console=box.console_settings(), allow_local_redirects=box.lenient)
+            checked = None
         else:
             doctor, checked_at = _recent_doctor_run(app)
             checked = describe_age(time.time() - checked_at, bilingual=True)
@@ -267,6 +269,26 @@ def _now() -> float:
     return time.time()
 
 
+def describe_domains(uri: str) -> Dict[str, Any]:
+    """What the pages say about the redirect URI's host (docs 96441, 90313 80001, 98173).
+
+    ``trusted_domain``: the 可信域名 to enter, or None when the host is one WeCom refuses and no domain
+    is known; ``refused_zh`` / ``refused_en``: why WeCom refuses the host (None when it does not);
+    ``serve_zh`` / ``serve_en``: how to serve on 443 behind a reverse proxy; ``web_login_domain``:
+    the 授权回调域 to enter (a port is fine there).
+    """
+    checked = domains.redirect_host(uri)
+    if checked is None:
+        return {"trusted_domain": None, "refused_zh": None, "refused_en": None, "serve_zh": None,
+                "serve_en": None, "web_login_domain": None}
+    refused_zh = refused_en = None
+    if checked.problem is not None:
+        refused_zh, refused_en = domains.why_refused(checked.problem)
+    serve_zh, serve_en = domains.serve_advice(checked.advisable)
+    return {"trusted_domain": checked.advisable, "refused_zh": refused_zh, "refused_en": refused_en,
+            "serve_zh": serve_zh, "serve_en": serve_en, "web_login_domain": checked.host}
+
+
 def collect_setup() -> Dict[str, Any]:
     """The setup page: every setting (secrets masked), the URLs for the WeCom console, problems."""
     state = WeCom.state()
@@ -282,7 +304,8 @@ def collect_setup() -> Dict[str, Any]:
             shown = str(value)
         rows.append({"key": key, "value": shown, "meaning": meaning, "default": value == default})
     uri = redirect_uri()
-    host = urlsplit(uri).netloc
+    checked = domains.redirect_host(uri)
+    host = checked.host if checked is not None else urlsplit(uri).netloc
     callback = url_for("wecom.callback", _external=True)
     data_callback = url_for("wecom.callback_data", _external=True)
     public = config.get("WECOM_PUBLIC_URL")
@@ -294,7 +317,8 @@ def collect_setup() -> Dict[str, Any]:
         "mode": state.app_type,
         "rows": rows,
         "redirect_uri": uri,
-        "trusted_domain": host,
+        "redirect_host": host,
+        **describe_domains(uri),
         "callback_url": callback,
         "data_callback_url": data_callback,
         "problems": [{"key": p.key, "problem": p.problem, "fix": p.fix, "severity": p.severity}
@@ -304,4 +328,5 @@ def collect_setup() -> Dict[str, Any]:
     }
 
 
-__all__ = ["create_app", "settings_from_env", "load_dotenv_files", "collect_status", "collect_setup"]
+__all__ = ["create_app", "settings_from_env", "load_dotenv_files", "collect_status", "collect_setup",
+           "describe_domains"]

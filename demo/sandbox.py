@@ -104,7 +104,10 @@ class Sandbox:
 
     @classmethod
     def start(cls) -> Sandbox:
-        fake = FakeWeCom()
+        # The demo runs on 127.0.0.1:5000, which real WeCom never accepts as a 可信域名 (no IP, no port:
+        # developer.work.weixin.qq.com/document/path/90313, 80001). The simulator's named leniency lets
+        # in-client OAuth work here anyway; the home page and /setup say so.
+        fake = FakeWeCom(allow_local_redirects=True)
         url = fake.start()
         workdir = tempfile.mkdtemp(prefix="wecom-demo-")
         box = cls(fake, url, workdir)
@@ -163,6 +166,11 @@ class Sandbox:
     @property
     def trusted_domain(self) -> str:
         return self.corp.trusted_domain
+
+    @property
+    def lenient(self) -> bool:
+        """The simulator accepts a redirect host real WeCom refuses (:attr:`FakeWeCom.allow_local_redirects`)."""
+        return self.fake.allow_local_redirects
 
     # -- switches ---------------------------------------------------------------------------
 
@@ -289,12 +297,16 @@ class Sandbox:
             return url_for("wecom.callback", _external=True), app.test_client()
 
     def follow_host(self, host: str) -> None:
-        """The sandbox's 可信域名 is wherever the demo is opened (unless the mismatch switch is on)."""
-        wanted = WRONG_DOMAIN if self.switches["domain"].on else host.lower()
-        if self.fake.corp.trusted_domain != wanted:
-            with self.fake.model.lock:
-                self.fake.corp.trusted_domain = wanted
-                self.fake.suite.trusted_domain = wanted
+        """The sandbox's 可信域名 and 授权回调域 are wherever the demo is opened (unless the mismatch
+        switch is on: it breaks the 可信域名 only, so QR login keeps working, as in real WeCom)."""
+        host = host.lower()
+        wanted = WRONG_DOMAIN if self.switches["domain"].on else host
+        fake = self.fake
+        if (fake.corp.trusted_domain, fake.corp.web_login_domain) != (wanted, host):
+            with fake.model.lock:
+                for owner in (fake.corp, fake.suite):
+                    owner.trusted_domain = wanted
+                    owner.web_login_domain = host
 
     def reset(self) -> List[str]:
         """Every switch off, faults cleared, a stale ticket replaced. Returns what could not be undone."""

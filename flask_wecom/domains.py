@@ -73,11 +73,6 @@ class RedirectHost:
             return self.hostname
         return None
 
-    @property
-    def web_login_ok(self) -> bool:
-        """A 授权回调域 may carry a port (98173); an IP or a local name is another matter (unconfirmed)."""
-        return _name_problem(self.hostname) is None
-
 
 def _name_problem(hostname: str) -> Optional[str]:
     name = hostname.strip("[]").rstrip(".").lower()

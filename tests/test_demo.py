@@ -7,6 +7,7 @@ import re
 import sys
 
 import pytest
+import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -119,7 +120,14 @@ def test_status_panel_and_pages_never_show_secrets(demo, client):
 def test_setup_page_lists_urls_and_masks_secrets(demo, client):
     page = _text(client.get("/setup"))
     assert '<code id="redirect-uri">http://localhost/wecom/authorized</code>' in page
-    assert '<code id="trusted-domain">localhost</code>' in page
+    # "localhost" can never be a 可信域名 (no ICP filing, no IP, no port: 96441, 90313 80001): the page
+    # names the host, says real WeCom would refuse it and how to serve on 443, and never advises it
+    assert '<code id="redirect-host">localhost</code>' in page
+    assert '<code id="trusted-domain">localhost</code>' not in page
+    assert 'id="domain-refused"' in page and "真实企业微信会拒绝这个回调地址" in page
+    assert "Real WeCom would refuse this redirect URI" in page and "allow_local_redirects" in page
+    assert "WECOM_PUBLIC_URL=https://" in page and "443" in page
+    assert '<code id="web-login-domain">localhost</code>' in page
     assert '<code id="callback-url">http://localhost/wecom/callback</code>' in page
     assert '<code id="data-callback-url">http://localhost/wecom/callback/data</code>' in page
     box = demo.extensions["wecom_demo"]
@@ -130,9 +138,38 @@ def test_setup_page_lists_urls_and_masks_secrets(demo, client):
 
 
 def test_trusted_domain_follows_the_host_in_sandbox(demo):
+    """The sandbox on 127.0.0.1:5000 keeps in-client OAuth working only through the simulator's named
+    leniency (real WeCom refuses an IP or a port in a 可信域名: 90313 80001), and its pages say so."""
+    box = demo.extensions["wecom_demo"]
+    assert box.fake.allow_local_redirects is True and box.lenient
     client = demo.test_client()
     client.get("/", base_url="http://127.0.0.1:5000")
-    assert demo.extensions["wecom_demo"].fake.corp.trusted_domain == "127.0.0.1:5000"
+    assert box.fake.corp.trusted_domain == box.fake.corp.web_login_domain == "127.0.0.1:5000"
+    client.post("/sandbox/ticket", base_url="http://127.0.0.1:5000")
+    client.post("/sandbox/authorize", base_url="http://127.0.0.1:5000")
+    home = _text(client.get("/", base_url="http://127.0.0.1:5000"))
+    assert 'id="sandbox-lenient"' in home
+    assert "real WeCom would refuse this redirect URI" in home and "真实企业微信会拒绝这个 redirect URI" in home
+    assert "in production serve it on 443 on your trusted domain (WECOM_PUBLIC_URL)" in home
+    setup = _text(client.get("/setup", base_url="http://127.0.0.1:5000"))
+    assert '<code id="redirect-host">127.0.0.1:5000</code>' in setup and "127.0.0.1:5000</code>" in setup
+    assert '<code id="trusted-domain">你的已备案域名 / your ICP-filed domain</code>' in setup
+    assert '<code id="web-login-domain">127.0.0.1:5000</code>' in setup
+    rows = _doctor_rows(setup)
+    (status, row), = rows["trusted_domain"]
+    assert status == "warn" and "allow_local_redirects" in row and "127.0.0.1:5000" in row
+    fix = row.split('class="wecom-doctor-fix">', 1)[1]
+    assert "127.0.0.1" not in fix and "WECOM_PUBLIC_URL=https://" in fix  # never advise what WeCom refuses
+    # in-client OAuth works here, and WeCom's (simulated) page carries the same warning
+    start = client.get("/wecom/login?via=oauth&next=/profile", base_url="http://127.0.0.1:5000")
+    page = requests.get(start.location.split("#")[0], timeout=10).text
+    assert 'data-lenient="allow_local_redirects"' in page and "real WeCom would refuse this redirect URI" in page
+    answer = confirm(start.location)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("http://127.0.0.1:5000/wecom/authorized")
+    # the CLI checks as real WeCom would: it knows nothing of the simulator's leniency
+    result = demo.test_cli_runner().invoke(args=["wecom", "doctor", "--json", "--public-url", "http://127.0.0.1:5000"])
+    cli = [r for r in json.loads(result.output)["results"] if r["id"] == "trusted_domain"]
+    assert [r["status"] for r in cli] == ["fail"] and result.exit_code != 0
 
 
 # -- switches --------------------------------------------------------------------------------
@@ -316,8 +353,14 @@ def test_setup_page_runs_the_doctor_in_sandbox(demo, client):
     client.post("/sandbox/ticket")
     client.post("/sandbox/authorize")
     healthy = _doctor_rows(_text(client.get("/setup")))
-    for check in ("suite_ticket", "suite_token", "corp_token", "trusted_domain", "app_status", "visible_range"):
+    for check in ("suite_ticket", "suite_token", "corp_token", "app_status", "visible_range"):
         assert all(status == "ok" for status, _ in healthy[check]), (check, healthy[check])
+    # the sandbox's simulator accepts "localhost" as 可信域名; real WeCom would not, and the row says so
+    (status, row), = healthy["trusted_domain"]
+    assert status == "warn" and "real WeCom would refuse this redirect URI" in row, row
+    assert "allow_local_redirects" in row and "443" in row
+    (status, row), = healthy["web_login_domain"]
+    assert status == "ok" and "localhost" in row and "授权回调域" in row
 
     client.post("/sandbox/switch", data={"key": "domain", "on": "1"})
     page = _text(client.get("/setup"))
@@ -383,10 +426,12 @@ def test_healthy_sandbox_checks_the_trial_and_passes_with_warnings(client):
     (status, row), = rows["authorization"]
     # WECOM_PROVIDER_SECRET is set in sandbox mode, so check 6 reads the licence trial
     assert status == "ok" and "免费试用期到" in row and "trial until" in row
-    # plain http on localhost: the two callback rows warn, nothing fails
+    # plain http on localhost: the two callback rows warn, and the trusted-domain row says real WeCom
+    # would refuse the host (the sandbox is more lenient); nothing fails
     assert _statuses(rows, "callback") == ["warn", "warn"]
+    assert _statuses(rows, "trusted_domain") == ["warn"]
     assert 'data-passed="true" data-verdict="warn"' in page
-    assert "✓ 通过，有 2 项提醒 / passed with 2 warnings" in page and "全部通过" not in page
+    assert "✓ 通过，有 3 项提醒 / passed with 3 warnings" in page and "全部通过" not in page
 
 
 #: switch → the doctor rows it makes fail (and the ones that must stay healthy meanwhile)
