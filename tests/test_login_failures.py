@@ -282,6 +282,21 @@ def test_wrong_secret_names_both_causes_of_40001(fake_wecom, tmp_path):
     assert "WECOM_SECRET" in page  # cause 1, for a self-built app: the secret
 
 
+@pytest.mark.parametrize("errcode, reason, words", [
+    (301002, "agent_mismatch", ("WECOM_AGENT_ID", "agentid")),  # token of another app than the agentid
+    (670001, "config", ("共享", "sharing")),  # the sharing scope of a 上下游 shared app
+])
+def test_mismatch_and_sharing_scope_are_not_app_unavailable(client, fake_wecom, errcode, reason, words):
+    """Doc 90313: 301002 and 670001 are settings; the page says so and never 'app disabled/unavailable'."""
+    answer = confirm(start_login(client, ua=WXWORK_UA).location)
+    fake_wecom.fail("/cgi-bin/auth/getuserinfo", errcode)
+    page = assert_failure_page(back_to_app(client, answer), reason, 500, errcode=errcode)
+    assert "应用已停用或不可用" not in page and "The app is disabled or unavailable" not in page
+    assert "not disabled" in page and "不是应用停用" in page
+    for word in words:
+        assert word in page
+
+
 def test_wecom_unreachable(client, fake_wecom):
     answer = confirm(start_login(client).location)
     fake_wecom.drop("/cgi-bin/gettoken")
