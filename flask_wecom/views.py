@@ -521,12 +521,13 @@ def _secret_fix(app_type: str) -> tuple:
                 "copy the Secret from the app's detail page into WECOM_SECRET (a reset secret replaces the old "
                 "one at once).")
     return ("代开发应用的 secret 就是 permanent_code：服务商「重新获取secret」后，须用 reset_permanent_code "
-            "推送的 AuthCode（10 分钟内有效）换取新的 permanent_code（运行 `flask wecom exchange`）；"
-            "错过了就请服务商再获取一次，或请企业管理员重新授权。",
+            "推送的 AuthCode（10 分钟内有效）换取新的 permanent_code（运行 `flask wecom exchange`；"
+            "permanent_code 直接配置在 WECOM_SECRET 中的，换成新值）；错过了就请服务商再获取一次，"
+            "或请企业管理员重新授权。",
             "a 代开发 app's secret is its permanent_code: after the provider's 重新获取secret, the AuthCode "
             "of the reset_permanent_code push (valid 10 minutes) must be exchanged for the new permanent_code "
-            "(run `flask wecom exchange`); if it was missed, the provider resets it again or the corp admin "
-            "authorizes the app again.")
+            "(run `flask wecom exchange`; a permanent_code set in WECOM_SECRET is replaced by the new one); if "
+            "it was missed, the provider resets it again or the corp admin authorizes the app again.")
 
 
 def describe_failure(failure: LoginFailure) -> Dict[str, Any]:

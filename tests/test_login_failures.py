@@ -282,6 +282,17 @@ def test_wrong_secret_names_both_causes_of_40001(fake_wecom, tmp_path):
     assert "WECOM_SECRET" in page  # cause 1, for a self-built app: the secret
 
 
+def test_reset_permanent_code_missed_names_the_new_permanent_code(fake_wecom, tmp_path):
+    """代开发: the secret was reset and the push never arrived; WeCom refuses the old permanent code (40001)."""
+    app = make_app(fake_wecom, tmp_path, mode="customized")
+    with fake_wecom.model.lock:
+        fake_wecom.model.reset_permanent_code()  # 重新获取secret, no reset_permanent_code reaches us
+    page = assert_failure_page(login(app.test_client(), ua=WXWORK_UA), "secret_rejected", 500, errcode=40001)
+    assert "permanent_code" in page and "flask wecom exchange" in page and "重新授权" in page
+    assert "已停用" in page  # the other cause is still named
+    assert fake_wecom.corp.permanent_code not in page
+
+
 @pytest.mark.parametrize("errcode, reason, words", [
     (301002, "agent_mismatch", ("WECOM_AGENT_ID", "agentid")),  # token of another app than the agentid
     (670001, "config", ("共享", "sharing")),  # the sharing scope of a 上下游 shared app
