@@ -320,7 +320,11 @@ def exchange_and_notify(state: WeComState, app, code_id: int, info_type: str, *,
                       code_id, info_type)
         return None
     if corp is None:
-        record = state.store.get_auth_code(code_id)
+        try:
+            record = state.store.get_auth_code(code_id)
+        except Exception as exc:  # noqa: BLE001 - the store is down: the sweep comes back to this code
+            log.warning("AuthCode #%s: cannot read its state (%s)", code_id, type(exc).__name__)
+            return None
         if record is not None and record.status == "failed":
             notify(signals.auth_code_failed, app, auth_code_id=code_id, error=record.error)
         return None

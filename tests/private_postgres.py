@@ -85,6 +85,10 @@ class PrivatePostgres:
     def stop(self) -> None:
         self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
+    def crash(self) -> None:
+        """Die as in a crash: immediate shutdown, open transactions cut off without a commit."""
+        self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+
     def close(self) -> None:
         try:
             if os.path.exists(os.path.join(self.data, "postmaster.pid")):
