@@ -99,6 +99,14 @@ SETTINGS["WECOM_AUTO_UPGRADE"] = (
 )
 DEFAULTS["WECOM_AUTO_UPGRADE"] = SETTINGS["WECOM_AUTO_UPGRADE"][0]
 
+# Extra options of the token cache backend (flask_wecom.cacheguard).
+SETTINGS["WECOM_CACHE_OPTIONS"] = (
+    None,
+    "extra keyword arguments of the cache backend (Flask-Caching's CACHE_OPTIONS); for Redis flask-wecom "
+    "sets 0.5 s connect and read timeouts and no client-side retries unless given here",
+)
+DEFAULTS["WECOM_CACHE_OPTIONS"] = None
+
 # The session cookie (flask_wecom/cookies.py).
 SETTINGS["WECOM_HARDEN_SESSION_COOKIE"] = (
     True,
