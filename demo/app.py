@@ -27,6 +27,7 @@ from flask_wecom import WeCom, domains, login_required, wecom_user
 from flask_wecom.cli import describe_age, status_lines
 from flask_wecom.config import SETTINGS
 from flask_wecom.doctor_flask import doctor_context
+from flask_wecom.permissions import explain
 from flask_wecom.redact import mask
 from flask_wecom.views import redirect_uri
 
@@ -170,7 +171,7 @@ def register_views(app: Flask, wecom: WeCom) -> None:
     @app.route("/profile")
     @wecom.login_required
     def profile():
-        return render_template("profile.html", user=wecom_user)
+        return render_template("profile.html", user=wecom_user, withheld=explain(wecom_user.withheld))
 
     @app.route("/api/me")
     @login_required

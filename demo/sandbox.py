@@ -24,7 +24,7 @@ from flask import Flask, current_app, flash, has_request_context, redirect, requ
 
 from flask_wecom import WeCom
 from flask_wecom.errors import CorpNotFoundError
-from flask_wecom.testing import SUITE_TICKET_TTL, FakeWeCom
+from flask_wecom.testing import NAME_AND_EMAIL, SUITE_TICKET_TTL, FakeWeCom
 
 log = logging.getLogger("demo.sandbox")
 
@@ -80,8 +80,14 @@ class Sandbox:
                    "企业微信的页面（登录时）；诊断里 gettoken 返回 40001，与 secret 错误同码",
                    "WeCom's own page, at login; in the doctor gettoken answers 40001, the code of a wrong "
                    "secret too", steps=(4,)),
-            Switch("trial", "试用期已结束", "trial expired",
-                   "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(6,)),
+            Switch("trial", "试用期已结束", "licence trial over",
+                   "没有许可的张三登录时看到本站的“没有使用许可”页（701016）；有许可的李四照常登录",
+                   "张三 (no licence) gets our “no licence” page (701016); 李四 (licensed) logs in as "
+                   "usual", steps=(6,)),
+            Switch("permissions", "姓名、邮箱权限未授予", "name and email not granted",
+                   "仍可登录；资料页显示账号（UserID）并说明缺少哪些权限、向谁申请",
+                   "login still works; the profile page shows the UserID and says which permissions to ask "
+                   "for, and whom", steps=(8,)),
             Switch("domain", "可信域名不匹配", "trusted domain mismatch",
                    "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(5,)),
             Switch("secret", "secret 被重置，本站没收到推送", "secret reset behind our back (40001)",
@@ -156,8 +162,8 @@ class Sandbox:
         return self.fake.corp
 
     def members(self) -> List[Dict[str, Any]]:
-        return [{"name": m.name, "userid": m.userid, "email": m.email, "visible": m.visible}
-                for m in self.corp.members]
+        return [{"name": m.name, "userid": m.userid, "email": m.email, "visible": m.visible,
+                 "licensed": m.licensed} for m in self.corp.members]
 
     @property
     def authorized(self) -> bool:
@@ -201,7 +207,13 @@ class Sandbox:
                     elif key == "closed":
                         corp.app_closed = on
                     elif key == "trial":
-                        corp.trial_expired = on
+                        corp.trial_expired = on  # doc 97194: unlicensed members are refused, licensed ones not
+                    elif key == "permissions":
+                        # doc 98980: without them user/get and getuserdetail leave name and email out
+                        if on:
+                            corp.permissions.difference_update(NAME_AND_EMAIL)
+                        else:
+                            corp.permissions.update(NAME_AND_EMAIL)
                     elif key == "offline":
                         corp.publish_status = 1 if on else 2  # 1 开发中, 2 已上线
                 if key == "base":

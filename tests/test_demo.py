@@ -440,7 +440,6 @@ SWITCH_FAILS = {
     "visible": ("visible_range",),
     "offline": ("app_status",),
     "token": ("callback",),
-    "trial": ("authorization",),
     "ip": ("suite_token", "corp_token"),
     "closed": ("corp_token",),
     "domain": ("trusted_domain",),
@@ -657,3 +656,62 @@ def test_real_mode_setup_reuses_one_doctor_run_for_30_seconds(monkeypatch, tmp_p
     app.extensions["wecom_demo_doctor"] = (cached[0], cached[1] - 31)  # 31 s later
     client.get("/setup")
     assert len(fake_wecom.calls_to("/cgi-bin/gettoken")) == 2
+
+
+# -- issue 9: what a 代开发 app may read, and interface licences -------------------------------------
+
+
+def test_permissions_switch_profile_explains_the_withheld_fields(demo, client):
+    """Name and email not granted (doc 98980): the login still works, the profile shows the UserID and says
+    which permissions to ask for and whom; the doctor's check 8 warns; switching back restores both."""
+    box = demo.extensions["wecom_demo"]
+    _authorized(client)
+    home = _text(client.post("/sandbox/switch", data={"key": "permissions", "on": "1"}, follow_redirects=True))
+    assert '<li data-switch="permissions" data-on="1">' in home
+    rows = _doctor_rows(_text(client.get("/setup")))
+    (status, row), = rows["permissions"]
+    assert status == "warn" and "contact:sensitive:user_name" in row and "contact:sensitive:email" in row
+    assert "申请自定义权限" in row and "权限管理" in row
+    profile = _login_lands_on_profile(client)
+    member = box.fake.corp.members[0]
+    assert member.name not in profile and member.email not in profile
+    assert 'id="profile-withheld" data-withheld="name,email"' in profile
+    assert f'<div class="name" id="profile-name">{member.open_userid}</div>' in profile  # the UserID fallback
+    for words in ("企业微信没有提供此成员的姓名、邮箱", "WeCom withheld this member's name, email",
+                  "<code>contact:sensitive:user_name</code>", "<code>contact:sensitive:email</code>",
+                  "申请自定义权限", "权限管理", "98980"):
+        assert words in profile, words
+    assert client.get("/api/me").json["withheld"] == ["name", "email"]
+
+    client.post("/sandbox/switch", data={"key": "permissions", "on": "0"})
+    profile = _login_lands_on_profile(client)
+    assert member.name in profile and member.email in profile and 'id="profile-withheld"' not in profile
+    assert _statuses(_doctor_rows(_text(client.get("/setup"))), "permissions") == ["ok"]
+
+
+def test_trial_switch_warns_and_refuses_only_unlicensed_members(demo, client):
+    """Doc 97194: after the trial only members without a licence are refused (701016): 张三 gets our
+    page saying so, 李四 (licensed) logs in; the doctor warns, it does not fail."""
+    box = demo.extensions["wecom_demo"]
+    _authorized(client)
+    home = _text(client.post("/sandbox/switch", data={"key": "trial", "on": "1"}, follow_redirects=True))
+    assert 'data-licensed="1"' in home and 'data-licensed="0"' in home  # who holds a licence is shown
+    page = _text(client.get("/setup"))
+    (status, row), = _doctor_rows(page)["authorization"]
+    assert status == "warn" and "免费试用期已于" in row and "701016" in row
+    assert 'data-passed="true"' in page
+    cli = _cli_statuses(demo)
+    assert cli["authorization"] == ["warn"] and cli["exit_code"] == 0
+
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    refused = client.get(confirm(start.location, "zhangsan").headers["Location"][len("http://localhost"):])
+    text = _text(refused)
+    assert refused.status_code == 403 and 'data-reason="no_licence"' in text and "701016" in text
+
+    start = client.get("/wecom/login?via=oauth&next=/profile")
+    done = client.get(confirm(start.location, "lisi").headers["Location"][len("http://localhost"):])
+    assert done.status_code == 302 and done.location == "/profile"
+    assert box.fake.corp.member("lisi").name in _text(client.get("/profile"))
+
+    client.post("/sandbox/switch", data={"key": "trial", "on": "0"})
+    assert "张三" in _login_lands_on_profile(client)
