@@ -101,7 +101,7 @@ class CheckResult:
     """One finding of the doctor. ``finding`` and ``fix`` are bilingual ("中文 / English").
 
     ``id`` names what was checked (``config``, ``callback``, ``suite_ticket``, ``suite_token``,
-    ``corp_token``, ``trusted_domain``, ``app_status``, ``visible_range``, ``authorization``,
+    ``corp_token``, ``login_suite``, ``trusted_domain``, ``app_status``, ``visible_range``, ``authorization``,
     ``callback_ip``, ``web_login_domain``, ``permissions``); ``step`` is the check's number (1–8);
     ``corp_id`` is set for per-corp results; ``details`` holds non-secret lines to show as a list (URLs to paste, IPs).
     """
@@ -570,7 +570,59 @@ def check_callback(ctx: DoctorContext) -> List[CheckResult]:
 
 
 def check_suite(ctx: DoctorContext) -> List[CheckResult]:
-    """Check 3: a fresh suite_ticket (doc 97162) and a working ``get_suite_token`` (doc 97162)."""
+    """Check 3: a fresh suite_ticket and a working ``get_suite_token`` (doc 97162); for third-party apps
+    with web login configured, the same for the 登录授权 suite (doc 98179)."""
+    return _check_app_suite(ctx) + _check_login_suite(ctx)
+
+
+def _check_login_suite(ctx: DoctorContext) -> List[CheckResult]:
+    """Row ``login_suite``: the 登录授权 suite's ticket has arrived and its ``get_suite_token`` works."""
+    suite_id, secret = ctx.config.get("WECOM_LOGIN_SUITE_ID"), ctx.config.get("WECOM_LOGIN_SUITE_SECRET")
+    if ctx.app_type != THIRD_PARTY or not suite_id or not secret:
+        return []  # not configured: check 1 says what that means for web login
+    title = "登录授权 / login suite (web login)"
+    template_url = (ctx.base_url or "") + ctx.callback_paths["template"]
+    found = ctx.provider.store.get_suite_ticket(str(suite_id))
+    age = ctx.now() - found[1] if found is not None else None
+    if found is None or age is None or age > TICKET_LIFETIME:
+        when_zh = "还没有收到" if found is None else f"{_minutes(age or 0)} 前收到了最后一个（已过期）"
+        when_en = "has not arrived" if found is None else f"last arrived {_minutes(age or 0)} ago (expired)"
+        return [_result(
+            "login_suite", title, FAIL,
+            _both(f"登录授权应用的 suite_ticket {when_zh}：网页登录（ServiceApp）无法换取用户身份",
+                  f"the 登录授权 app's suite_ticket {when_en}: web logins (ServiceApp) cannot be completed"),
+            _both(f"在服务商管理后台「应用管理 → 登录授权」的回调配置中填 {template_url}，Token 与 EncodingAESKey "
+                  "与模板回调相同，保存后点击「刷新Ticket」",
+                  f"in 应用管理 → 登录授权 of the provider console set the callback URL to {template_url} with the "
+                  "template's Token and EncodingAESKey, save, then click 刷新Ticket (refresh ticket)"),
+            step=3)]
+    ticket = found[0]
+    ctx.remember_secret(ticket)
+    try:
+        data = _call(ctx.client.get_suite_token, str(suite_id), str(secret), ticket)
+        token = data.get("suite_access_token")
+        if not token:
+            raise WeComError("get_suite_token answered without suite_access_token")
+        ctx.remember_secret(str(token))
+    except (WeComError, TransportError) as exc:
+        finding, errcode, errmsg = _api_error_text(exc)
+        if errcode in (40080, 40083):
+            fix = _both("WECOM_LOGIN_SUITE_ID / WECOM_LOGIN_SUITE_SECRET 须为「应用管理 → 登录授权」的 SuiteID 与 "
+                        "Secret（不是应用自己的 suite_id）",
+                        "WECOM_LOGIN_SUITE_ID / WECOM_LOGIN_SUITE_SECRET must be the SuiteID and Secret under "
+                        "应用管理 → 登录授权 (not the app's own suite id)")
+        elif errcode == 60020:
+            fix = _whitelist_fix(THIRD_PARTY, errmsg)
+        else:
+            fix = _generic_fix(errcode, errmsg)
+        return [_result("login_suite", title, FAIL, f"get_suite_token: {finding}", fix, step=3)]
+    return [_result("login_suite", title, OK,
+                    _both(f"登录授权应用的 suite_ticket {_minutes(age)} 前收到，get_suite_token 成功",
+                          f"the 登录授权 app's suite_ticket arrived {_minutes(age)} ago; get_suite_token works"),
+                    step=3)]
+
+
+def _check_app_suite(ctx: DoctorContext) -> List[CheckResult]:
     ticket_title = "suite_ticket"
     token_title = "模板凭证 / suite_access_token"
     if not ctx.is_provider_app:

@@ -33,6 +33,9 @@ def make_app(fake, tmp_path, mode: str = "customized", *, provision: bool = True
 def push_ticket(app: Flask, fake) -> None:
     result = fake.push_suite_ticket(CALLBACK, client=app.test_client())
     assert result.success, result.text
+    if fake.suite.is_third_party:  # the 登录授权 suite's ticket (third-party web login) comes to the same URL
+        result = fake.push_login_suite_ticket(CALLBACK, client=app.test_client())
+        assert result.success, result.text
 
 
 def authorize(app: Flask, fake, corp=None) -> None:

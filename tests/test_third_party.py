@@ -235,3 +235,20 @@ def test_a_customized_app_is_not_installed_from_a_website(tmp_path):
         answer = requests.get(fake.url + "/cgi-bin/service/get_pre_auth_code",
                               params={"suite_access_token": token}, timeout=10).json()
         assert answer["errcode"] == 48002
+
+
+def test_the_doctor_checks_the_login_suite(third):
+    from flask_wecom.doctor_flask import run_doctor
+
+    fake, app, base = third
+    missing = [r for r in run_doctor(app, base) if r.id == "login_suite"]
+    assert [r.status for r in missing] == ["fail"]
+    assert base + "/wecom/callback" in missing[0].fix and "刷新Ticket" in missing[0].fix
+    assert fake.push_login_suite_ticket(base + "/wecom/callback").success
+    ok = [r for r in run_doctor(app, base) if r.id == "login_suite"]
+    assert [r.status for r in ok] == ["ok"], ok
+    # the app's own suite secret in WECOM_LOGIN_SUITE_SECRET: WeCom answers 40080, the fix names both keys
+    app.extensions["wecom"].config["WECOM_LOGIN_SUITE_SECRET"] = fake.suite.suite_secret
+    wrong = [r for r in run_doctor(app, base) if r.id == "login_suite"]
+    assert [r.status for r in wrong] == ["fail"] and "40080" in wrong[0].finding
+    assert "WECOM_LOGIN_SUITE_SECRET" in wrong[0].fix and fake.suite.suite_secret not in wrong[0].fix

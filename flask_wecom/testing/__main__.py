@@ -60,6 +60,8 @@ def _print_text(fake: FakeWeCom) -> None:
         f"provider_secret={c['provider']['provider_secret']}",
         f"suite ({s['app_type']})  suite_id={s['suite_id']}  suite_secret={s['suite_secret']}",
         f"                  token={s['token']}  encoding_aes_key={s['encoding_aes_key']}",
+        f"登录授权 (login suite, third-party web login)  suite_id={c['login_suite']['suite_id']}  "
+        f"suite_secret={c['login_suite']['suite_secret']}",
     ]
     for corp in c["corps"]:
         lines += [
