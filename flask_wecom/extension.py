@@ -210,7 +210,19 @@ class WeCom:
                 self._cache.init_app(app)
             return self._cache
         cache = Cache()
-        cache.init_app(app, config=self._cache_config(app, config))
+        cache_config = self._cache_config(app, config)
+        try:
+            cache.init_app(app, config=cache_config)
+        except OSError as exc:
+            if "CACHE_DIR" not in cache_config:
+                raise
+            # A cache directory that cannot be created (under a file, read-only disk…) must not stop
+            # the workers: each keeps its tokens in memory (one gettoken per process) until restarted.
+            log.error("flask-wecom token cache: cannot use the directory %s (%s: %s); each process keeps its "
+                      "tokens in memory until the directory is fixed and the app restarted",
+                      cache_config["CACHE_DIR"], type(exc).__name__, exc.strerror or exc)
+            cache = Cache()
+            cache.init_app(app, config={"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 10000})
         return cache
 
     @staticmethod

@@ -177,3 +177,88 @@ def test_cold_start_on_a_broken_cache_directory_fetches_once(fake_wecom, tmp_pat
         done, _ = _timed_login(app)
         assert _logged_in(done), done.get_data(as_text=True)[:1000]
     assert len(fake_wecom.calls_to(GETTOKEN)) == 1
+
+
+def test_an_unusable_cache_directory_at_start_keeps_the_app_up(fake_wecom, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    app = make_app(fake_wecom, tmp_path, "internal", WECOM_CACHE_DIR=str(blocker / "cache"))
+    assert type(app.extensions["wecom"].cache_backend).__name__ == "SimpleCache"
+    assert "cannot use the directory" in caplog.text
+    for _ in range(3):
+        done, _ = _timed_login(app)
+        assert _logged_in(done)
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 1
+
+
+# -- the breaker itself ---------------------------------------------------------------------------
+
+
+class _Flaky:
+    """A cachelib-like backend that raises while ``down``; counts the calls that reached it."""
+
+    def __init__(self):
+        self.down = False
+        self.calls = 0
+        self.data = {}
+
+    def _hit(self):
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("down")
+
+    def get(self, key):
+        self._hit()
+        return self.data.get(key)
+
+    def set(self, key, value, timeout=None):
+        self._hit()
+        self.data[key] = value
+        return True
+
+    def add(self, key, value, timeout=None):
+        self._hit()
+        return self.data.setdefault(key, value) is value
+
+    def delete(self, key):
+        self._hit()
+        return self.data.pop(key, None) is not None
+
+
+def test_breaker_skips_then_probes_once_and_doubles_its_cooldown():
+    now = [0.0]
+    inner = _Flaky()
+    cache = GuardedCache(inner, breaker=CircuitBreaker(first_cooldown=5, max_cooldown=30, clock=lambda: now[0]))
+    cache.set("k", "v", timeout=60)
+    inner.down = True
+    assert cache.get("k") == "v"  # failed: answered from this process's memory
+    calls = inner.calls
+    for _ in range(10):
+        assert cache.get("k") == "v" and cache.add("other", 1, timeout=60) in (True, False)
+    assert inner.calls == calls  # open: the backend is not touched
+    cooldowns = []
+    for _ in range(5):
+        opened = now[0]
+        while cache.breaker.allow() is None:
+            now[0] += 1
+        cache.breaker.failed("still down")  # the probe this caller was granted failed
+        cooldowns.append(now[0] - opened)
+    assert cooldowns == [5, 10, 20, 30, 30]
+    inner.down = False
+    now[0] += 30
+    assert cache.get("k") == "v" and cache.breaker.state() == "closed"  # probe succeeded: back to the backend
+    inner.data.clear()
+    assert cache.get("k") is None  # a miss in a healthy backend is a miss (another worker may have dropped it)
+
+
+def test_only_one_caller_probes():
+    now = [0.0]
+    inner = _Flaky()
+    cache = GuardedCache(inner, breaker=CircuitBreaker(first_cooldown=1, clock=lambda: now[0]))
+    inner.down = True
+    cache.get("k")
+    now[0] += 1
+    assert cache.breaker.allow() == "probe"
+    assert cache.breaker.allow() is None and cache.breaker.state() == "probing"
+    cache.breaker.succeeded()
+    assert cache.breaker.allow() == "call"
