@@ -54,7 +54,8 @@ SETTINGS: Dict[str, tuple] = {
     "WECOM_LOGIN_VIA": ("auto", "`auto` (OAuth inside the WeCom client, QR login elsewhere), `oauth` or `qr`"),
     "WECOM_STATE_MAX_AGE": (600, "seconds an OAuth state stays valid"),
     "WECOM_LOGIN_VIEW_NEXT": ("/", "where to go after login when no `next` is given"),
-    "WECOM_PUBLIC_URL": (None, "public base URL (https://…) used in redirect URIs behind a proxy"),
+    "WECOM_PUBLIC_URL": (None, "public base URL (`https://your.domain`, no port) of the login redirect URI and "
+                               "callback URLs; its host is the trusted domain (可信域名)"),
     "WECOM_FLASK_LOGIN": (True, "with Flask-Login in the app, also log the `user_loader`'s user in there"),
 }
 
