@@ -184,6 +184,11 @@ class Store:
             options.setdefault("connect_args", {"check_same_thread": False, "timeout": 15})
         else:
             options.setdefault("pool_pre_ping", True)
+        if url.startswith(("mysql", "mariadb")):
+            # InnoDB's default REPEATABLE READ takes gap locks: two workers upserting different new rows (an
+            # UPDATE that matches nothing, then an INSERT) deadlock each other. READ COMMITTED, PostgreSQL's
+            # default and what the store's statements are written for, takes none.
+            options.setdefault("isolation_level", "READ COMMITTED")
         self.url = url
         self.engine = sa.create_engine(url, **options)
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:") \
