@@ -120,6 +120,19 @@ def test_a_login_required_page_that_needs_the_store_is_a_503(app, database, capl
     assert client.get("/corp").status_code == 200
 
 
+def test_an_unknown_corp_id_is_a_404_not_a_503(app, fake_wecom, database):
+    """A visitor's corp_id we do not serve is the visitor's mistake (4xx); only a real outage is a 503."""
+    client = app.test_client()
+    real = fake_wecom.corp.auth_corp_id
+    for corp_id in (real.swapcase(), "wwUnknownCorp"):  # corp ids are case-sensitive
+        answer = client.get(f"/wecom/login?corp_id={corp_id}")
+        body = answer.get_data(as_text=True)
+        assert answer.status_code == 404 and 'data-reason="corp_unknown"' in body, body[:1000]
+        assert "Retry-After" not in answer.headers and real not in body
+    database.stop()
+    assert_unavailable(client.get(f"/wecom/login?corp_id={real.swapcase()}"))  # cannot tell while it is down
+
+
 def test_a_database_error_of_the_app_itself_is_left_to_the_app(fake_wecom, tmp_path):
     import sqlalchemy as sa
 
