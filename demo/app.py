@@ -211,7 +211,7 @@ def _age(seconds: Optional[float]) -> Optional[str]:
 
 
 #: in real mode, how long one doctor run is shown before /setup calls WeCom again: the doctor fetches
-#: fresh tokens, and WeCom throttles frequent gettoken calls (wecom-api.md §6)
+#: fresh tokens, and WeCom throttles frequent gettoken calls (doc 91039)
 DOCTOR_REUSE_SECONDS = 30
 
 

@@ -126,7 +126,7 @@ def _handle_callback(endpoint: str) -> Response:
                        skew, max_age)
 
     try:
-        # No receive ids here: the decrypted one is checked below, once the signature has passed (§1.7).
+        # No receive ids here: the decrypted one is checked below, once the signature has passed (doc 90968).
         crypto = MessageCrypto(token, aes_key, None)
     except WeComError as exc:
         return _refuse(503, "callback is misconfigured: %s", exc.message)
@@ -238,7 +238,7 @@ def after_template_event(state: WeComState, app, event: CallbackEvent, outcome) 
 
 
 def _content_key(event: CallbackEvent, plaintext: str) -> str:
-    """What identifies an app message across WeCom's retries (§1.4: up to three when we are slower than
+    """What identifies an app message across WeCom's retries (doc 96466: up to three when we are slower than
     5 s). WeCom recommends MsgId for messages; for events it suggests FromUserName + CreateTime, which
     two contact changes in one second would share, so the whole decrypted message stands in for it:
     a retry carries the same message, two different events differ somewhere."""
@@ -263,7 +263,7 @@ def _verify_url(state: WeComState, crypto: MessageCrypto, endpoint: str, msg_sig
     refused = _check_receive_id(state, endpoint, "GET", receive_id)
     if refused is not None:
         return refused
-    # WeCom wants the bare plaintext: no quotes, no BOM, no newline (§1.2).
+    # WeCom wants the bare plaintext: no quotes, no BOM, no newline (doc 96466).
     return Response(plaintext, status=200, content_type="text/html; charset=utf-8")
 
 

@@ -4,12 +4,12 @@ One :class:`WeComClient` talks to ``WECOM_API_BASE`` through a :class:`requests.
 (connection reuse) with (connect, read) timeouts and a bounded urllib3 ``Retry`` with
 backoff for connection errors, read errors and HTTP 5xx.
 
-What it does with WeCom's answers (``wecom-api.md`` §6–§7):
+What it does with WeCom's answers (docs 91039 and 90313):
 
 - ``errcode`` present and not 0 -> :class:`~flask_wecom.errors.WeComAPIError` with the
   hint of :mod:`flask_wecom.errcodes`; ``errmsg`` has every secret the request carried
   masked. A missing ``errcode`` is success (get_suite_token / get_corp_token only send
-  one on failure, §3.1, §3.5).
+  one on failure, doc 97162, doc 90605).
 - With a :class:`~flask_wecom.tokens.TokenSource`: an ``errcode`` in the source's
   ``expired_codes`` (40014/42001, or 40082/42009 for suite tokens) drops that token from
   the cache (stale-safe) and retries **once**; a second expiry answer is raised.
@@ -22,15 +22,15 @@ What it does with WeCom's answers (``wecom-api.md`` §6–§7):
 - Network failure after the urllib3 retries, HTTP 5xx after retries, or a body that is
   not a JSON object -> :class:`~flask_wecom.errors.TransportError`.
 
-Single-use requests: the AuthCode exchanged by ``get_permanent_code`` (§3.2, "临时授权码一次
-有效") and the OAuth ``code`` consumed by ``auth/getuserinfo`` / ``getuserinfo3rd`` (§4.1,
+Single-use requests: the AuthCode exchanged by ``get_permanent_code`` (doc 97163, "临时授权码一次
+有效") and the OAuth ``code`` consumed by ``auth/getuserinfo`` / ``getuserinfo3rd`` (doc 91022,
 "code只能使用一次") must not be sent twice: if the first request reached WeCom, a retry can only
 answer 40078 / 40029 and hide the real failure. For these paths urllib3 retries **only
 connection errors** (raised before the request is sent), never read errors or 5xx, and a
 ``-1`` answer is not retried either (WeCom received the code). The
 ``get_permanent_code`` exchange additionally gets a read timeout of at least
 :data:`EXCHANGE_READ_TIMEOUT` seconds, because the v1 API is documented as slow
-("旧获取企业永久授权码接口耗时长", §3.3). An expired token (40014 / 42001 / 40082 / 42009) is
+("旧获取企业永久授权码接口耗时长", doc 100776). An expired token (40014 / 42001 / 40082 / 42009) is
 still retried once with a new token: WeCom refuses the token before it reads the code.
 
 Logging: logger ``flask_wecom.client`` logs each call at DEBUG with method, path,
@@ -424,12 +424,12 @@ class WeComClient:
         return self._auth_call("GET", "/cgi-bin/getcallbackip", corp_token, "access_token")
 
     def get_provider_token(self, provider_corp_id: str, provider_secret: str) -> dict:
-        """``POST /cgi-bin/service/get_provider_token`` — provider_access_token (§3.7; errcode only on failure)."""
+        """``POST /cgi-bin/service/get_provider_token`` — provider_access_token (doc 91200; errcode only on failure)."""
         return self.call("POST", "/cgi-bin/service/get_provider_token",
                          json={"corpid": provider_corp_id, "provider_secret": provider_secret})
 
     def get_app_license_info(self, provider_token: TokenLike, corp_id: str, suite_id: str) -> dict:
-        """``POST /cgi-bin/license/get_app_license_info`` — licence check and free trial of an app (§3.7)."""
+        """``POST /cgi-bin/license/get_app_license_info`` — licence check and free trial of an app (doc 97194)."""
         return self._auth_call("POST", "/cgi-bin/license/get_app_license_info", provider_token,
                                "provider_access_token", json={"corpid": corp_id, "suite_id": suite_id})
 

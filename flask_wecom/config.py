@@ -178,7 +178,7 @@ class ConfigProblem:
 
 
 def required_keys(app_type: str, config: Mapping[str, Any]) -> List[str]:
-    """The keys an app type cannot work without (wecom-api.md §0)."""
+    """The keys an app type cannot work without (doc 97159)."""
     if app_type == "internal":
         return ["WECOM_CORP_ID", "WECOM_SECRET", "WECOM_AGENT_ID"]
     keys = ["WECOM_SUITE_ID", "WECOM_SUITE_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY"]

@@ -1,6 +1,6 @@
 """WeCom callback message crypto: the official WXBizMsgCrypt scheme, byte for byte.
 
-Spec (``wecom-api.md`` §1.5-1.7, official docs 90968 / 91144):
+Spec (official docs 90968 / 91144):
 
 - ``AESKey = base64_decode(EncodingAESKey + "=")`` (32 bytes), AES-256-CBC with
   ``IV = AESKey[:16]``, PKCS#7 padding to a multiple of **32** bytes (not 16).
@@ -17,7 +17,7 @@ and base64 are all validated, and every failure is a
 The signature is always checked *before* anything is decrypted, so an attacker
 without the Token gets no padding oracle.
 
-URL-decoding gotcha (§1.2): ``echostr`` and ``Encrypt`` are base64 and may
+URL-decoding gotcha (doc 96466): ``echostr`` and ``Encrypt`` are base64 and may
 contain ``+``.  A framework that URL-decodes the query string twice (or not at
 all) turns ``+`` into a space or leaves ``%2B``; the signature then no longer
 matches and :class:`SignatureError` is raised.  This module deliberately does
@@ -115,7 +115,7 @@ class MessageCrypto:
 
     ``token`` and ``encoding_aes_key`` are the URL's Token and EncodingAESKey
     from the WeCom console.  ``receive_id`` is what the decrypted receiveid must
-    be (§1.7): a corpid for app callbacks, the suite id for 指令回调 POSTs, the
+    be (doc 90968): a corpid for app callbacks, the suite id for 指令回调 POSTs, the
     service provider's corpid for URL verification of provider-side URLs — so
     it may be one string or an iterable of accepted ids.  Ids are compared
     exactly: encrypted (post-2022) corpids are case sensitive.  ``None``
@@ -296,7 +296,7 @@ class MessageCrypto:
         """Handle the GET URL verification: check, decrypt and return ``echostr``'s message.
 
         The caller answers the GET with exactly this text (no quotes, BOM or
-        newline) within one second (§1.2).
+        newline) within one second (doc 96466).
         """
         self.check_signature(msg_signature, timestamp, nonce, echostr)
         msg, received = self.decrypt(echostr)
@@ -333,7 +333,7 @@ class MessageCrypto:
         *,
         receive_id: Optional[str] = None,
     ) -> str:
-        """Build the encrypted passive-reply envelope for ``plaintext`` (§1.4).
+        """Build the encrypted passive-reply envelope for ``plaintext`` (doc 96466).
 
         ``<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>``, signed like
         an incoming message.  ``timestamp`` defaults to now; ``receive_id`` as in

@@ -1,6 +1,6 @@
 """Decrypted callback messages as plain dataclasses.
 
-Two families arrive on the callback URLs (wecom-api.md §1–2):
+Two families arrive on the callback URLs (docs 96466 / 97172):
 
 * template (指令) events carry ``InfoType`` — suite_ticket, create_auth, change_auth,
   cancel_auth, reset_permanent_code …;
@@ -17,7 +17,7 @@ from typing import Dict, Optional
 
 from .xmlutil import parse_xml
 
-#: InfoTypes the extension handles by itself (wecom-api.md §2).
+#: InfoTypes the extension handles by itself (doc 97172).
 TEMPLATE_EVENTS = frozenset(
     {"suite_ticket", "create_auth", "change_auth", "cancel_auth", "reset_permanent_code"}
 )

@@ -32,7 +32,7 @@ LEASE_SECONDS = 30.0
 #: Seconds between two prunings of expired replay marks by one Store (not on every delivery).
 PRUNE_INTERVAL = 300.0
 
-#: Corp and suite ids are case-sensitive (post-2022 encrypted ids, wecom-api.md §0). SQLite and
+#: Corp and suite ids are case-sensitive (post-2022 encrypted ids, doc 97104). SQLite and
 #: PostgreSQL compare case-sensitively already; MySQL/MariaDB's default collations do not, so those
 #: columns use a binary collation there ("wwAbC" and "wwabc" are different corps).
 CaseSensitiveId = sa.String(128).with_variant(mysql.VARCHAR(128, collation="utf8mb4_bin"), "mysql", "mariadb")
@@ -66,7 +66,7 @@ auth_codes = sa.Table(
 )
 
 #: One row per authorized corp. corp_id keeps its case: post-2022 代开发 corp ids are
-#: encrypted and case-sensitive (wecom-api.md §0).
+#: encrypted and case-sensitive (doc 97104).
 corps = sa.Table(
     "wecom_corp",
     metadata,

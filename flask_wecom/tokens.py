@@ -7,7 +7,7 @@ prefix); *owner* is a corp id + agent id or a suite id, **never a secret**. The 
 ``{"token", "expires_at", "fetched_at"}`` where ``expires_at`` is WeCom's expiry
 (``fetched_at + expires_in``; ``fetched_at`` is taken *before* the request).
 
-Life of a token (``wecom-api.md`` §6: cache it, 7200 s, never call gettoken often)::
+Life of a token (doc 91039: cache it, 7200 s, never call gettoken often)::
 
     fetched_at ........ refresh_from ........ use_until ........ expires_at
                         |-- refresh_ahead --|--- margin ---|
@@ -757,7 +757,7 @@ def _pick(data: dict, field: str, path: str) -> tuple[str, int]:
 class CorpTokenSource(_ManagedSource):
     """Corp access_token from ``gettoken`` (自建: app secret; 代开发: secret = permanent_code).
 
-    Cached per (corp id, agent id) — one app, one token (§6). Without ``agent_id`` the
+    Cached per (corp id, agent id) — one app, one token (doc 91039). Without ``agent_id`` the
     owner is ``"<corp_id>|-"``: give the agent id when one corp has several apps.
     """
 
@@ -789,11 +789,11 @@ class CorpTokenSource(_ManagedSource):
 
 
 class SuiteTokenSource(_ManagedSource):
-    """suite_access_token of a 代开发 template (``dk…``) or third-party suite (§3.1)."""
+    """suite_access_token of a 代开发 template (``dk…``) or third-party suite (doc 97162)."""
 
     kind = "suite"
     param = "suite_access_token"
-    # §6 / §7: 40082 不合法的suite_token, 42009 suite_access_token已过期. 40014 is documented for
+    # docs 91039 / 90313: 40082 不合法的suite_token, 42009 suite_access_token已过期. 40014 is documented for
     # access_token only, so it is not treated as a suite-token expiry.
     expired_codes = frozenset({40082, 42009})
 
@@ -826,7 +826,7 @@ class SuiteTokenSource(_ManagedSource):
 
 
 class ThirdPartyCorpTokenSource(_ManagedSource):
-    """Corp access_token of a third-party app via ``get_corp_token`` (§3.5; not for 代开发).
+    """Corp access_token of a third-party app via ``get_corp_token`` (doc 90605; not for 代开发).
 
     Cached per (corp id, agent id) under kind ``corp_3rd``. ``suite`` may be ``None`` for a
     source used only to :meth:`peek` / :meth:`invalidate` (fetching then raises ConfigError).
