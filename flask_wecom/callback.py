@@ -160,9 +160,6 @@ def _handle_callback(endpoint: str) -> Response:
         event = parse_event(plaintext)
     except ParseXMLError as exc:
         return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
-    from .recovery import kick
-
-    kick(state)  # a spool left by an outage is replayed in the background; a new worker starts its sweeper
     if endpoint == TEMPLATE:
         return _take_template_event(state, event, plaintext, msg_signature, nonce)
     # App (数据) callbacks: the replay marks commit with the handlers' run, in one transaction; if anything

@@ -393,3 +393,41 @@ def test_replay_mark_and_effect_commit_together(tmp_path):
     assert not store.first_seen("sig", "n1")
     assert len(store.recent_auth_codes()) == 1
     store.dispose()
+
+
+def test_auth_code_leases_expire_renew_and_done_wins(tmp_path):
+    """The lease rules at the store: one claimer; an expired claim (or a 0.1.0 claim without a lease) is
+    taken over; renewing keeps it; `done` is final and overrides `failed`."""
+    from flask_wecom.store import auth_codes
+
+    now = [1_000_000.0]
+    store = Store("sqlite:///" + str(tmp_path / "l.sqlite3"), SecretBox("k" * 32), clock=lambda: now[0])
+    code_id, _ = store.record_auth_code("dkS", "create_auth", "C" * 64)
+    first = store.lease_auth_code(code_id, lease=30)
+    assert first.auth_code == "C" * 64 and not first.taken_over and not first.maybe_spent
+    assert store.lease_auth_code(code_id, lease=30) is None  # held
+    now[0] += 25
+    assert store.renew_auth_code(code_id, lease=30)
+    now[0] += 25  # 50 s after the claim, 25 s after the renewal: still held
+    assert store.lease_auth_code(code_id, lease=30) is None
+    assert store.pending_auth_codes(expired=True, lease=30) == []
+    now[0] += 10  # the holder died: no renewal for 35 s
+    assert [r.id for r in store.pending_auth_codes(expired=True, lease=30)] == [code_id]
+    assert store.lease_auth_code(code_id, lease=30, take_over=False) is None  # the ordinary claim does not take over
+    second = store.lease_auth_code(code_id, lease=30)
+    assert second.taken_over and second.maybe_spent
+    assert store.lease_auth_code(code_id, lease=30) is None  # one taker only
+    store.finish_auth_code(code_id, corp_id="wwC")
+    store.finish_auth_code(code_id, error="[40078] invalid auth_code")  # a late failure of the other attempt
+    assert store.get_auth_code(code_id).status == "done"
+    # a claim made by 0.1.0 (no lease column value) counts from when the code was recorded
+    old_id, _ = store.record_auth_code("dkS", "create_auth", "D" * 64)
+    with store.engine.begin() as conn:
+        conn.execute(auth_codes.update().where(auth_codes.c.id == old_id).values(status="exchanging"))
+    assert store.lease_auth_code(old_id, lease=30) is None
+    now[0] += 31
+    assert store.lease_auth_code(old_id, lease=30).taken_over
+    store.finish_auth_code(old_id, error="[40078] invalid auth_code")
+    store.finish_auth_code(old_id, corp_id="wwD")  # the answer stored later (from the spool) wins
+    assert store.get_auth_code(old_id).status == "done"
+    store.dispose()
