@@ -154,3 +154,17 @@ def test_trial_running_everyone_logs_in(fake_wecom, tmp_path):
     client = app.test_client()
     assert not fake_wecom.corp.member("zhangsan").licensed
     assert login(client, ua=WXWORK_UA, userid="zhangsan").location == "/profile"
+
+
+def test_withheld_fields_read_empty_and_survive_the_session_record():
+    """Withheld fields read as "" (the name: the userid); the session record keeps ``withheld`` small."""
+    from flask_wecom.user import AnonymousUser, WeComUser
+
+    user = WeComUser(userid="woAbc", corp_id="wpX", withheld=("name", "email", "not-a-field"))
+    assert user.withheld == ("name", "email") and user.name == "woAbc" and user.email == ""
+    assert user.mobile is None  # not withheld: simply not given
+    record = user.to_session()
+    assert record == {"userid": "woAbc", "corp_id": "wpX", "kind": "member", "withheld": ["name", "email"]}
+    assert WeComUser.from_session(record) == user
+    assert WeComUser(userid="u", corp_id="c", name="张三").withheld == ()
+    assert AnonymousUser().withheld == ()
