@@ -845,7 +845,7 @@ class WeComModel:
     def allow_local_redirects(self, value: bool) -> None:
         with self.lock:
             if not value:
-                for owner in [self.suite, *self.corps]:
+                for owner in [self.suite, self.login_suite, *self.corps]:
                     check_trusted_domain(owner.trusted_domain)
                     check_web_login_domain(owner.web_login_domain)
             self.rules.allow_local_redirects = bool(value)
