@@ -87,6 +87,8 @@ def _hidden(params: Dict[str, str]) -> str:
 
 def _member_form(action: str, params: Dict[str, str], corp: Corp, member: Member, multi_corp: bool) -> str:
     where = f" · {escape(corp.name)}" if multi_corp else ""
+    # who holds an interface licence (doc 97194): after the trial only they get past getuserinfo
+    licence = " · 有接口许可 licensed" if member.licensed else ""
     return (
         f'<form method="post" action="{escape(action)}" class="wecom-member" '
         f'data-userid="{escape(member.userid)}" data-corpid="{escape(corp.corp_id)}">'
@@ -96,7 +98,7 @@ def _member_form(action: str, params: Dict[str, str], corp: Corp, member: Member
         f'<button type="submit"><img alt="" src="/avatar/{escape(member.avatar_key)}/0">'
         f'<span class="who"><strong>以 {escape(member.name)} 身份登录</strong>'
         f'<span class="en">Sign in as {escape(member.name)} ({escape(member.english_name or member.userid)})'
-        f"{where} · {escape(member.position)}</span></span></button></form>"
+        f"{where} · {escape(member.position)}{licence}</span></span></button></form>"
     )
 
 
