@@ -219,3 +219,20 @@ def test_contradictions_are_refused(tmp_path):
         _start(tmp_path / "t", WECOM_SUITE_ID="wwSuite", WECOM_SUITE_SECRET="s", WECOM_TOKEN="t",
                WECOM_ENCODING_AES_KEY="a" * 43, WECOM_PROVIDER_CORP_ID="wwP", WECOM_LOGIN_SUITE_ID="wwL",
                WECOM_LOGIN_SUITE_SECRET="l")
+
+
+def test_the_rule_is_core_and_needs_no_flask():
+    """provider.receive_id_rule is framework-free: a Provider with any store answers it."""
+    from types import SimpleNamespace
+
+    from flask_wecom.provider import Provider, receive_id_rule
+
+    store = SimpleNamespace(list_corps=lambda include_revoked=False: [SimpleNamespace(corp_id="wpCustomer")])
+    provider = Provider(app_type="customized", client=None, tokens=None, store=store, suite_id="dkSuite",
+                        suite_secret="s", provider_corp_id="wwProvider")
+    template_post = receive_id_rule(provider, "template", "POST")
+    assert template_post.expected == {"dkSuite"} and not template_post.strict
+    assert template_post.accepts("wwAnythingElse")  # processed, the view logs it loudly
+    data_post = receive_id_rule(provider, "data", "POST")
+    assert data_post.expected == {"wpCustomer"} and not data_post.accepts("wwProvider")
+    assert receive_id_rule(provider, "data", "get").expected == {"wwProvider", "wpCustomer", "dkSuite"}
