@@ -660,3 +660,13 @@ def test_check_result():
         CheckResult("x", "t", "broken", "?")
     assert summarize([result, CheckResult("y", "t", "fail", "bad")]) == {
         "ok": 1, "warn": 0, "fail": 1, "skip": 0, "passed": False}
+
+
+def test_permissions_third_party_lists_the_grants_without_a_warning(tmp_path):
+    """Third-party apps keep their own rules (no real name or email from these APIs): the row only lists."""
+    third = FakeWeCom(app_type="third_party", trusted_domain=HOST)
+    with third.serve():
+        app = make_app(third, tmp_path, "third_party")
+        third.revoke_permissions()
+        perm = row(run_doctor(app), "permissions")
+        assert perm.status == "ok" and "contact:sensitive:avatar" in perm.details[0]
