@@ -130,7 +130,12 @@ def test_failure_page_and_setup_page_in_chromium(demo_server, browser):
 
     page.goto(base + "/setup")
     expect(page.locator("#redirect-uri")).to_have_text(base + "/wecom/authorized")
-    expect(page.locator("#trusted-domain")).to_have_text(base.split("//", 1)[1])
+    # 127.0.0.1:<port> is never a 可信域名 (no IP, no port: 90313 80001): the page shows the host, says
+    # real WeCom would refuse it, advises no such value, and gives the 授权回调域 (a port is fine there)
+    expect(page.locator("#redirect-host")).to_have_text(base.split("//", 1)[1])
+    expect(page.locator("#domain-refused")).to_contain_text("Real WeCom would refuse this redirect URI")
+    expect(page.locator("#trusted-domain")).not_to_contain_text("127.0.0.1")
+    expect(page.locator("#web-login-domain")).to_have_text(base.split("//", 1)[1])
     # the doctor sees the same fault before anyone logs in, stacked for a phone (the partial's own CSS)
     failing = page.locator('table.wecom-doctor tr[data-check="corp_token"][data-status="fail"]')
     expect(failing).to_contain_text("60020")
