@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import click
 from flask import current_app
@@ -49,6 +50,10 @@ def status_lines(state) -> list:
     ]
     if provider.suite_id:
         lines.append(f"suite ticket:    {describe_age(provider.suite_ticket_age())}")
+    if provider.login_suite_id:  # third-party web login's 登录授权 suite (doc 98179)
+        found = state.store.get_suite_ticket(provider.login_suite_id)
+        age = time.time() - found[1] if found is not None else None
+        lines.append(f"login suite:     {provider.login_suite_id}  ticket {describe_age(age)}")
     backend = state.cache_backend
     breaker = state.shared_cache.breaker.state()
     skipped = "" if breaker == "closed" else f" (failing: skipped by this process, {breaker})"

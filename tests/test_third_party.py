@@ -252,3 +252,16 @@ def test_the_doctor_checks_the_login_suite(third):
     wrong = [r for r in run_doctor(app, base) if r.id == "login_suite"]
     assert [r.status for r in wrong] == ["fail"] and "40080" in wrong[0].finding
     assert "WECOM_LOGIN_SUITE_SECRET" in wrong[0].fix and fake.suite.suite_secret not in wrong[0].fix
+
+
+def test_status_shows_the_login_suite_ticket(third):
+    from flask_wecom.cli import status_lines
+
+    fake, app, base = third
+    with app.app_context():
+        before = [line for line in status_lines(WeCom.state(app)) if line.startswith("login suite:")]
+    assert before == [f"login suite:     {fake.login_suite.suite_id}  ticket never"]
+    assert fake.push_login_suite_ticket(base + "/wecom/callback").success
+    with app.app_context():
+        after = [line for line in status_lines(WeCom.state(app)) if line.startswith("login suite:")]
+    assert after[0].endswith("s ago") and fake.login_suite.suite_secret not in after[0]
