@@ -610,4 +610,4 @@ def render_failure(details: Dict[str, Any], retry_url: Optional[str], *, retry_l
         response.headers.update(headers)
         return response
     page = render_template("wecom/login_error.html", failure=details, retry_url=retry_url, retry_label=retry_label)
-    return page, status, headers
+    return (page, status, headers) if headers else (page, status)
