@@ -88,8 +88,16 @@ class Production:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def workers(self) -> List[int]:
-        children = pathlib.Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        """Pids of the gunicorn master's children (its workers), from /proc."""
+        found = []
+        for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(fields[1]) == self.process.pid:  # field 4 of stat, after "pid (comm) state"
+                found.append(int(stat.parent.name))
+        return found
 
     def scalar(self, sql: str):
         engine = sa.create_engine(self.database_url, poolclass=sa.pool.NullPool)
