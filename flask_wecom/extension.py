@@ -201,7 +201,16 @@ class WeCom:
         if "redis" in str(cache_config.get("CACHE_TYPE") or "").lower():
             # A frozen Redis must cost ≤ 0.5 s once per cool-down, not redis-py's 5 s × 4 attempts
             # (flask_wecom.cacheguard); WECOM_CACHE_OPTIONS entries win.
-            cache_config["CACHE_OPTIONS"] = {**redis_options(), **dict(cache_config.get("CACHE_OPTIONS") or {})}
+            options = {**redis_options(), **dict(cache_config.get("CACHE_OPTIONS") or {})}
+            cache_config["CACHE_OPTIONS"] = options
+            kind = str(cache_config.get("CACHE_TYPE")).rsplit(".", 1)[-1]
+            if cache_config.get("CACHE_REDIS_URL") and kind in ("RedisCache", "redis"):
+                # Flask-Caching before 2.4 drops CACHE_OPTIONS when CACHE_REDIS_URL is set (and redis-py
+                # before 6 has no socket timeout at all): hand it a client built with them.
+                import redis
+
+                cache_config["CACHE_REDIS_HOST"] = redis.Redis.from_url(cache_config.pop("CACHE_REDIS_URL"),
+                                                                        **options)
         return cache_config
 
     def _make_cache(self, app: Flask, config: Dict[str, Any]) -> Cache:
