@@ -89,7 +89,9 @@ class Sandbox:
                    "login still works; the profile page shows the UserID and says which permissions to ask "
                    "for, and whom", steps=(8,)),
             Switch("domain", "可信域名不匹配", "trusted domain mismatch",
-                   "企业微信的页面（登录时）", "WeCom's own page, at login", steps=(5,)),
+                   "企业微信的页面（客户端内登录时；扫码登录看的是授权回调域，不受影响）",
+                   "WeCom's own page, at in-client login (QR login checks the separate 授权回调域: unaffected)",
+                   steps=(5,)),
             Switch("secret", "secret 被重置，本站没收到推送", "secret reset behind our back (40001)",
                    "登录失败（40001）。关闭＝企业微信补推 reset_permanent_code",
                    "login fails (40001). Off = WeCom re-sends reset_permanent_code", steps=(4, 6)),

@@ -197,6 +197,9 @@ def test_switch_trusted_domain_mismatch_shows_wecoms_page(client):
     start = client.get("/wecom/login?via=oauth&next=/profile")
     answer = confirm(start.location)
     assert 'data-errcode="50001"' in answer.text and "redirect_uri需使用应用可信域名" in answer.text
+    # QR login is checked against the separate 授权回调域 (98173), which still follows the host
+    answer = confirm(client.get("/wecom/login?via=qr&next=/profile").location)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("http://localhost/wecom/authorized")
 
 
 def test_switch_app_disabled_shows_wecoms_page(client):
