@@ -270,7 +270,7 @@ class Provider:
                 and event.suite_ticket):
             # the 登录授权 suite's ticket, when its callback settings point at this URL (98179: its
             # suite_access_token is got like a third-party app's, with its own ticket)
-            self.store.save_suite_ticket(event.suite_id, event.suite_ticket, received_at)
+            self.store.save_suite_ticket(event.suite_id, event.suite_ticket, received_at, keep_newer=True)
             return EventOutcome("ticket_stored", reason="login suite")
         if event.suite_id and self.suite_id and event.suite_id != self.suite_id:
             # Two suites may share one callback URL: never let the other one overwrite ours.
@@ -278,7 +278,7 @@ class Provider:
         if event.info_type == "suite_ticket":
             if not event.suite_ticket or not event.suite_id:
                 return EventOutcome("ignored", reason="suite_ticket event without SuiteId/SuiteTicket")
-            self.store.save_suite_ticket(event.suite_id, event.suite_ticket, received_at)
+            self.store.save_suite_ticket(event.suite_id, event.suite_ticket, received_at, keep_newer=True)
             return EventOutcome("ticket_stored")
         if event.info_type in ("create_auth", "reset_permanent_code"):
             if not event.auth_code:

@@ -257,11 +257,15 @@ class Store:
 
     # -- suite tickets ------------------------------------------------------------
 
-    def save_suite_ticket(self, suite_id: str, ticket: str, received_at: Optional[float] = None) -> None:
-        """Keep the newest ticket: a late replay of an older delivery (from the spool) never replaces it."""
+    def save_suite_ticket(self, suite_id: str, ticket: str, received_at: Optional[float] = None, *,
+                          keep_newer: bool = False) -> None:
+        """Store the suite's ticket. With ``keep_newer`` (pushed tickets) a late replay of an older delivery
+        (from the spool) never replaces a newer ticket."""
         now = received_at if received_at is not None else self._clock()
         sealed = self._box.seal(ticket)
-        newer = sa.and_(suite_tickets.c.suite_id == suite_id, suite_tickets.c.received_at <= now)
+        newer = suite_tickets.c.suite_id == suite_id
+        if keep_newer:
+            newer = sa.and_(newer, suite_tickets.c.received_at <= now)
         with self._conn() as conn:
             if conn.execute(suite_tickets.update().where(newer).values(ticket=sealed, received_at=now)).rowcount:
                 return

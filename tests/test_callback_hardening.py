@@ -318,10 +318,15 @@ def test_an_app_message_the_store_cannot_take_answers_503_and_the_retry_is_proce
     assert seen == ["zhangsan"]
 
 
-def test_an_unreachable_database_answers_503_not_500(serve):
+def test_an_unreachable_database_never_answers_500(serve):
+    """Template event: kept in the spool and answered success; app message: 503 for WeCom's retry."""
     p = serve(WECOM_DATABASE_URI="postgresql+psycopg2://nobody@127.0.0.1:9/none?connect_timeout=1")
     params, body = _signed(p.fake, _ticket_fields(p.fake))
-    assert requests.post(p.callback, params=params, data=body.encode(), timeout=20).status_code == 503
+    assert requests.post(p.callback, params=params, data=body.encode(), timeout=20).text == "success"
+    assert len(p.state.spool) == 1
+    message = {"ToUserName": "wwCorp", "MsgType": "event", "Event": "enter_agent"}
+    params, body = _signed(p.fake, message, receive_id="wwCorp")
+    assert requests.post(p.data_callback, params=params, data=body.encode(), timeout=20).status_code == 503
 
 
 def test_raising_signal_receivers_and_handlers_never_change_the_answer(provider):

@@ -431,3 +431,21 @@ def test_auth_code_leases_expire_renew_and_done_wins(tmp_path):
     store.finish_auth_code(old_id, corp_id="wwD")  # the answer stored later (from the spool) wins
     assert store.get_auth_code(old_id).status == "done"
     store.dispose()
+
+
+def test_a_late_replay_never_replaces_newer_state(tmp_path):
+    """Spooled events are applied late: an older ticket keeps the newer one; a cancel_auth older than the
+    corp's latest authorization is stale."""
+    store = Store("sqlite:///" + str(tmp_path / "r.sqlite3"), SecretBox("k" * 32))
+    store.save_suite_ticket("dkS", "NEW", received_at=2000, keep_newer=True)
+    store.save_suite_ticket("dkS", "OLD", received_at=1000, keep_newer=True)  # replayed from the spool
+    assert store.get_suite_ticket("dkS") == ("NEW", 2000)
+    code_id, _ = store.record_auth_code("dkS", "create_auth", "E" * 64, received_at=3000)
+    store.lease_auth_code(code_id)
+    store.save_corp("wwC", permanent_code="P", suite_id="dkS")
+    store.finish_auth_code(code_id, corp_id="wwC")
+    store.revoke_corp("wwC", at=2500)  # a cancel spooled before this authorization
+    assert store.get_corp("wwC").active
+    store.revoke_corp("wwC", at=3500)  # a cancel after it
+    assert store.get_corp("wwC").status == "revoked"
+    store.dispose()
