@@ -485,16 +485,24 @@ def _app_metadata() -> sa.MetaData:
     return app_metadata
 
 
-def test_moving_to_the_apps_own_alembic_adopts_tables_flask_wecom_created(tmp_path: Path) -> None:
-    """Tables created by flask-wecom itself (wecom_alembic_version), then the app's `upgrade heads`: adopted."""
+@pytest.mark.parametrize("stamp_first", [True, False])
+def test_moving_to_the_apps_own_alembic_keeps_tables_flask_wecom_created(tmp_path: Path, stamp_first: bool) -> None:
+    """Tables created by flask-wecom itself (wecom_alembic_version), then the app's own Alembic takes over: README's
+    `stamp` then `upgrade heads`; an `upgrade heads` without the stamp adopts the existing tables as well."""
     url = f"sqlite:///{tmp_path / 'w.sqlite3'}"
     store = Store(url, SecretBox(KEY))
     store.save_corp("wwCorp", permanent_code="permanent")
     store.dispose()
     engine = _engine(url)
     with engine.connect() as conn:
-        command.upgrade(_app_alembic(tmp_path, conn), "heads")
+        config = _app_alembic(tmp_path, conn)
+        if stamp_first:
+            command.stamp(config, schema.HEAD)
+            conn.commit()
+        command.upgrade(config, "heads")
         conn.commit()
+        versions = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+        assert versions == {"app_0001", schema.HEAD}
         # the app's history is now the one that moves on: ours stays behind (here: pretend it lags a revision)
         conn.execute(sa.text("UPDATE wecom_alembic_version SET version_num = 'wecom_0001'"))
         conn.commit()
