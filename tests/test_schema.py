@@ -286,6 +286,24 @@ def test_upgrade_from_0_1_0_keeps_the_data(empty_db: str) -> None:
     assert _diff_against_store(empty_db) == []
 
 
+def test_an_upgrade_that_died_half_way_is_completed(empty_db: str) -> None:
+    """MySQL/MariaDB cannot roll DDL back: a process killed inside wecom_0001 (or 0.1.0's create_all) leaves some
+    tables and no version. The next boot keeps those and creates the rest."""
+    engine = _engine(empty_db)
+    legacy.metadata.create_all(engine, tables=[legacy.corps, legacy.deliveries])
+    with engine.begin() as conn:
+        conn.execute(legacy.corps.insert().values(corp_id="wwKept", status="active", updated_at=1.0))
+    assert schema.current_status(engine).unversioned_tables == ("wecom_corp", "wecom_delivery")
+    engine.dispose()
+    store = Store(empty_db, SecretBox(KEY))
+    try:
+        assert store.get_corp("wwKept").status == "active"
+        assert schema.current_status(store.engine).up_to_date
+    finally:
+        store.dispose()
+    assert _diff_against_store(empty_db) == []
+
+
 def test_concurrent_boot_on_a_0_1_0_database(empty_db: str, tmp_path: Path) -> None:
     url = empty_db
     ids = _fill_0_1_0(url)
