@@ -66,7 +66,7 @@ setup(
         "pycryptodome>=3.15",
         "flask-caching>=2.0",
         "defusedxml>=0.7",
-        "sqlalchemy>=1.4",
+        "sqlalchemy>=2.0",  # 2.0-style connections (commit/rollback) in the store and its schema upgrades
         # versioned store schema (flask_wecom/migrations), upgraded by one process at a time
         "alembic>=1.10",
         "blinker>=1.6",
