@@ -18,6 +18,8 @@ __all__ = ["WeComUser", "AnonymousUser"]
 MAX_DEPARTMENTS = 20
 #: Longest string kept per field in the session record.
 MAX_FIELD_LENGTH = 512
+#: profile fields that read as "" when WeCom did not give them, so f"{wecom_user.email}" is never "None"
+_TEXT_FIELDS = ("email", "biz_mail", "avatar", "gender", "mobile", "position", "alias", "open_userid")
 
 
 @dataclass
@@ -26,9 +28,9 @@ class WeComUser:
 
     ``userid`` is the member's UserID as the app sees it (for 代开发 installs after June 2022 an
     encrypted, case-sensitive id — developer.work.weixin.qq.com/document/path/97104) and ``corp_id``
-    the corp it belongs to. Fields WeCom did not return are ``None`` (or empty): a missing ``email``
-    means the member has no email visible to this app (scope ``snsapi_base``, web/QR login, the admin
-    did not grant it, or a third-party app), never an error.
+    the corp it belongs to. Text fields WeCom did not return are ``""`` (``main_department``:
+    ``None``): a missing ``email`` means the member has no email visible to this app (scope
+    ``snsapi_base``, web/QR login, the admin did not grant it, or a third-party app), never an error.
 
     ``name`` falls back to ``userid`` when WeCom does not give the name (a 代开发 app without the
     ``contact:sensitive:user_name`` permission, doc 98980), so it is never empty. ``withheld`` names
@@ -62,8 +64,8 @@ class WeComUser:
         self.withheld = tuple(str(f) for f in (self.withheld or ()) if f in FIELD_PERMISSIONS)
         if not self.name:
             self.name = self.userid  # documented fallback: the name may be withheld (doc 98980)
-        for name in self.withheld:
-            if name != "name" and getattr(self, name) is None:
+        for name in _TEXT_FIELDS:  # a field WeCom did not give (withheld, not consented, QR login) is ""
+            if getattr(self, name) is None:
                 setattr(self, name, "")
 
     # -- Flask-Login style attributes ------------------------------------------------------

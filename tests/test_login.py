@@ -150,7 +150,7 @@ def test_qr_login_round_trip_has_no_email_and_that_is_fine(app, client, fake_wec
     # §4.3: the web-login code gives no user_ticket; user/get gives no email to new apps (§5.3)
     assert "李四" in page and "no email" in page
     assert "/cgi-bin/auth/getuserdetail" not in [c.path for c in fake_wecom.calls]
-    assert client.get("/api/me").json == {"userid": "lisi", "email": None}
+    assert client.get("/api/me").json == {"userid": "lisi", "email": ""}  # withheld reads as ""
 
 
 def test_customized_mode_round_trip(fake_wecom, tmp_path):

@@ -96,7 +96,7 @@ def test_web_login_without_consent_is_not_withheld(fake_wecom, tmp_path):
     client = app.test_client()
     assert login(client, ua=BROWSER_UA).location == "/profile"
     me = _me(client)
-    assert me["name"] == fake_wecom.corp.members[0].name and me["email"] is None and me["withheld"] == []
+    assert me["name"] == fake_wecom.corp.members[0].name and me["email"] == "" and me["withheld"] == []
     fake_wecom.revoke_permissions()
     client2 = app.test_client()
     login(client2, ua=BROWSER_UA)
@@ -111,7 +111,7 @@ def test_permissions_unreadable_the_login_goes_on(fake_wecom, tmp_path):
     assert login(client, ua=WXWORK_UA).location == "/profile"
     me = _me(client)
     # a missing name is always a withheld one; the email cannot be told apart from "not set"
-    assert me["withheld"] == ["name"] and me["email"] is None
+    assert me["withheld"] == ["name"] and me["email"] == ""
 
 
 def test_self_built_app_is_not_limited(fake_wecom, tmp_path):
@@ -162,7 +162,7 @@ def test_withheld_fields_read_empty_and_survive_the_session_record():
 
     user = WeComUser(userid="woAbc", corp_id="wpX", withheld=("name", "email", "not-a-field"))
     assert user.withheld == ("name", "email") and user.name == "woAbc" and user.email == ""
-    assert user.mobile is None  # not withheld: simply not given
+    assert user.mobile == "" and "mobile" not in user.withheld  # not withheld: simply not given, "" too
     record = user.to_session()
     assert record == {"userid": "woAbc", "corp_id": "wpX", "kind": "member", "withheld": ["name", "email"]}
     assert WeComUser.from_session(record) == user

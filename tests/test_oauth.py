@@ -270,7 +270,8 @@ def test_user_session_round_trip_keeps_only_the_record():
 
 def test_user_without_email_is_fine():
     user = WeComUser(userid="u", corp_id="c")
-    assert user.email is None and "email" not in user.to_session() and user.display_name == "u"
+    assert user.email == "" and "email" not in user.to_session() and user.display_name == "u"
+    assert f"{user.email}" == "" and WeComUser.from_session(user.to_session()).email == ""
 
 
 @pytest.mark.parametrize("record", [None, {}, {"userid": "u"}, {"userid": "", "corp_id": "c"}, "text",

@@ -17,9 +17,11 @@ here — the fixture lives in :mod:`flask_wecom.testing.pytest_plugin`.
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .model import (
@@ -43,6 +45,7 @@ from .model import (
     WeComModel,
 )
 from .server import Call, DroppedConnection, FakeWeComApp, Faults, ServerHandle, serve_app
+from .walk import AppTarget, FakeWeComError, NotFoundError, walk_login
 
 __all__ = [
     "FakeWeCom",
@@ -56,6 +59,8 @@ __all__ = [
     "APIError",
     "DomainSettingError",
     "DroppedConnection",
+    "FakeWeComError",
+    "NotFoundError",
     "PushResult",
     "VerifyResult",
     "ACCESS_TOKEN_TTL",
@@ -78,6 +83,36 @@ def __getattr__(name: str) -> Any:
 
 
 _LOGIN_PATHS = {"/connect/oauth2/authorize": "oauth2", "/wwlogin/sso/login": "wwlogin"}
+
+
+def _target(url: Any, client: Any, endpoint: str, path: str) -> Tuple[str, Any]:
+    """(the full callback URL, the test client or None) for a push.
+
+    ``url`` is the app's test client, the app's base URL (``http://127.0.0.1:5000``: the route is
+    then ``/wecom`` + ``path``) or the full callback URL (with ``client=`` too: the older call style).
+    """
+    if not isinstance(url, str):
+        if client is not None:
+            raise TypeError("pass the test client once: push_…(client), or push_…(url, client=client)")
+        return AppTarget(url).url_for(endpoint, path), url
+    if urlsplit(url).path in ("", "/"):
+        return AppTarget(url).url_for(endpoint, path), client
+    return url, client
+
+
+def _wait_for_exchange(target: Any, timeout: float = 30.0) -> None:
+    """Given a test client: wait until the app's background AuthCode exchange is done."""
+    state = getattr(getattr(target, "application", None), "extensions", {}).get("wecom")
+    wait = getattr(state, "wait_background", None)
+    if callable(wait) and not wait(timeout):
+        raise FakeWeComError(f"the app's AuthCode exchange did not finish within {timeout:.0f} s")
+
+
+def _raise_if_not_found(result: Any) -> Any:
+    if result.status_code == 404:
+        raise NotFoundError(f"the push to {result.url} answered 404 Not Found: is that the app's callback URL, "
+                            f"and is WeCom(app) initialised? ({result.text[:200]})", result.url)
+    return result
 
 
 def _wire_time() -> int:
@@ -144,6 +179,8 @@ class FakeWeCom:
         self.url: Optional[str] = None
         self._server: Optional[ServerHandle] = None
         self._serve_lock = threading.Lock()
+        #: the sub-folder of flask_config(folder): each fake its own store, never a previous run's corps
+        self._folder_name = "fake-wecom-" + secrets.token_hex(4)
 
     def __repr__(self) -> str:
         return f"<FakeWeCom {self.model.suite.app_type} suite={self.suite.suite_id} url={self.url}>"
@@ -326,16 +363,22 @@ class FakeWeCom:
         from .pushes import post_event
 
         suite = suite or self.suite
+        url, client = _target(url, client, "wecom.callback", "/callback")
         # doc 90968 / 97172: template (指令) events are encrypted with receiveid = suite_id;
         # ToUserName = suite_id, AgentID empty (doc 96466)
-        return post_event(
+        return _raise_if_not_found(post_event(
             url, fields, token=suite.token, encoding_aes_key=suite.encoding_aes_key,
             receive_id=suite.suite_id, to_user_name=suite.suite_id, agent_id="",
             timestamp=_wire_time(), client=client, timeout=timeout,
-        )
+        ))
 
-    def push_suite_ticket(self, url: str, *, client: Any = None, timeout: float = 5.0) -> Any:
-        """Issue a new suite_ticket and push it (doc 97162).  Returns a :class:`PushResult`."""
+    def push_suite_ticket(self, url: Any, *, client: Any = None, timeout: float = 5.0) -> Any:
+        """Issue a new suite_ticket and push it (doc 97162).  Returns a :class:`PushResult`.
+
+        ``url``: the app's test client (``app.test_client()``), its base URL (``http://127.0.0.1:5000``,
+        pushed to ``/wecom/callback``) or the full callback URL (optionally with ``client=``). An
+        answer 404 raises :class:`NotFoundError` naming the URL.
+        """
         ticket = self.issue_suite_ticket()
         fields = {"SuiteId": self.suite.suite_id, "InfoType": "suite_ticket",
                   "TimeStamp": int(self.now()), "SuiteTicket": ticket}
@@ -351,14 +394,21 @@ class FakeWeCom:
                   "TimeStamp": int(self.now()), "SuiteTicket": ticket}
         return self._template_push(url, fields, client, timeout, suite=self.login_suite)
 
-    def authorize(self, url: str, *, corp: Optional[Corp] = None, state: str = "", client: Any = None,
+    def authorize(self, url: Any, *, corp: Optional[Corp] = None, state: str = "", client: Any = None,
                   timeout: float = 5.0) -> Any:
-        """The customer admin scans the template QR code: push ``create_auth`` with a new AuthCode (doc 97174)."""
+        """The customer admin scans the template QR code: push ``create_auth`` with a new AuthCode (doc 97174).
+
+        ``url`` as for :meth:`push_suite_ticket`. Given the app's test client, it returns once the app
+        has exchanged the AuthCode for the permanent code (a background exchange is waited for; with a
+        base URL, configure the app with :meth:`flask_config` ``(folder)``, which exchanges at once).
+        """
         with self.model.lock:
             _, code = self.model.create_authorization(corp, state)
         fields = {"SuiteId": self.suite.suite_id, "AuthCode": code, "InfoType": "create_auth",
                   "TimeStamp": int(self.now()), "State": state, "ExtraInfo": ""}
-        return self._template_push(url, fields, client, timeout)
+        result = self._template_push(url, fields, client, timeout)
+        _wait_for_exchange(url)
+        return result
 
     def reset_secret(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
                      timeout: float = 5.0) -> Any:
@@ -370,7 +420,9 @@ class FakeWeCom:
             _, code = self.model.reset_permanent_code(corp)
         fields = {"SuiteId": self.suite.suite_id, "AuthCode": code, "InfoType": "reset_permanent_code",
                   "TimeStamp": int(self.now())}
-        return self._template_push(url, fields, client, timeout)
+        result = self._template_push(url, fields, client, timeout)
+        _wait_for_exchange(url)
+        return result
 
     def cancel_auth(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
                     timeout: float = 5.0) -> Any:
@@ -410,7 +462,8 @@ class FakeWeCom:
     def push_event(self, url: str, fields: Mapping[str, Union[str, int]], *, receive_id: Optional[str] = None,
                    corp: Optional[Corp] = None, client: Any = None, token: Optional[str] = None,
                    encoding_aes_key: Optional[str] = None, timeout: float = 5.0) -> Any:
-        """Push an app (data) callback event — ``change_contact``, ``enter_agent``… — to the app's URL.
+        """Push an app (data) callback event — ``change_contact``, ``enter_agent``… — to the app's URL
+        (the test client or base URL: ``/wecom/callback/data``).
 
         Missing ``ToUserName`` / ``FromUserName`` / ``CreateTime`` / ``MsgType`` / ``AgentID`` are
         filled in.  ``receive_id`` defaults to the corp id the app sees (``corp.auth_corp_id``):
@@ -426,13 +479,14 @@ class FakeWeCom:
         }
         full.update(fields)
         full.setdefault("AgentID", corp.agent_id)
-        return post_event(
+        url, client = _target(url, client, "wecom.callback_data", "/callback/data")
+        return _raise_if_not_found(post_event(
             url, full, token=token or self.suite.token,
             encoding_aes_key=encoding_aes_key or self.suite.encoding_aes_key,
             receive_id=corp_id if receive_id is None else receive_id,
             to_user_name=str(full["ToUserName"]), agent_id=str(full["AgentID"]), app_envelope=True,
             timestamp=_wire_time(), client=client, timeout=timeout,
-        )
+        ))
 
     def push_change_contact(self, url: str, change_type: str = "update_user", *,
                             member: Optional[Member] = None, corp: Optional[Corp] = None,
@@ -515,6 +569,29 @@ class FakeWeCom:
             req = self.model.validate_login(kind, params)
             return self.model.confirm_login(req, userid, corp_id=corp_id, non_member=non_member)
 
+    def login(self, app: Any, userid: Optional[str] = None, *, via: str = "oauth", next: Optional[str] = "/",
+              corp: Optional[Corp] = None, session: Any = None, timeout: float = 10.0) -> Any:
+        """A member logs in to the app, the whole round trip; returns the app's final response.
+
+        ``app`` is the app's test client (``app.test_client()``; its cookies then hold the login) or
+        its base URL (``http://127.0.0.1:5000``, over HTTP with ``session`` or a new
+        ``requests.Session``). The walk: the app's ``/wecom/login?next=…&via=…`` → this fake's
+        sign-in page (``via="oauth"``: in-client OAuth, as from inside the WeCom client;
+        ``via="qr"``: web / QR login, as from a desktop browser — WeCom then gives no email) → the
+        click on ``userid`` (default: the first visible member; ``corp`` picks the corp of a
+        multi-corp page) → the app's ``/wecom/authorized`` → ``next``, following every redirect.
+
+        The response is the page at ``next`` (or the app's failure page when the login failed there).
+        WeCom's error page raises :class:`AuthorizeError`; a 404 anywhere raises
+        :class:`NotFoundError` with the URL it tried.
+        """
+        if self.url is None:
+            raise RuntimeError("serve the fake first (fake.serve() or the fake_wecom fixture)")
+        target = AppTarget(app, session=session)
+        response, _ = walk_login(target, self.url, userid, via=via, next_url=next,
+                                 corp_id=corp.corp_id if corp is not None else None, timeout=timeout)
+        return response
+
     # -- for humans -----------------------------------------------------------------------
 
     def credentials(self) -> Dict[str, Any]:
@@ -554,8 +631,15 @@ class FakeWeCom:
             ],
         }
 
-    def flask_config(self, app_type: Optional[str] = None) -> Dict[str, Any]:
+    def flask_config(self, folder: Union[str, os.PathLike, None] = None,
+                     app_type: Optional[str] = None) -> Dict[str, Any]:
         """The ``WECOM_*`` settings that point a flask-wecom app at this (served) fake.
+
+        ``folder`` (``tmp_path`` in a test): the store (SQLite) and the token cache go in a sub-folder
+        of their own for this fake (``fake-wecom-…``), so a second run in the same folder never sees
+        the corps of the first; and AuthCodes are exchanged before the callback answers
+        (``WECOM_EXCHANGE_IN_BACKGROUND=False``), so the corp is ready when :meth:`authorize` returns.
+        Without it the store and cache are the app's defaults (its instance folder).
 
         ``app_type`` is ``"customized"`` or ``"third_party"`` (the fake's own suite: ticket and
         authorization then arrive through your callback URL, e.g. :meth:`push_suite_ticket` and
@@ -566,6 +650,8 @@ class FakeWeCom:
         """
         if self.url is None:
             raise RuntimeError("serve the fake first (fake.serve() or fake.start()): its URL goes in the config")
+        if app_type is None and isinstance(folder, str) and folder in ("internal", "customized", "third_party"):
+            folder, app_type = None, folder  # the older call style: flask_config("internal")
         app_type = app_type or self.suite.app_type
         config: Dict[str, Any] = {
             "WECOM_API_BASE": self.url,
@@ -592,4 +678,10 @@ class FakeWeCom:
         else:
             raise ValueError(f"this fake plays a {self.suite.app_type!r} suite; app_type must be that or "
                              f"'internal', not {app_type!r}")
+        if folder is not None:
+            where = os.path.join(os.fspath(folder), self._folder_name)
+            os.makedirs(where, exist_ok=True)
+            config.update(WECOM_DATABASE_URI="sqlite:///" + os.path.join(where, "wecom.sqlite3"),
+                          WECOM_CACHE_TYPE="FileSystemCache", WECOM_CACHE_DIR=os.path.join(where, "wecom-cache"),
+                          WECOM_EXCHANGE_IN_BACKGROUND=False)
         return config
