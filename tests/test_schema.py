@@ -95,6 +95,19 @@ def test_head_matches_store_metadata(empty_db: str) -> None:
         store.dispose()
 
 
+def test_revision_0001_is_exactly_the_0_1_0_tables(empty_db: str) -> None:
+    engine = _engine(empty_db)
+    try:
+        assert schema.upgrade(engine, "wecom_0001") == "empty"
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"include_object": schema.include_object,
+                                                             "compare_type": True})
+            assert compare_metadata(context, legacy.metadata) == []
+            assert compare_metadata(context, metadata) != []  # what wecom_0002 adds
+    finally:
+        engine.dispose()
+
+
 def test_at_head_the_check_is_one_query(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.sqlite3'}"
     schema.upgrade(_engine(url))
