@@ -273,7 +273,13 @@ def _api_error_text(exc: BaseException) -> Tuple[str, int, str]:
     if isinstance(exc, WeComAPIError):
         info = errcodes.lookup(exc.errcode)
         meaning = _both(info.zh, info.en) if info else "unknown errcode"
-        return (f"WeCom errcode {exc.errcode} ({meaning})", exc.errcode, exc.errmsg)
+        finding = f"WeCom errcode {exc.errcode} ({meaning})"
+        until = getattr(exc, "remembered_until", None)
+        if until:  # flask_wecom.tokens: not sent again, WeCom bans IPs that repeat a wrong secret (90313)
+            at = time.strftime("%H:%M:%S", time.localtime(until))
+            finding += " " + _both(f"（已记住，{at} 前不再请求；`flask wecom unblock` 立即重试）",
+                                   f"(remembered: not asked again before {at}; `flask wecom unblock` asks at once)")
+        return (finding, exc.errcode, exc.errmsg)
     if isinstance(exc, TransportError):
         return (_both("无法连接企业微信接口", "could not reach the WeCom API") + f": {exc.message}", 0, "")
     return (f"{type(exc).__name__}: {exc}", 0, "")
@@ -702,7 +708,10 @@ def _check_app_suite(ctx: DoctorContext) -> List[CheckResult]:
                                step=3))
         return results
     suite_id = str(ctx.config["WECOM_SUITE_ID"])
+    source = provider.suite_token() if provider.has_suite else None
     try:
+        if source is not None:
+            source.raise_if_blocked()
         data = _call(ctx.client.get_suite_token, suite_id, str(ctx.config["WECOM_SUITE_SECRET"]), ticket)
         token = data.get("suite_access_token")
         if not token:
@@ -882,6 +891,9 @@ def check_corp_tokens(ctx: DoctorContext) -> List[CheckResult]:
     for corp_id in corp_ids:
         label = _corp_label(ctx, corp_id)
         from_config = bool(ctx.config.get("WECOM_SECRET")) and (not configured or corp_id == configured)
+        # A failure the app remembers (doc 90313: repeating a wrong secret gets the IP banned) is shown, not
+        # sent again; the doctor's own failures are not remembered, so a re-run right after a fix asks WeCom.
+        source = provider.corp_token(corp_id)
         try:
             secret = provider.corp_secret(corp_id) if ctx.app_type != THIRD_PARTY else \
                 provider.store.get_permanent_code(corp_id)
@@ -901,9 +913,11 @@ def check_corp_tokens(ctx: DoctorContext) -> List[CheckResult]:
                                                  "a third-party corp token needs the suite token "
                                                  "(see check 3)"), step=4, corp_id=corp_id, label=label))
                     continue
+                source.raise_if_blocked()
                 data = _call(ctx.client.get_corp_token, ctx.suite_token, corp_id, secret)
                 api = "get_corp_token"
             else:
+                source.raise_if_blocked()
                 data = _call(ctx.client.get_token, corp_id, secret)
                 api = "gettoken"
             token = data.get("access_token")
@@ -1248,12 +1262,17 @@ def _provider_token(ctx: DoctorContext) -> Optional[str]:
                                     "trial not checked (needs the provider secret and "
                                     "WECOM_PROVIDER_CORP_ID)")
         return None
+    tokens, secret = getattr(ctx.provider, "tokens", None), str(ctx.provider_secret)
     try:
+        if tokens is not None:  # nothing else fetches this token: the doctor remembers its failures itself
+            tokens.raise_if_blocked("provider", str(corp_id), lambda: secret)
         data = ctx.client.get_provider_token(corp_id, ctx.provider_secret)
         token = data.get("provider_access_token")
         if not token:
             raise WeComError("get_provider_token answered without provider_access_token")
     except (WeComError, TransportError) as exc:
+        if tokens is not None:
+            tokens.remember_failure("provider", str(corp_id), exc, lambda: secret)
         finding, _errcode, _errmsg = _api_error_text(exc)
         ctx.provider_token_error = (f"试用期未知（get_provider_token: {finding}）",
                                     f"trial unknown (get_provider_token: {finding})")

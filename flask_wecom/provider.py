@@ -191,6 +191,10 @@ class Provider:
             record = self.suite_token().blocked()
             if record is not None:
                 found.append((f"suite {self.suite_id}", record))
+        if corp_id is None and self.provider_corp_id:  # get_provider_token, fetched by the doctor
+            record = self.tokens.blocked("provider", self.provider_corp_id)
+            if record is not None:
+                found.append((f"provider {self.provider_corp_id}", record))
         for corp in ([corp_id] if corp_id else self.corp_ids()):
             record = self.corp_token(corp).blocked()
             if record is not None:
@@ -204,6 +208,8 @@ class Provider:
         if corp_id is None:
             if self.suite_id:
                 cleared += self.tokens.unblock("suite", self.suite_id)
+            if self.provider_corp_id:
+                cleared += self.tokens.unblock("provider", self.provider_corp_id)
             corp_ids = list(self.corp_ids())
         else:
             corp_ids = [corp_id]

@@ -492,6 +492,16 @@ class TokenManager:
         self.cache.delete(self._failure_key(kind, owner))
         return found
 
+    def remember_failure(self, kind: str, owner: str, exc: BaseException,
+                         credential: Optional[Credential] = None) -> bool:
+        """Remember a failed fetch made outside :meth:`get` (the doctor's fresh fetches) like one made
+        inside; True when ``exc`` is one of the remembered errcodes (and not itself a remembered one)."""
+        if (not isinstance(exc, WeComAPIError) or getattr(exc, "remembered_until", None)
+                or not _remembered(kind, exc.errcode)):
+            return False
+        self._remember_block(kind, owner, exc, credential)
+        return True
+
     def _remember_block(self, kind: str, owner: str, exc: WeComAPIError,
                         credential: Optional[Credential]) -> None:
         rate_limited = exc.errcode in RATE_LIMIT_ERRCODES
@@ -672,8 +682,10 @@ def _blocked_error(record: dict, now: float) -> WeComAPIError:
                 f"sent to WeCom again for {left} s (until {until}) so that WeCom does not block this server's "
                 f"IP; a new secret is tried at once, or run `flask wecom unblock`)")
     hint = str(record.get("hint") or "")
-    return WeComAPIError(int(record.get("errcode", 0)), str(record.get("errmsg") or ""),
-                         f"{hint} {note}" if hint else note, path=str(record.get("path") or ""))
+    error = WeComAPIError(int(record.get("errcode", 0)), str(record.get("errmsg") or ""),
+                          f"{hint} {note}" if hint else note, path=str(record.get("path") or ""))
+    error.remembered_until = float(record.get("until", now))  # type: ignore[attr-defined]
+    return error
 
 
 # -- token sources -------------------------------------------------------------------------------
@@ -728,6 +740,10 @@ class _ManagedSource:
 
     def unblock(self) -> bool:
         return self.manager.unblock(self.kind, self.owner)
+
+    def remember_failure(self, exc: BaseException) -> bool:
+        """Remember a failed fetch of this token made without :meth:`get` (see TokenManager.remember_failure)."""
+        return self.manager.remember_failure(self.kind, self.owner, exc, self._credential)
 
     def _credential(self) -> Optional[str]:
         """What the fetch authenticates with (hashed with a salt in a remembered failure, never stored)."""

@@ -218,6 +218,9 @@ def test_remembered_failure_gives_the_login_page_at_once_and_unblock_retries(fak
     status = app.test_cli_runner().invoke(args=["wecom", "status"])
     assert "not fetching" in status.output and "40001" in status.output
     assert fake_wecom.corp.secret not in status.output
+    doctor = app.test_cli_runner().invoke(args=["wecom", "doctor"])  # shows it, does not send the secret again
+    assert "40001" in doctor.output and "remembered" in doctor.output and "flask wecom unblock" in doctor.output
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 1
 
     fake_wecom.clear_faults()  # the admin fixed the secret / re-enabled the app
     result = app.test_cli_runner().invoke(args=["wecom", "unblock", fake_wecom.corp.corp_id])
@@ -258,3 +261,19 @@ def test_busy_answer_to_the_oauth_code_is_not_resent_during_a_login(fake_wecom, 
     assert "-1" in failed.get_data(as_text=True)
     assert len(fake_wecom.calls_to("/cgi-bin/auth/getuserinfo")) == 1  # the code went out once
 
+
+
+def test_doctor_remembers_a_refused_provider_secret(fake_wecom, tmp_path):
+    app = make_app(fake_wecom, tmp_path, "customized")
+    path = "/cgi-bin/service/get_provider_token"
+    fake_wecom.fail(path, 40001, times=None)
+    first = app.test_cli_runner().invoke(args=["wecom", "doctor"])
+    assert "get_provider_token" in first.output and "40001" in first.output
+    assert len(fake_wecom.calls_to(path)) == 1
+    again = app.test_cli_runner().invoke(args=["wecom", "doctor"])
+    assert "remembered" in again.output and len(fake_wecom.calls_to(path)) == 1
+    fake_wecom.clear_faults()
+    unblocked = app.test_cli_runner().invoke(args=["wecom", "unblock"])
+    assert "provider" in unblocked.output and "forgot 1" in unblocked.output
+    app.test_cli_runner().invoke(args=["wecom", "doctor"])
+    assert len(fake_wecom.calls_to(path)) == 2
