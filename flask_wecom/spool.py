@@ -80,7 +80,9 @@ class Spool:
 
     def put(self, kind: str, payload: Dict[str, Any]) -> str:
         """Write one entry durably; returns its name. Raises OSError when the disk cannot take it."""
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        if not os.path.isdir(self.directory):
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            _fsync_dir(os.path.dirname(os.path.abspath(self.directory)))  # the new folder's entry too
         now = self._clock()
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
         record = {"v": 1, "kind": kind, "received_at": now,
