@@ -238,7 +238,9 @@ def init_login(wecom, app) -> None:
     """Called by ``WeCom.init_app``: make ``wecom_user`` and the logout token available in templates."""
 
     def context() -> dict:
-        user = _get_user() if has_request_context() else AnonymousUser()
+        # the proxy, not the user: a page that never shows the user (the 503 page while the database
+        # behind a user_loader is down) must not call the loader just by being rendered
+        user = wecom_user if has_request_context() else AnonymousUser()
         return {"wecom_user": user, "wecom_logout_token": logout_token}
 
     app.context_processor(context)

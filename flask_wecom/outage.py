@@ -17,7 +17,7 @@ import logging
 from types import TracebackType
 from typing import Optional
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import SchemaError
@@ -46,13 +46,20 @@ def raised_in_flask_wecom(exc: BaseException) -> bool:
 
 def unavailable_response(reason: str):
     """The 503 page (or JSON) of a store outage, with ``Retry-After``; ``reason`` goes to the log only."""
-    from .views import describe_failure, render_failure
+    from .views import RETRY_AFTER, describe_failure, render_failure
 
     log.error("flask-wecom: the store is unavailable (%s); %s %s answered 503", reason, request.method,
               request.path)
     details = describe_failure(LoginFailure("store_unavailable", "the store is unavailable"))
     here = safe_next(request.script_root + request.full_path.rstrip("?")) if request.method == "GET" else None
-    return render_failure(details, here, retry_label=TRY_AGAIN)
+    try:
+        return render_failure(details, here, retry_label=TRY_AGAIN)
+    except Exception:  # noqa: BLE001 - e.g. an app template or context processor that needs the database
+        log.warning("flask-wecom: the 503 page could not be rendered; answered it as plain text", exc_info=True)
+        text = (f"{details['title_zh']} / {details['title_en']}\n\n{details['what_zh']}\n{details['what_en']}\n\n"
+                f"{details['fix_zh']}\n{details['fix_en']}\n")
+        return Response(text, status=503, mimetype="text/plain",
+                        headers={"Retry-After": str(RETRY_AFTER["store_unavailable"])})
 
 
 def _handle_store_error(exc: Exception):

@@ -120,6 +120,57 @@ def test_a_login_required_page_that_needs_the_store_is_a_503(app, database, capl
     assert client.get("/corp").status_code == 200
 
 
+def test_a_user_loader_on_the_same_database_still_gets_the_503_page(fake_wecom, tmp_path, database, caplog):
+    """The app's own users live in the database that went down: its user_loader raises on every page,
+    even while the 503 page itself is rendered."""
+    app = Flask("outage_loader_app", instance_path=str(tmp_path / "instance"))
+    app.config.update(app_config(fake_wecom, tmp_path, "customized"), WECOM_DATABASE_URI=database.db_url,
+                      WECOM_CACHE_TYPE="SimpleCache")
+    wecom = WeCom(app)
+
+    @wecom.user_loader
+    def load_user(user):
+        WeCom.state().store.get_corp(user.corp_id)  # stands for the app's own user table
+        return {"userid": user.userid}
+
+    @app.route("/page")
+    @login_required
+    def page():
+        return "page"
+
+    provision(app, fake_wecom)
+    client = app.test_client()
+    assert login(client, "?next=/page").status_code == 302
+    database.stop()
+    for path in ("/page", "/wecom/logout", "/wecom/login?next=/page"):
+        assert_unavailable(client.get(path))
+    assert logged_reason(caplog)
+
+
+def test_a_context_processor_on_the_same_database_gets_a_plain_503(fake_wecom, tmp_path, database, caplog):
+    """Like Flask-Login's current_user: the app's context processor reads the dead database whenever a page
+    is rendered — the 503 page included. The answer is then the same words as plain text, still a 503."""
+    app = Flask("outage_context_app", instance_path=str(tmp_path / "instance"))
+    app.config.update(app_config(fake_wecom, tmp_path, "customized"), WECOM_DATABASE_URI=database.db_url,
+                      WECOM_CACHE_TYPE="SimpleCache")
+    WeCom(app)
+
+    @app.context_processor
+    def corps():
+        return {"corps": WeCom.state().store.list_corps()}
+
+    provision(app, fake_wecom)
+    client = app.test_client()
+    database.stop()
+    for path in ("/wecom/login", "/wecom/logout"):
+        answer = client.get(path)
+        body = answer.get_data(as_text=True)
+        assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit(), (path, body[:500])
+        assert answer.mimetype == "text/plain" and "服务暂时不可用" in body and "try again shortly" in body
+        assert "Traceback" not in body and "psycopg2" not in body
+    assert logged_reason(caplog)
+
+
 def test_an_unknown_corp_id_is_a_404_not_a_503(app, fake_wecom, database):
     """A visitor's corp_id we do not serve is the visitor's mistake (4xx); only a real outage is a 503."""
     client = app.test_client()
