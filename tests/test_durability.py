@@ -261,10 +261,10 @@ def test_a_worker_killed_mid_exchange_is_taken_over_within_a_minute(fake, tmp_pa
 def test_a_live_exchange_keeps_its_lease(serve, fake):
     """get_permanent_code slower than the lease: the exchanging worker renews its claim, so the sweep
     never takes the code over and WeCom is asked once."""
-    app, callback = serve(WECOM_EXCHANGE_LEASE=1)
+    app, callback = serve(WECOM_EXCHANGE_LEASE=2)
     state = app.extensions["wecom"]
     assert fake.push_suite_ticket(callback).success
-    fake.slow(EXCHANGE, 3.5)
+    fake.slow(EXCHANGE, 5)  # 2.5 leases, swept every second
     assert fake.authorize(callback).success
     assert state.wait_background(15)
     time.sleep(1.5)  # a few more sweeps
