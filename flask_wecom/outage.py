@@ -54,8 +54,9 @@ def unavailable_response(reason: str):
     here = safe_next(request.script_root + request.full_path.rstrip("?")) if request.method == "GET" else None
     try:
         return render_failure(details, here, retry_label=TRY_AGAIN)
-    except Exception:  # noqa: BLE001 - e.g. an app template or context processor that needs the database
-        log.warning("flask-wecom: the 503 page could not be rendered; answered it as plain text", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - e.g. an app template or context processor that needs the database
+        log.warning("flask-wecom: the 503 page could not be rendered (%s); answered it as plain text",
+                    unavailable_reason(exc) or type(exc).__name__)
         text = (f"{details['title_zh']} / {details['title_en']}\n\n{details['what_zh']}\n{details['what_en']}\n\n"
                 f"{details['fix_zh']}\n{details['fix_en']}\n")
         return Response(text, status=503, mimetype="text/plain",
