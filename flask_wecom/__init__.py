@@ -20,6 +20,7 @@ from .errors import (
     NoAuthorizedCorpError,
     NoSuiteTicketError,
     ReceiveIdError,
+    SchemaError,
     SignatureError,
     TransportError,
     WeComAPIError,
@@ -56,6 +57,7 @@ __all__ = [
     "CorpNotChosenError",
     "NoAuthorizedCorpError",
     "LoginError",
+    "SchemaError",
 ]
 
 
