@@ -578,8 +578,9 @@ class FakeWeCom:
         ``requests.Session``). The walk: the app's ``/wecom/login?next=…&via=…`` → this fake's
         sign-in page (``via="oauth"``: in-client OAuth, as from inside the WeCom client;
         ``via="qr"``: web / QR login, as from a desktop browser — WeCom then gives no email) → the
-        click on ``userid`` (default: the first visible member; ``corp`` picks the corp of a
-        multi-corp page) → the app's ``/wecom/authorized`` → ``next``, following every redirect.
+        click on ``userid`` (default: the first visible member; ``corp``: a corp that is not the
+        default one — the app's login URL then names it, as it must once several corps use the app)
+        → the app's ``/wecom/authorized`` → ``next``, following every redirect.
 
         The response is the page at ``next`` (or the app's failure page when the login failed there).
         WeCom's error page raises :class:`AuthorizeError`; a 404 anywhere raises
@@ -588,8 +589,11 @@ class FakeWeCom:
         if self.url is None:
             raise RuntimeError("serve the fake first (fake.serve() or the fake_wecom fixture)")
         target = AppTarget(app, session=session)
+        third_party = self.suite.is_third_party
         response, _ = walk_login(target, self.url, userid, via=via, next_url=next,
-                                 corp_id=corp.corp_id if corp is not None else None, timeout=timeout)
+                                 corp_id=corp.corp_id if corp is not None else None,
+                                 app_corp_id=corp.auth_corp_id if corp is not None and not third_party else None,
+                                 timeout=timeout)
         return response
 
     # -- for humans -----------------------------------------------------------------------

@@ -177,14 +177,18 @@ def _sign_in(page_url: str, userid: Optional[str], corp_id: Optional[str], timeo
 
 
 def walk_login(target: AppTarget, fake_url: str, userid: Optional[str], *, via: str, next_url: Optional[str],
-               corp_id: Optional[str] = None, timeout: float = 10.0) -> Tuple[Any, str]:
+               corp_id: Optional[str] = None, app_corp_id: Optional[str] = None,
+               timeout: float = 10.0) -> Tuple[Any, str]:
     """The browser's round trip: the app's login URL → WeCom's page → the member's click → the app's
-    ``/wecom/authorized`` → ``next``. Returns (the app's last response, its URL)."""
+    ``/wecom/authorized`` → ``next``. Returns (the app's last response, its URL).
+
+    ``corp_id`` is the corp picked on WeCom's page, ``app_corp_id`` the ``corp_id`` the app's login
+    URL names (the corp id the app sees), for an app that several corps authorized."""
     if via not in ("oauth", "qr"):
         raise ValueError(f"via must be 'oauth' (inside the WeCom client) or 'qr' (web / QR login), not {via!r}")
     user_agent = WXWORK_USER_AGENT if via == "oauth" else BROWSER_USER_AGENT
     fake_netloc = urlsplit(fake_url).netloc.lower()
-    url = target.url_for("wecom.login", "/login", next=next_url, via=via)
+    url = target.url_for("wecom.login", "/login", next=next_url, via=via, corp_id=app_corp_id)
     signed_in = False
     for _ in range(MAX_REDIRECTS * 2):
         answer = target.get(url, user_agent)
