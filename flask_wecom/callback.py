@@ -209,8 +209,12 @@ def _take_template_event(state: WeComState, event: CallbackEvent, plaintext: str
         return _answer(200, "success")
     if outcome is None:
         log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
-    else:
+        return _answer(200, "success")
+    try:
         after_template_event(state, app, event, outcome)
+    except Exception:  # noqa: BLE001 - committed already: the sweep retries what did not start
+        log.exception("callback: the %s event is stored, but what follows it failed; the sweep retries "
+                      "pending AuthCodes", event.type)
     return _answer(200, "success")
 
 
