@@ -131,7 +131,6 @@ def production(postgres_url, redis_url, tmp_path_factory):
     prefix = f"wecom-test-{uuid.uuid4().hex[:10]}:"
     fake = FakeWeCom(trusted_domain=DOMAIN)
     fake.start()
-    process = None
     try:
         with throwaway_database(postgres_url, prefix="wecom_prod") as database_url:
             port = free_port()
@@ -153,19 +152,15 @@ def production(postgres_url, redis_url, tmp_path_factory):
                     [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"), "--chdir",
                      str(DEPLOY), "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "wsgi:app"],
                     env=env, cwd=str(tmp), stdout=log_file, stderr=subprocess.STDOUT)
-            url = f"http://127.0.0.1:{port}"
-            running = Production(fake, url, database_url, log_path, process)
-            _wait(lambda: process.poll() is not None or _healthy(url), 30, "gunicorn to serve", running)
-            assert process.poll() is None, running.log()[-4000:]
-            yield running
-    finally:
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                url = f"http://127.0.0.1:{port}"
+                running = Production(fake, url, database_url, log_path, process)
+                _wait(lambda: process.poll() is not None or _healthy(url), 30, "gunicorn to serve", running)
+                assert process.poll() is None, running.log()[-4000:]
+                yield running
+            finally:  # gunicorn stops before its database is dropped
+                _stop(process)
+    finally:
         fake.stop()
         import redis
 
@@ -174,6 +169,16 @@ def production(postgres_url, redis_url, tmp_path_factory):
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # graceful: the workers finish their requests
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _together(jobs: List[Callable[[], object]]) -> list:
