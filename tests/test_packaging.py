@@ -15,6 +15,7 @@ from typing import List, Set
 import pytest
 
 from flask_wecom.config import SETTINGS
+from flask_wecom.schema import HEAD
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text(encoding="utf-8")
@@ -193,6 +194,19 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
     assert len(revisions) >= 3  # __init__.py, wecom_0001, wecom_0002 …
     missing_migrations = [n for n in ["flask_wecom/migrations/env.py", *revisions] if n not in names]
     assert not missing_migrations, f"migrations missing from the wheel: {missing_migrations}"
+    # … and the installed wheel runs them: an empty SQLite database upgraded by the copy in site-packages
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--disable-pip-version-check",
+                    "-q", "--target", str(site), str(wheels[0])], check=True, capture_output=True, timeout=300)
+    upgrade = ("import sys, sqlalchemy as sa; from flask_wecom import schema; "
+               "assert schema.__file__.startswith(sys.argv[1]), schema.__file__; "
+               "engine = sa.create_engine(sys.argv[2]); "
+               "print(schema.upgrade(engine), schema.current_status(engine).current)")
+    result = subprocess.run([sys.executable, "-c", upgrade, str(site), f"sqlite:///{tmp_path / 'w.sqlite3'}"],
+                            capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+                            env=dict(os.environ, PYTHONPATH=str(site)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["empty", HEAD]
     assert not any(n.startswith(("tests/", "demo/")) for n in names), "tests/ or demo/ leaked into the wheel"
     assert "[pytest11]" in entry_points and PLUGIN_ENTRY in entry_points
     assert "Requires-Python: >=3.9" in metadata_text
