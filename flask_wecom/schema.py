@@ -348,8 +348,10 @@ def ensure_schema(engine: sa.engine.Engine, *, auto_upgrade: bool = True,
         return None
     if status.newer:
         raise _newer_error(status)
-    if not auto_upgrade or status.version_table == APP_VERSION_TABLE:
-        # the application runs the migrations (its own Alembic holds our branch): never change its schema
+    if status.version_table == APP_VERSION_TABLE:
+        # the application's own Alembic holds our branch: it runs the migrations, we never change its schema
+        raise _app_managed_error(status)
+    if not auto_upgrade:
         raise _out_of_date_error(status)
     return upgrade(engine, timeout=timeout)
 
