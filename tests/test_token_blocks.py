@@ -277,3 +277,18 @@ def test_doctor_remembers_a_refused_provider_secret(fake_wecom, tmp_path):
     assert "provider" in unblocked.output and "forgot 1" in unblocked.output
     app.test_cli_runner().invoke(args=["wecom", "doctor"])
     assert len(fake_wecom.calls_to(path)) == 2
+
+
+def test_45009_at_gettoken_is_not_asked_again_inside_its_window(fake_wecom, tmp_path):
+    app = make_app(fake_wecom, tmp_path, "internal", WECOM_BUSY_RETRIES=3)
+    fake_wecom.fail(GETTOKEN, 45009, times=1)  # the next gettoken would work, but the window is 60 s
+    client = app.test_client()
+    started = time.time()
+    failed = back_to_app(client, confirm(start_login(client, "?next=/profile").location))
+    assert "45009" in failed.get_data(as_text=True) and len(fake_wecom.calls_to(GETTOKEN)) == 1  # not retried
+    again = start_login(app.test_client(), "?next=/profile")
+    assert again.status_code != 302 and "45009" in again.get_data(as_text=True)
+    assert len(fake_wecom.calls_to(GETTOKEN)) == 1
+    with app.app_context():
+        record = app.extensions["wecom"].provider.corp_token(fake_wecom.corp.corp_id).blocked()
+    assert record["errcode"] == 45009 and 59 <= record["until"] - started <= 61
