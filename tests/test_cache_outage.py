@@ -262,3 +262,35 @@ def test_only_one_caller_probes():
     assert cache.breaker.allow() is None and cache.breaker.state() == "probing"
     cache.breaker.succeeded()
     assert cache.breaker.allow() == "call"
+
+
+def test_redis_down_20_threads_cold_one_fetch(tmp_path):
+    """Single flight still holds inside a process when the Redis lock cannot be taken."""
+    import threading
+
+    from cachelib import RedisCache
+
+    from flask_wecom.cacheguard import redis_options
+    from flask_wecom.tokens import TokenManager
+
+    server = PrivateRedis(str(tmp_path))  # a free port nobody listens on: connection refused
+    manager = TokenManager(RedisCache(host=redis.Redis(port=server.port, **redis_options())))
+    assert manager.lock_kind == "cache-add"
+    calls, results = [], []
+
+    def fetch():
+        calls.append(1)
+        time.sleep(0.2)
+        return "tok", 7200
+
+    def worker():
+        results.append(manager.get("corp", "ww1|-", fetch))
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == ["tok"] * 20 and len(calls) == 1
+    assert time.monotonic() - started < 2
