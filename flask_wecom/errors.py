@@ -192,14 +192,3 @@ class SchemaError(WeComError):
 
     description = ("flask-wecom's database tables need an upgrade: run `flask wecom db upgrade` "
                    "(flask-wecom 数据表需要升级：请运行 `flask wecom db upgrade`)")
-
-
-class SchemaError(WeComError):
-    """The store's tables are not at the version this flask-wecom needs, and it may not (or cannot) upgrade them.
-
-    The message names the command that fixes it (``flask wecom db upgrade``, or the application's own
-    ``flask db upgrade`` / ``alembic upgrade heads``).
-    """
-
-    description = ("flask-wecom's database tables need an upgrade: run `flask wecom db upgrade` "
-                   "(flask-wecom 数据表需要升级：请运行 `flask wecom db upgrade`)")
