@@ -196,3 +196,20 @@ def test_a_third_party_app(fake_wecom, tmp_path):
     page = fake_wecom.login(client, "zhangsan").get_data(as_text=True)
     # a third-party app reads no name and no email: the name falls back to the UserID it sees, the email is ""
     assert page == f"{fake_wecom.corp.member('zhangsan').open_userid}|"
+
+
+def test_authorize_says_when_the_app_could_not_store_the_corp(fake_wecom, tmp_path):
+    """The app answers create_auth with success even when the exchange fails (WeCom documents no retry):
+    authorize() says so at once, instead of a puzzling 404 at the login."""
+    from flask_wecom.testing import FakeWeComError
+
+    client = _app(fake_wecom, tmp_path).test_client()
+    _ready(fake_wecom, client)
+    fake_wecom.advance(7200)  # the suite ticket (valid about 30 minutes) expired
+    second = fake_wecom.add_corp(name="第二客户")
+    with pytest.raises(FakeWeComError, match="push_suite_ticket") as info:
+        fake_wecom.authorize(client, corp=second)
+    assert second.auth_corp_id in str(info.value)
+    fake_wecom.push_suite_ticket(client)
+    fake_wecom.authorize(client, corp=second)
+    assert fake_wecom.login(client, second.members[0].userid, corp=second).status_code == 200

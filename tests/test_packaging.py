@@ -10,7 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import List, Set
+from typing import Dict, List, Optional, Set
 
 import pytest
 
@@ -157,7 +157,10 @@ def _can_build_offline() -> bool:
     return True
 
 
-def test_wheel_ships_package_data(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``pip wheel`` builds from a clean copy of the tree (built once for this module)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     src = tmp_path / "src"
     _copy_source(src)
     out = tmp_path / "wheelhouse"
@@ -179,8 +182,11 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
     assert result.returncode == 0, f"pip wheel failed:\n{result.stdout}\n{result.stderr}"
     wheels = list(out.glob("flask_wecom-*.whl"))
     assert len(wheels) == 1, f"expected one wheel, got {[w.name for w in out.iterdir()]}"
+    return wheels[0]
 
-    with zipfile.ZipFile(wheels[0]) as whl:
+
+def test_wheel_ships_package_data(built_wheel: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(built_wheel) as whl:
         names = set(whl.namelist())
         entry_points = next(
             (whl.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt")), ""
@@ -197,7 +203,7 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
     # … and the installed wheel runs them: an empty SQLite database upgraded by the copy in site-packages
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--disable-pip-version-check",
-                    "-q", "--target", str(site), str(wheels[0])], check=True, capture_output=True, timeout=300)
+                    "-q", "--target", str(site), str(built_wheel)], check=True, capture_output=True, timeout=300)
     upgrade = ("import sys, sqlalchemy as sa; from flask_wecom import schema; "
                "assert schema.__file__.startswith(sys.argv[1]), schema.__file__; "
                "engine = sa.create_engine(sys.argv[2]); "
@@ -224,3 +230,95 @@ def test_wheel_ships_package_data(tmp_path: Path) -> None:
     )
     missing = [name for name in expected if name not in names]
     assert not missing, f"package data missing from the wheel: {missing}"
+
+
+# -- the README's "Testing your app", run as a user would ------------------------------------------------
+
+
+def _python_blocks(body: str) -> List[str]:
+    """The ``.. code-block:: python`` blocks of an RST body, dedented."""
+    blocks: List[str] = []
+    lines = body.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == ".. code-block:: python":
+            block: List[str] = []
+            i += 1
+            while i < len(lines) and (not lines[i].strip() or lines[i].startswith("   ")):
+                block.append(lines[i][3:])
+                i += 1
+            blocks.append("\n".join(block).strip("\n") + "\n")
+        else:
+            i += 1
+    return blocks
+
+
+def _write_readme_tests(folder: Path) -> Path:
+    """The README's "Testing your app" code, as a user pastes it into their project's tests folder."""
+    blocks = _python_blocks(_section(README, "Testing your app"))
+    assert len(blocks) >= 2 and "def test_first_login(fake_wecom, tmp_path):" in blocks[0]
+    tests = folder / "tests"
+    tests.mkdir(parents=True, exist_ok=True)
+    path = tests / "test_readme.py"
+    path.write_text("\n\n".join(blocks), encoding="utf-8")
+    return path
+
+
+def _run_pytest(python: str, folder: Path, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    # -p no:cacheprovider: nothing written into the project
+    return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "tests"], cwd=folder,
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_readme_testing_section_runs(tmp_path: Path) -> None:
+    """Every code block of "Testing your app" runs and passes with pytest in a project of its own: the
+    section cannot drift from the code."""
+    project = tmp_path / "project"
+    path = _write_readme_tests(project)
+    result = _run_pytest(sys.executable, project)
+    assert result.returncode == 0, f"{path.read_text()}\n{result.stdout}\n{result.stderr}"
+    tests = re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M)
+    passed = re.findall(r"^PASSED \S+::(test_\w+)", result.stdout, re.M)
+    assert sorted(passed) == sorted(tests) and len(tests) >= 3, result.stdout
+    assert not (project / "instance").exists(), "flask_config(tmp_path) left a store in the project folder"
+
+
+def _deps_only(dst: Path) -> Path:
+    """A folder of links to this environment's installed packages, flask-wecom itself left out: the
+    dependencies a fresh virtualenv would download, without the network."""
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    dst.mkdir()
+    for entry in site.iterdir():
+        name = entry.name.lower()
+        if name.startswith(("flask_wecom", "__editable__", "flask-wecom")) or name.endswith(".pth"):
+            continue
+        (dst / entry.name).symlink_to(entry)
+    return dst
+
+
+def test_readme_testing_section_in_a_fresh_virtualenv(built_wheel: Path, tmp_path: Path) -> None:
+    """The first-login test from the README alone, in a new virtualenv with the wheel installed (not the
+    source tree), in a folder of its own, run twice there."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    (Path(purelib) / "_dependencies.pth").write_text(str(_deps_only(tmp_path / "deps")) + "\n", encoding="utf-8")
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps",
+                              "--no-index", "--disable-pip-version-check", str(built_wheel)],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, f"{install.stdout}\n{install.stderr}"
+
+    project = tmp_path / "project"
+    _write_readme_tests(project)
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    where = subprocess.run([python, "-c", "import flask_wecom; print(flask_wecom.__file__)"], cwd=project,
+                           check=True, capture_output=True, text=True, timeout=60, env=env).stdout.strip()
+    assert where.startswith(purelib), f"flask_wecom imported from {where}, not from the fresh virtualenv"
+    for _ in range(2):  # twice in one folder: nothing of the first run gets in the way of the second
+        result = _run_pytest(python, project, env)
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        assert "test_first_login PASSED" in result.stdout or "::test_first_login" in result.stdout, result.stdout

@@ -108,6 +108,20 @@ def _wait_for_exchange(target: Any, timeout: float = 30.0) -> None:
         raise FakeWeComError(f"the app's AuthCode exchange did not finish within {timeout:.0f} s")
 
 
+def _check_corp_stored(target: Any, corp_id: str, result: Any) -> None:
+    """Given a test client: the app stored the corp, or the test learns why not now (not at the login)."""
+    state = getattr(getattr(target, "application", None), "extensions", {}).get("wecom")
+    store = getattr(state, "store", None)
+    if store is None or not result.success:
+        return
+    record = store.get_corp(corp_id)
+    if record is None or not getattr(record, "active", True):
+        raise FakeWeComError(
+            f"the app answered create_auth with success but holds no permanent code for corp {corp_id}: its "
+            "AuthCode exchange failed (the log of 'flask_wecom' says why; after fake.advance() the suite ticket "
+            "may have expired — push_suite_ticket(client) first, as WeCom does every 10 minutes)", result.url)
+
+
 def _raise_if_not_found(result: Any) -> Any:
     if result.status_code == 404:
         raise NotFoundError(f"the push to {result.url} answered 404 Not Found: is that the app's callback URL, "
@@ -408,6 +422,7 @@ class FakeWeCom:
                   "TimeStamp": int(self.now()), "State": state, "ExtraInfo": ""}
         result = self._template_push(url, fields, client, timeout)
         _wait_for_exchange(url)
+        _check_corp_stored(url, (corp or self.corp).auth_corp_id, result)
         return result
 
     def reset_secret(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
@@ -570,17 +585,22 @@ class FakeWeCom:
             return self.model.confirm_login(req, userid, corp_id=corp_id, non_member=non_member)
 
     def login(self, app: Any, userid: Optional[str] = None, *, via: str = "oauth", next: Optional[str] = "/",
-              corp: Optional[Corp] = None, session: Any = None, timeout: float = 10.0) -> Any:
+              corp: Optional[Corp] = None, session: Any = None, base_url: Optional[str] = None,
+              timeout: float = 10.0) -> Any:
         """A member logs in to the app, the whole round trip; returns the app's final response.
 
         ``app`` is the app's test client (``app.test_client()``; its cookies then hold the login) or
         its base URL (``http://127.0.0.1:5000``, over HTTP with ``session`` or a new
-        ``requests.Session``). The walk: the app's ``/wecom/login?next=…&via=…`` → this fake's
-        sign-in page (``via="oauth"``: in-client OAuth, as from inside the WeCom client;
-        ``via="qr"``: web / QR login, as from a desktop browser — WeCom then gives no email) → the
-        click on ``userid`` (default: the first visible member; ``corp``: a corp that is not the
-        default one — the app's login URL then names it, as it must once several corps use the app)
-        → the app's ``/wecom/authorized`` → ``next``, following every redirect.
+        ``requests.Session``). ``base_url`` is where the test client's requests go (default
+        ``http://localhost``, the fake's default trusted domain; ``https://app.example.com`` with
+        ``FakeWeCom(trusted_domain="app.example.com")``).
+
+        The walk: the app's ``/wecom/login?next=…&via=…`` → this fake's sign-in page → the click on
+        ``userid`` (default: the first visible member) → the app's ``/wecom/authorized`` → ``next``,
+        following every redirect. ``via="oauth"``: in-client OAuth, as from inside the WeCom client;
+        ``via="qr"``: web / QR login from a desktop browser (WeCom then gives no email). ``corp``: a
+        corp other than the default one; the app's login URL then names it, as it must once several
+        corps use the app.
 
         The response is the page at ``next`` (or the app's failure page when the login failed there).
         WeCom's error page raises :class:`AuthorizeError`; a 404 anywhere raises
@@ -588,7 +608,7 @@ class FakeWeCom:
         """
         if self.url is None:
             raise RuntimeError("serve the fake first (fake.serve() or the fake_wecom fixture)")
-        target = AppTarget(app, session=session)
+        target = AppTarget(app, session=session, base_url=base_url)
         third_party = self.suite.is_third_party
         response, _ = walk_login(target, self.url, userid, via=via, next_url=next,
                                  corp_id=corp.corp_id if corp is not None else None,
