@@ -112,9 +112,11 @@ _TABLE = [
     # -- global error codes (document 90313) --------------------------------------------------
     ErrorInfo(
         -1, "系统繁忙", "system busy",
-        "服务器暂不可用，建议稍候重试，重试次数不超过3次（WeComClient 已按 WECOM_BUSY_RETRIES 退避重试）",
+        "服务器暂不可用，建议稍候重试，重试次数不超过3次（WeComClient 已按 WECOM_BUSY_RETRIES 退避重试；"
+        "消耗一次性凭据的调用，如 OAuth code、AuthCode，不会重发）",
         "WeCom is temporarily unavailable; retry later, at most 3 times (WeComClient already "
-        "retried with backoff, see WECOM_BUSY_RETRIES)",
+        "retried with backoff, see WECOM_BUSY_RETRIES — except calls that spend a single-use code, "
+        "such as the OAuth code or an AuthCode, which are never resent)",
     ),
     ErrorInfo(0, "请求成功", "success", "接口调用成功，无需处理", "the call succeeded; nothing to do"),
     ErrorInfo(

@@ -418,7 +418,7 @@ _TEXT: Dict[str, tuple] = {
         "authorize the app again.",
     ),
     "secret_rejected": (
-        500, "企业微信不接受本站的应用凭证", "WeCom refused this site's app credential",
+        502, "企业微信不接受本站的应用凭证", "WeCom refused this site's app credential",
         "企业微信对获取 access_token（gettoken）返回 40001。官方文档给出两种原因：应用的 secret 错误或已被"
         "重置，或者应用已经停用。",
         "WeCom answered 40001 when this site asked for an access token (gettoken). WeCom's documentation "
@@ -430,7 +430,7 @@ _TEXT: Dict[str, tuple] = {
         "problem: {secret_fix_en} `flask wecom doctor` checks each step.",
     ),
     "agent_mismatch": (
-        500, "应用 ID 与应用凭证不属于同一个应用", "The agent id and the app credential belong to different apps",
+        502, "应用 ID 与应用凭证不属于同一个应用", "The agent id and the app credential belong to different apps",
         "企业微信拒绝了请求（301002）：access_token 是为另一个应用获取的，与登录使用的 agentid 不一致。"
         "这不是应用停用。",
         "WeCom refused a call (301002): the access token was fetched for another app than the agent id the "
@@ -460,7 +460,7 @@ _TEXT: Dict[str, tuple] = {
         "own suite id; see developer.work.weixin.qq.com/document/path/98171).",
     ),
     "config": (
-        500, "应用配置有误", "The app is misconfigured",
+        503, "应用配置有误", "The app is misconfigured",
         "本站与企业微信之间的凭证或设置不正确。",
         "The credentials or settings between this site and WeCom are wrong.",
         "管理员：运行 `flask wecom doctor`，它逐项检查配置并说明如何修正；也可对照下方错误码。",
@@ -494,7 +494,7 @@ _TEXT: Dict[str, tuple] = {
         "参考下方错误码的说明处理后重试。", "See the error code below, fix what it names, and try again.",
     ),
     "internal": (
-        500, "登录时发生内部错误", "An internal error interrupted the login",
+        503, "登录时发生内部错误", "An internal error interrupted the login",
         "本站处理登录时出错。", "This site failed while handling the login.",
         "请稍后重试；管理员可在服务器日志中查看详情。",
         "Try again later; admins find the details in the server log.",

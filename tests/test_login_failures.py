@@ -237,7 +237,7 @@ def test_app_disabled_before_any_token_is_40001_naming_both_causes(client, fake_
     (应用已经停用); the page names the disabled app and the wrong or reset secret, and how to tell them apart."""
     answer = confirm(start_login(client, ua=WXWORK_UA).location)
     fake_wecom.corp.app_closed = True
-    page = assert_failure_page(back_to_app(client, answer), "secret_rejected", 500, errcode=40001, retry=True)
+    page = assert_failure_page(back_to_app(client, answer), "secret_rejected", 502, errcode=40001, retry=True)
     gettoken = fake_wecom.calls_to("/cgi-bin/gettoken")
     assert gettoken and gettoken[-1].errcode == 40001
     assert "已经停用" in page and "is disabled" in page  # cause: the app is disabled …
@@ -275,7 +275,7 @@ def test_50001_from_the_api_names_the_redirect_uri(client, fake_wecom):
 def test_wrong_secret_names_both_causes_of_40001(fake_wecom, tmp_path):
     """Doc 90313: 40001 is a wrong or reset secret *or* a disabled app; the page says both and how to tell."""
     app = make_app(fake_wecom, tmp_path, WECOM_SECRET="not-the-right-secret")
-    page = assert_failure_page(login(app.test_client(), ua=WXWORK_UA), "secret_rejected", 500, errcode=40001)
+    page = assert_failure_page(login(app.test_client(), ua=WXWORK_UA), "secret_rejected", 502, errcode=40001)
     assert "not-the-right-secret" not in page
     assert "已停用" in page and "disabled" in page  # cause 2: the app is disabled …
     assert "应用管理" in page  # … told apart in the admin console
@@ -287,7 +287,7 @@ def test_reset_permanent_code_missed_names_the_new_permanent_code(fake_wecom, tm
     app = make_app(fake_wecom, tmp_path, mode="customized")
     with fake_wecom.model.lock:
         fake_wecom.model.reset_permanent_code()  # 重新获取secret, no reset_permanent_code reaches us
-    page = assert_failure_page(login(app.test_client(), ua=WXWORK_UA), "secret_rejected", 500, errcode=40001)
+    page = assert_failure_page(login(app.test_client(), ua=WXWORK_UA), "secret_rejected", 502, errcode=40001)
     assert "permanent_code" in page and "flask wecom exchange" in page and "重新授权" in page
     assert "已停用" in page  # the other cause is still named
     assert fake_wecom.corp.permanent_code not in page
@@ -301,7 +301,8 @@ def test_mismatch_and_sharing_scope_are_not_app_unavailable(client, fake_wecom, 
     """Doc 90313: 301002 and 670001 are settings; the page says so and never 'app disabled/unavailable'."""
     answer = confirm(start_login(client, ua=WXWORK_UA).location)
     fake_wecom.fail("/cgi-bin/auth/getuserinfo", errcode)
-    page = assert_failure_page(back_to_app(client, answer), reason, 500, errcode=errcode)
+    status = 502 if reason == "agent_mismatch" else 503
+    page = assert_failure_page(back_to_app(client, answer), reason, status, errcode=errcode)
     assert "应用已停用或不可用" not in page and "The app is disabled or unavailable" not in page
     assert "not disabled" in page and "不是应用停用" in page
     for word in words:
@@ -349,7 +350,7 @@ def test_a_bug_in_the_app_hook_is_an_internal_error_page(fake_wecom, tmp_path):
         raise KeyError("database row missing")
 
     response = login(app.test_client(), ua=WXWORK_UA)
-    page = assert_failure_page(response, "internal", 500, retry=True)
+    page = assert_failure_page(response, "internal", 503, retry=True)
     assert "database row missing" not in page and "KeyError" not in page
 
 
