@@ -187,3 +187,4 @@ def unblock_command(corp_id) -> None:
 __all__ = ["wecom_cli", "status_lines"]
 from .doctor_cli import doctor_command; wecom_cli.add_command(doctor_command)  # noqa: E402,E702,I001
 from .db_cli import db_cli; wecom_cli.add_command(db_cli)  # noqa: E402,E702,I001
+from .hub.cli import hub_cli; wecom_cli.add_command(hub_cli)  # noqa: E402,E702,I001

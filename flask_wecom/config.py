@@ -130,6 +130,31 @@ SETTINGS.update({
 })
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_EXCHANGE_LEASE", "WECOM_SWEEP_INTERVAL")})
 
+# The OpenID Connect hub in front of WeCom (flask_wecom.hub).
+SETTINGS.update({
+    "WECOM_HUB_ISSUER": (
+        None,
+        "turns the OIDC hub on: its issuer URL (`https://login.example.com/wecom/oidc`) on the host the app is "
+        "served on; the routes live under its path",
+    ),
+    "WECOM_HUB_CLIENTS": (
+        None,
+        "the hub's relying parties: a list of `{client_id, client_secret (absent: public, PKCE), redirect_uris, "
+        "name, corps, post_logout_redirect_uris}` (or that list as JSON)",
+    ),
+    "WECOM_HUB_SIGNING_KEY": (
+        None,
+        "PEM RSA private key for the hub's RS256 id_tokens; default: one generated once and kept sealed in the store",
+    ),
+    "WECOM_HUB_SESSION_DAYS": (
+        7,
+        "days the hub keeps a member signed in after a WeCom sign-in (other tools then need no WeCom round "
+        "trip); 0 = every sign-in goes through WeCom",
+    ),
+})
+DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_HUB_ISSUER", "WECOM_HUB_CLIENTS", "WECOM_HUB_SIGNING_KEY",
+                                                     "WECOM_HUB_SESSION_DAYS")})
+
 INTERNAL = "internal"
 CUSTOMIZED = "customized"
 THIRD_PARTY = "third_party"
@@ -188,12 +213,15 @@ def required_keys(app_type: str, config: Mapping[str, Any]) -> List[str]:
     return keys
 
 
-def infer_app_type(config: Mapping[str, Any]) -> str:
+def infer_app_type(config: Mapping[str, Any], *, strict: bool = True) -> str:
     """``WECOM_APP_TYPE`` if set, else from the keys: a ``dk…`` suite id is 代开发 (template ids start with
     ``dk``, developer.work.weixin.qq.com/document/path/97162), another suite id third-party, no suite
-    self-built. Key sets that fit two app types are reported by :func:`app_type_problems`."""
+    self-built. Key sets that fit two app types are reported by :func:`app_type_problems`.
+
+    ``strict=False`` infers from the keys past an impossible ``WECOM_APP_TYPE`` instead of raising
+    (``WECOM_CHECK_CONFIG=False``: the doctor reports it)."""
     explicit = config.get("WECOM_APP_TYPE")
-    if explicit:
+    if explicit and (strict or explicit in APP_TYPES):
         if explicit not in APP_TYPES:
             raise ConfigError(f"WECOM_APP_TYPE must be one of {', '.join(APP_TYPES)}, not {explicit!r}")
         return explicit
@@ -220,6 +248,11 @@ def app_type_problems(config: Mapping[str, Any]) -> List[ConfigProblem]:
     problems: List[ConfigProblem] = []
     explicit = config.get("WECOM_APP_TYPE")
     suite_id = config.get("WECOM_SUITE_ID")
+    if explicit and explicit not in APP_TYPES:
+        problems.append(ConfigProblem(
+            "WECOM_APP_TYPE", f"must be internal, customized or third_party (got {explicit!r})",
+            "自建应用 internal，代开发 customized，第三方应用 third_party；不设则按其它设置推断 / internal for a "
+            "self-built app, customized for 代开发, third_party for a third-party app; unset, it is inferred"))
     if not explicit and not suite_id and config.get("WECOM_SECRET"):
         signs = []
         if config.get("WECOM_PROVIDER_CORP_ID"):
@@ -284,9 +317,34 @@ def _third_party_problems(config: Mapping[str, Any], app_type: str) -> List[Conf
     return problems
 
 
+#: settings that are text; ``app.config.from_prefixed_env()`` JSON-parses the environment, so an id or key
+#: of digits only arrives as a number
+TEXT_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_SUITE_ID", "WECOM_SUITE_SECRET",
+                 "WECOM_PROVIDER_CORP_ID", "WECOM_PROVIDER_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY",
+                 "WECOM_DATA_TOKEN", "WECOM_DATA_ENCODING_AES_KEY", "WECOM_LOGIN_SUITE_ID",
+                 "WECOM_LOGIN_SUITE_SECRET", "WECOM_STORE_KEY")
+
+
+def as_text(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """The text settings that arrived as whole numbers, back as their text (``1000002`` → ``"1000002"``).
+
+    JSON writes a whole number exactly as its digits, so this gives back what the environment held; any
+    other number (``1e5``, ``1.0``) cannot be told apart from another spelling and is reported by
+    :func:`validate_config` instead."""
+    return {key: str(value) for key, value in config.items()
+            if key in TEXT_SETTINGS and isinstance(value, int) and not isinstance(value, bool)}
+
+
 def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any = None) -> List[ConfigProblem]:
     """Every problem with the ``WECOM_*`` settings, formats first; framework-free (used by init_app and the doctor)."""
     problems: List[ConfigProblem] = app_type_problems(config) + _third_party_problems(config, app_type)
+    for key in TEXT_SETTINGS:
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            problems.append(ConfigProblem(
+                key, f"must be text, got the {type(value).__name__} {value!r} (app.config.from_prefixed_env() "
+                "parses values as JSON)",
+                f"在环境变量中给它加上引号 / quote it in the environment, e.g. FLASK_{key}='\"…\"'"))
     for key in required_keys(app_type, config):
         if not config.get(key):
             problems.append(ConfigProblem(key, f"is required for WECOM_APP_TYPE={app_type!r}",
@@ -320,8 +378,13 @@ def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any
             "在服务商管理后台「应用开发-通用开发参数」复制 CorpID / copy it from the provider console",
             severity="warning"))
     if not secret_key or str(secret_key).lower() in _DEFAULT_SECRET_KEYS or len(str(secret_key)) < 16:
+        # missing: nothing can be signed or sealed, so the app does not start; weak: it starts, with this
+        # warning in the log and the doctor (README, "Configuration")
+        what = ("is not set: session cookies cannot be signed nor secrets sealed" if not secret_key else
+                "is weak (a well-known default, or shorter than 16 characters): anyone who guesses it can forge "
+                "a session cookie and log in as any member")
         problems.append(ConfigProblem(
-            "SECRET_KEY", "is missing, a well-known default, or shorter than 16 characters",
+            "SECRET_KEY", what,
             "生成随机密钥：python -c 'import secrets; print(secrets.token_hex(32))' / set a random SECRET_KEY",
             severity="error" if not secret_key else "warning"))
     for key in _NON_NEGATIVE_INTS:

@@ -12,16 +12,45 @@ from flask_caching import Cache
 
 from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
-from .config import DEFAULTS, validate_config, with_whole_numbers
+from .config import DEFAULTS, as_text, validate_config, with_whole_numbers
 from .errors import ConfigError
 from .provider import Provider, infer_app_type
-from .secretbox import SecretBox
+from .secretbox import LockedSecretBox, SecretBox
 from .store import Store
 from .tokens import TokenManager
 
 log = logging.getLogger("flask_wecom")
 
 EXTENSION_KEY = "wecom"
+
+
+def exit_if_flask_cli(error: ConfigError) -> None:
+    """While the ``flask`` command loads the app: print ``error`` as one line and exit with status 2.
+
+    Flask builds its command list by loading the app, and shows any other exception as a traceback, even
+    for ``flask --help``; :class:`SystemExit` is the one thing it lets through. Outside the ``flask``
+    command (tests, gunicorn, ``app.test_cli_runner()`` on an app already made) this does nothing.
+    """
+    import click
+    from flask.cli import ScriptInfo
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.find_object(ScriptInfo) is None:
+        return
+    click.echo(config_error_line(error), err=True)
+    raise SystemExit(2)
+
+
+def config_error_line(error: ConfigError) -> str:
+    """One line naming the key: ``flask-wecom 配置错误 / configuration error: WECOM_X: what — fix``."""
+    problems = list(getattr(error, "problems", ()) or ())
+    first = str(problems[0]) if problems else str(error).strip().splitlines()[0]
+    line = f"flask-wecom 配置错误 / configuration error: {first}"
+    if len(problems) > 1:
+        keys = ", ".join(p.key for p in problems[1:])
+        line += (f" (另有 / also: {keys}; WECOM_CHECK_CONFIG=False 时 `flask wecom doctor` 逐项列出 / with "
+                 "WECOM_CHECK_CONFIG=False, `flask wecom doctor` lists each)")
+    return " ".join(line.split())
 
 
 class WeComState:
@@ -40,6 +69,8 @@ class WeComState:
         self.store = store
         self.provider = provider
         self.config_problems = problems
+        #: the OIDC hub (flask_wecom.hub.views.Hub) when WECOM_HUB_ISSUER is set, else None
+        self.hub = None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._futures: List[Future] = []
         self._lock = threading.Lock()
@@ -110,6 +141,18 @@ class WeCom:
     # -- setup ------------------------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
+        """Configure flask-wecom on ``app``; a configuration mistake raises :class:`ConfigError` naming the key.
+
+        While the ``flask`` command loads the app (``flask run``, ``flask wecom …``, even ``--help``), the
+        mistake is one line on stderr and exit status 2 instead of a traceback.
+        """
+        try:
+            self._init_app(app)
+        except ConfigError as exc:
+            exit_if_flask_cli(exc)
+            raise
+
+    def _init_app(self, app: Flask) -> None:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
                 "flask-wecom is already registered on this app. Create one WeCom object per app and call "
@@ -117,12 +160,15 @@ class WeCom:
             )
         for key, default in DEFAULTS.items():
             app.config.setdefault(key, self._options.get(key, default))
+        app.config.update(as_text(app.config))  # from_prefixed_env() gives an agent id of digits as a number
         config = {key: app.config[key] for key in DEFAULTS}
-        app_type = infer_app_type(config)
+        app_type = infer_app_type(config, strict=False)  # an impossible WECOM_APP_TYPE is one of the problems
         problems = validate_config(config, app_type, secret_key=app.config.get("SECRET_KEY"))
         errors = [p for p in problems if p.severity == "error"]
         if errors and config["WECOM_CHECK_CONFIG"]:
-            raise ConfigError("flask-wecom configuration is incomplete:\n  " + "\n  ".join(map(str, errors)))
+            error = ConfigError("flask-wecom configuration is incomplete:\n  " + "\n  ".join(map(str, errors)))
+            error.problems = errors  # type: ignore[attr-defined]
+            raise error
         for problem in problems:
             if problem.severity == "warning":
                 log.warning("flask-wecom config: %s", problem)
@@ -162,6 +208,9 @@ class WeCom:
         from .outage import init_outage
 
         init_outage(app)  # the store down on a page that needs it: 503 and "try again shortly", not 500
+        from .hub import init_hub
+
+        init_hub(app, state)  # the OIDC hub, when WECOM_HUB_ISSUER is set
         harden_session_cookie(app, config)  # Secure over HTTPS, SameSite=Lax, unless the app chose
 
     @staticmethod
@@ -241,13 +290,16 @@ class WeCom:
             os.makedirs(app.instance_path, exist_ok=True)
             url = "sqlite:///" + os.path.join(app.instance_path, "wecom.sqlite3")
         key = config["WECOM_STORE_KEY"] or app.config.get("SECRET_KEY")
-        if not key:
+        if not key and config["WECOM_CHECK_CONFIG"]:
             raise ConfigError("SECRET_KEY (or WECOM_STORE_KEY) must be set: flask-wecom encrypts permanent codes "
                               "at rest with a key derived from it")
         auto_upgrade = config.get("WECOM_AUTO_UPGRADE", True)
         if isinstance(auto_upgrade, str):  # from an environment variable
             auto_upgrade = auto_upgrade.strip().lower() not in ("", "0", "false", "no", "off")
-        return Store(url, SecretBox(key), auto_upgrade=bool(auto_upgrade))
+        # WECOM_CHECK_CONFIG=False without a key: the app starts so the doctor can say so; no secret is stored
+        # or read until it is set
+        box = SecretBox(key) if key else LockedSecretBox()
+        return Store(url, box, auto_upgrade=bool(auto_upgrade))
 
     # -- access -------------------------------------------------------------------------
 

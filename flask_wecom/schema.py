@@ -1,9 +1,9 @@
 """The durable store's schema: versioned by Alembic, created or upgraded by one process at a time.
 
 Framework-free. The revisions live in ``flask_wecom/migrations/versions`` (``wecom_0001`` = the tables of
-0.1.0, ``wecom_0002`` = AuthCode leases …) and their version is recorded in their own table,
-``wecom_alembic_version``, so an application's own Alembic / Flask-Migrate (``alembic_version``) is never
-touched. :func:`ensure_schema` runs once per process on the store's first use:
+0.1.0, ``wecom_0002`` = AuthCode leases, ``wecom_0003`` = the OIDC hub's tables …) and their version is
+recorded in their own table, ``wecom_alembic_version``, so an application's own Alembic / Flask-Migrate
+(``alembic_version``) is never touched. :func:`ensure_schema` runs once per process on the store's first use:
 
 - the common case, a database already at :data:`HEAD`, costs one ``SELECT`` and no lock;
 - otherwise the upgrade runs under a database-wide lock (PostgreSQL ``pg_advisory_lock``, MySQL/MariaDB
@@ -35,7 +35,7 @@ VERSION_TABLE = "wecom_alembic_version"
 #: Alembic's default version table: where an application that runs our revisions itself records them
 APP_VERSION_TABLE = "alembic_version"
 #: every revision, oldest first; the last is the schema this code needs (a test checks it against versions/)
-REVISIONS: Tuple[str, ...] = ("wecom_0001", "wecom_0002")
+REVISIONS: Tuple[str, ...] = ("wecom_0001", "wecom_0002", "wecom_0003")
 HEAD = REVISIONS[-1]
 #: the branch label of our revisions inside an application's own Alembic history
 BRANCH = "wecom"

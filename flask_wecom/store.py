@@ -549,3 +549,7 @@ def unavailable_reason(exc: BaseException) -> Optional[str]:
     if cause is exc and "[SQL:" in text:
         text = text.split("[SQL:", 1)[0].strip()
     return f"{type(cause).__name__}: {text[:200]}" if text else type(cause).__name__
+
+
+# The OIDC hub's tables belong to this metadata (revision wecom_0003), whether or not the hub is used.
+from .hub import tables as _hub_tables  # noqa: E402,F401,I001

@@ -84,7 +84,8 @@ def test_head_matches_store_metadata(empty_db: str) -> None:
     assert schema.upgrade(engine) == "empty"
     engine.dispose()
     assert _diff_against_store(empty_db) == []
-    assert _tables(empty_db) == set(schema.TABLES_0_1_0) | {schema.VERSION_TABLE}
+    hub_tables = {"wecom_hub_key", "wecom_hub_code", "wecom_hub_token"}  # wecom_0003, the OIDC hub
+    assert _tables(empty_db) == set(schema.TABLES_0_1_0) | hub_tables | {schema.VERSION_TABLE}
     assert "alembic_version" not in _tables(empty_db)  # the application's own version table is never touched
     store = Store(empty_db, SecretBox(KEY))
     try:  # ids keep their case on every backend (a binary collation on MariaDB)
@@ -186,7 +187,7 @@ def test_concurrent_boot_on_an_empty_database(empty_db: str, tmp_path: Path) -> 
     reports = _boot_concurrently(empty_db, tmp_path / "boot")
     upgraded = [r for r in reports if r["upgrades"]]
     assert len(upgraded) == 1, reports  # one process created the tables; the others found them under the lock
-    assert "from empty to wecom_0002" in upgraded[0]["upgrades"][0]
+    assert f"from empty to {schema.HEAD}" in upgraded[0]["upgrades"][0]
 
     store = Store(empty_db, SecretBox(KEY))
     try:
@@ -285,7 +286,12 @@ def test_upgrade_from_0_1_0_keeps_the_data(empty_db: str) -> None:
     assert status.current is None and set(status.unversioned_tables) == set(schema.TABLES_0_1_0)
     # the comparison with store.py sees what 0.1.0 lacks (so its "no difference" after an upgrade means something)
     diff = _diff_against_store(empty_db)
-    assert [(d[0], d[2], d[3].name) for d in diff] == [("add_column", "wecom_auth_code", "lease_until")]
+    columns = [(d[0], d[2], d[3].name) for d in diff if d[0] == "add_column"]
+    assert columns == [("add_column", "wecom_auth_code", "lease_until")]
+    # wecom_0003: the OIDC hub's tables
+    assert sorted(d[1].name for d in diff if d[0] == "add_table") == ["wecom_hub_code", "wecom_hub_key",
+                                                                      "wecom_hub_token"]
+    assert all(d[0] in ("add_column", "add_table", "add_index") for d in diff), diff
 
     store = Store(empty_db, SecretBox(KEY))  # WECOM_AUTO_UPGRADE's default: the first use upgrades
     try:
@@ -322,7 +328,7 @@ def test_concurrent_boot_on_a_0_1_0_database(empty_db: str, tmp_path: Path) -> N
     ids = _fill_0_1_0(url)
     reports = _boot_concurrently(url, tmp_path / "boot")
     upgraded = [r for r in reports if r["upgrades"]]
-    assert len(upgraded) == 1 and "from 0.1.0 to wecom_0002" in upgraded[0]["upgrades"][0]
+    assert len(upgraded) == 1 and f"from 0.1.0 to {schema.HEAD}" in upgraded[0]["upgrades"][0]
     store = Store(url, SecretBox(KEY))
     try:
         _assert_0_1_0_data_intact(store, ids)
@@ -392,7 +398,7 @@ def test_cli_current_and_upgrade(tmp_path: Path) -> None:
 
     result = runner.invoke(args=["wecom", "db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "upgraded 0.1.0 -> wecom_0002" in result.output
+    assert f"upgraded 0.1.0 -> {schema.HEAD}" in result.output
     result = runner.invoke(args=["wecom", "db", "upgrade"])
     assert result.exit_code == 0 and "nothing to do" in result.output
     result = runner.invoke(args=["wecom", "db", "current", "--check"])

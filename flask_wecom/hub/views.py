@@ -1,0 +1,366 @@
+"""The hub's Flask layer: a blueprint served under the issuer's path (``WECOM_HUB_ISSUER``).
+
+``<issuer>/.well-known/openid-configuration``, ``/authorize``, ``/token``, ``/userinfo``, ``/jwks`` and
+``/logout`` (the ``end_session_endpoint``). Members sign in with the extension's own WeCom login
+(``/wecom/login?next=…``); the hub then keeps its own signed cookie (path: the issuer's path) for
+``WECOM_HUB_SESSION_DAYS`` from that WeCom sign-in, so the next tool signs in with no WeCom round trip.
+
+Nothing here logs, renders or raises a code, a token, a client secret or a key.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import urlencode, urlsplit
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from ..errors import ConfigError
+from ..login import SESSION_KEY, logout_user, safe_next, wecom_user
+from .claims import member_claims
+from .clients import SCOPES, HubClient, parse_clients
+from .keys import KeyRing
+from .server import HubMember, create_server
+from .storage import HubStorage
+
+log = logging.getLogger("flask_wecom.hub")
+
+__all__ = ["Hub", "register_hub", "HUB_ERRORS"]
+
+COOKIE_NAME = "wecom_hub"
+_LOGOUT_CSRF_KEY = "_wecom_hub_logout"
+#: seconds within which a WeCom sign-in counts as "just now" (prompt=login, and no loop on a refused corp)
+FRESH_LOGIN = 120
+
+#: (HTTP status, title zh, title en, what zh, what en, fix zh, fix en) — the hub's own error pages
+HUB_ERRORS: Dict[str, Tuple[int, str, str, str, str, str, str]] = {
+    "unknown_client": (
+        400, "未知的应用", "Unknown application",
+        "发起登录的应用（client_id）没有在本登录中心登记。",
+        "The application that sent you here (its client_id) is not registered with this sign-in hub.",
+        "请从该应用重新登录；仍然失败请联系管理员：在 WECOM_HUB_CLIENTS 中登记它"
+        "（`flask wecom hub clients` 列出已登记的应用）。",
+        "Start again from the application; if it keeps failing, ask your admin to register it in WECOM_HUB_CLIENTS "
+        "(`flask wecom hub clients` lists the registered ones).",
+    ),
+    "redirect_uri_mismatch": (
+        400, "回调地址未登记", "Redirect URI not registered",
+        "该应用请求的回调地址（redirect_uri）与登记的任何一个都不完全一致，本登录中心不会跳转过去。",
+        "The redirect URI this application asked for is not exactly one of its registered ones, so this hub "
+        "will not send you there.",
+        "管理员：把应用实际使用的回调地址（逐字一致，含协议、端口、路径和末尾斜杠）"
+        "加入 WECOM_HUB_CLIENTS 中该应用的 redirect_uris。",
+        "Admins: add the exact redirect URI the application uses (scheme, port, path and trailing slash, character "
+        "for character) to that client's redirect_uris in WECOM_HUB_CLIENTS.",
+    ),
+    "logout_uri_mismatch": (
+        400, "退出后的跳转地址未登记", "Post-logout redirect URI not registered",
+        "退出登录请求中的 post_logout_redirect_uri 没有为该应用登记，本登录中心不会跳转过去。",
+        "The post_logout_redirect_uri of this sign-out request is not registered for the application, so this hub "
+        "will not send you there.",
+        "管理员：把该地址（逐字一致）加入 WECOM_HUB_CLIENTS 中该应用的 post_logout_redirect_uris，"
+        "并确保请求带有 client_id 或 id_token_hint。",
+        "Admins: add that exact URI to the client's post_logout_redirect_uris in WECOM_HUB_CLIENTS, and make sure "
+        "the request carries client_id or id_token_hint.",
+    ),
+    "request_too_long": (
+        400, "登录请求过长", "Sign-in request too long",
+        "该应用的登录请求超过 2048 个字符，无法在企业微信登录后继续。",
+        "This application's sign-in request is longer than 2048 characters and cannot be resumed after the WeCom "
+        "sign-in.",
+        "请联系该应用的管理员缩短 state / nonce 等参数。",
+        "Ask the application's admin to shorten its state / nonce parameters.",
+    ),
+}
+
+
+class Hub:
+    """Everything the hub keeps for one app (``WeComState.hub``)."""
+
+    def __init__(self, app: Flask, state: Any) -> None:
+        config = state.config
+        self.issuer = str(config["WECOM_HUB_ISSUER"]).rstrip("/")
+        parts = urlsplit(self.issuer)
+        loopback = (parts.hostname or "") in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment or \
+                (parts.scheme == "http" and not loopback):
+            raise ConfigError(f"WECOM_HUB_ISSUER must be an https:// URL without query or fragment (plain http only "
+                              f"for 127.0.0.1 / localhost), got {self.issuer!r}")
+        self.path = parts.path.rstrip("/")
+        self.secure = parts.scheme == "https"
+        self.clients: Dict[str, HubClient] = parse_clients(config.get("WECOM_HUB_CLIENTS"))
+        days = config.get("WECOM_HUB_SESSION_DAYS")
+        try:
+            self.session_days = float(7 if days is None else days)
+        except (TypeError, ValueError):
+            raise ConfigError(f"WECOM_HUB_SESSION_DAYS must be a number of days ≥ 0 (got {days!r})") from None
+        if self.session_days < 0:
+            raise ConfigError(f"WECOM_HUB_SESSION_DAYS must be a number of days ≥ 0 (got {days!r})")
+        secret_key = app.config.get("SECRET_KEY")
+        if not secret_key:
+            raise ConfigError("SECRET_KEY must be set: the hub signs its session cookie with it")
+        self._cookies = URLSafeTimedSerializer(secret_key, salt="flask-wecom hub session v1")
+        self.storage = HubStorage(state.store)
+        self.keys = KeyRing(state.store, configured_pem=config.get("WECOM_HUB_SIGNING_KEY") or None)
+        self.server = create_server(self)
+
+    def __repr__(self) -> str:
+        return f"<Hub {self.issuer!r} clients={sorted(self.clients)!r}>"
+
+    def endpoint(self, name: str) -> str:
+        return f"{self.issuer}/{name}"
+
+    def metadata(self) -> Dict[str, Any]:
+        """The discovery document (OpenID Connect Discovery 1.0 §3)."""
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.endpoint("authorize"),
+            "token_endpoint": self.endpoint("token"),
+            "userinfo_endpoint": self.endpoint("userinfo"),
+            "jwks_uri": self.endpoint("jwks"),
+            "end_session_endpoint": self.endpoint("logout"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": list(SCOPES),
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name",
+                                 "preferred_username", "email", "picture", "wecom_corp_id", "wecom_userid"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+        }
+
+    # -- the hub session --------------------------------------------------------------------
+
+    @property
+    def session_seconds(self) -> float:
+        return self.session_days * 86400
+
+    def read_session(self) -> Optional[HubMember]:
+        value = request.cookies.get(COOKIE_NAME)
+        if not value or self.session_seconds <= 0:
+            return None
+        try:
+            data = self._cookies.loads(value, max_age=int(self.session_seconds))
+            member = HubMember(data["m"], float(data["at"]))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+        if member.auth_time + self.session_seconds < time.time() or not member.record.get("userid"):
+            return None
+        return member
+
+    def write_session(self, response: Any, member: HubMember) -> None:
+        if self.session_seconds <= 0:
+            return
+        value = self._cookies.dumps({"m": member.record, "at": member.auth_time})
+        remaining = max(1, int(member.auth_time + self.session_seconds - time.time()))
+        response.set_cookie(COOKIE_NAME, value, max_age=remaining, path=self.path or "/", secure=self.secure,
+                            httponly=True, samesite="Lax")
+
+    def clear_session(self, response: Any) -> None:
+        response.delete_cookie(COOKIE_NAME, path=self.path or "/", secure=self.secure, httponly=True,
+                               samesite="Lax")
+
+
+def _hub() -> Hub:
+    from ..extension import WeCom
+
+    return WeCom.state().hub
+
+
+def error_page(reason: str, **context: Any):
+    status, title_zh, title_en, what_zh, what_en, fix_zh, fix_en = HUB_ERRORS[reason]
+    failure = {"reason": reason, "status": status, "title_zh": title_zh, "title_en": title_en,
+               "what_zh": what_zh, "what_en": what_en, "fix_zh": fix_zh, "fix_en": fix_en}
+    return render_template("wecom/hub_error.html", failure=failure, **context), status
+
+
+def _oauth_error(hub: Hub, error: OAuth2Error):
+    """An OAuth error after the client and redirect_uri were checked: back to the client (RFC 6749 §4.1.2.1)."""
+    return hub.server.handle_error_response(None, error)
+
+
+def _app_session_member() -> Optional[HubMember]:
+    """The member signed in to this app with WeCom (the extension's own session), if any."""
+    if not wecom_user.is_authenticated:
+        return None
+    record = session.get(SESSION_KEY) or {}
+    return HubMember(wecom_user.to_session(), float(record.get("_at") or time.time()))
+
+
+def _resume_url() -> str:
+    """This authorization request as a relative GET URL, for the login's ``next``."""
+    params = [(key, value) for key in request.values for value in request.values.getlist(key)]
+    return request.script_root + request.path + "?" + urlencode(params)
+
+
+# -- views ------------------------------------------------------------------------------------
+
+
+def discovery_view():
+    response = jsonify(_hub().metadata())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def jwks_view():
+    response = jsonify(_hub().keys.jwks())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def authorize_view():
+    hub = _hub()
+    values = request.values
+    # 1. the client and its redirect_uri, before anything else: a bad one is never redirected to
+    client = hub.clients.get(values.get("client_id") or "")
+    if client is None:
+        log.warning("hub: authorization request for an unknown client_id")
+        return error_page("unknown_client")
+    redirect_uris = values.getlist("redirect_uri")
+    if len(redirect_uris) != 1 or not client.check_redirect_uri(redirect_uris[0]):
+        log.warning("hub: client %s asked for a redirect_uri that is not registered for it", client.client_id)
+        return error_page("redirect_uri_mismatch", client=client)
+    # 2. which member: the hub's session, else this app's own WeCom login
+    member = hub.read_session()
+    from_app = False
+    if member is None:
+        member, from_app = _app_session_member(), True
+    corp_id = values.get("corp_id") or None  # documented extension: the corp to sign in with
+    if corp_id is not None and not client.allows_corp(corp_id):
+        return _oauth_error(hub, OAuth2Error(error="invalid_request", description="corp_id is not allowed for "
+                                             "this client", redirect_uri=redirect_uris[0],
+                                             state=values.get("state")))
+    if corp_id is None and len(client.corps) == 1:
+        corp_id = client.corps[0]
+    prompt = set((values.get("prompt") or "").split())
+    fresh = member is not None and member.auth_time >= time.time() - FRESH_LOGIN
+    if member is not None and corp_id is not None and member.corp_id != corp_id:
+        member = None  # signed in with another corp: sign in again with this one
+    elif member is not None and not client.allows_corp(member.corp_id):
+        if fresh:  # just signed in, and with a corp this client does not serve: no loop, a clear refusal
+            return _oauth_error(hub, OAuth2Error(error="access_denied", description="this member's corp may not "
+                                                 "use this client", redirect_uri=redirect_uris[0],
+                                                 state=values.get("state")))
+        member = None
+    if member is not None and "login" in prompt and not fresh:
+        member = None
+    # 3. the rest of the request, checked by Authlib (errors go back to the client)
+    try:
+        grant = hub.server.get_consent_grant(end_user=member)
+        challenge, method = values.get("code_challenge"), values.get("code_challenge_method")
+        if client.public and not challenge:
+            raise OAuth2Error(error="invalid_request", description="public clients must use PKCE "
+                              "(code_challenge with code_challenge_method=S256)")
+        if challenge and method != "S256":
+            raise OAuth2Error(error="invalid_request", description="code_challenge_method must be S256")
+    except OAuth2Error as error:
+        error.redirect_uri = redirect_uris[0]
+        error.state = values.get("state")
+        return _oauth_error(hub, error)
+    if member is None:  # 4. to WeCom, and back here afterwards
+        resume = _resume_url()
+        if safe_next(resume) is None:
+            return error_page("request_too_long", client=client)
+        args = {"next": resume}
+        if corp_id:
+            args["corp_id"] = corp_id
+        return redirect(url_for("wecom.login", **args))
+    # 5. the code, back to the client
+    try:
+        status, body, headers = grant.create_authorization_response(grant.redirect_uri, member)
+    except OAuth2Error as error:
+        return _oauth_error(hub, error)
+    response = hub.server.handle_response(status, body, headers)
+    if from_app:
+        hub.write_session(response, member)
+    log.info("hub: signed %s/%s in to client %s", member.corp_id, member.userid, client.client_id)
+    return response
+
+
+def token_view():
+    return _hub().server.create_token_response()
+
+
+def userinfo_view():
+    hub = _hub()
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else request.form.get("access_token", "")
+    record = hub.storage.token(token) if token else None
+    if record is None:
+        response = jsonify(error="invalid_token", error_description="the access token is unknown, expired or revoked")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    response = jsonify(member_claims(hub.issuer, record.member, record.scope))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def logout_view():
+    """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): sign out, then back to a registered URI."""
+    hub = _hub()
+    values = request.values
+    hint = values.get("id_token_hint")
+    claims = hub.keys.verify(hint) if hint else None
+    if claims is not None and claims.get("iss") != hub.issuer:
+        claims = None
+    client_id = values.get("client_id") or (claims or {}).get("aud")
+    if isinstance(client_id, list):
+        client_id = client_id[0] if len(client_id) == 1 else None
+    client = hub.clients.get(client_id or "")
+    target = values.get("post_logout_redirect_uri")
+    if target is not None and (client is None or not client.check_post_logout_redirect_uri(target)):
+        log.warning("hub: sign-out asked for a post_logout_redirect_uri not registered for client %s",
+                    client.client_id if client else "(unknown)")
+        return error_page("logout_uri_mismatch", client=client)
+    confirmed = request.method == "POST" and hmac.compare_digest(
+        str(values.get("confirm") or ""), str(session.get(_LOGOUT_CSRF_KEY) or "-"))
+    if claims is None and not confirmed:
+        # no proof the request comes from a client the member used: ask (a GET must not sign anyone out)
+        token = secrets.token_urlsafe(24)
+        session[_LOGOUT_CSRF_KEY] = token
+        fields = [(k, v) for k in ("client_id", "post_logout_redirect_uri", "state") for v in values.getlist(k)]
+        return render_template("wecom/hub_logout.html", fields=fields, confirm=token, client=client,
+                               action=request.script_root + request.path, done=False)
+    session.pop(_LOGOUT_CSRF_KEY, None)
+    member = hub.read_session()
+    logout_user()
+    if target is not None:
+        if values.get("state"):
+            target += ("&" if "?" in target else "?") + urlencode({"state": values["state"]})
+        response = redirect(target)
+    else:
+        response = current_app.make_response(
+            render_template("wecom/hub_logout.html", fields=[], confirm="", client=client, action="", done=True))
+    hub.clear_session(response)
+    if member is not None:
+        log.info("hub: signed %s/%s out", member.corp_id, member.userid)
+    return response
+
+
+def register_hub(app: Flask, state: Any) -> None:
+    """Create the hub (``state.hub``) and mount its blueprint at the issuer's path."""
+    hub = Hub(app, state)
+    state.hub = hub
+    bp = Blueprint("wecom_hub", __name__)
+    bp.add_url_rule("/.well-known/openid-configuration", "discovery", discovery_view, methods=["GET"])
+    bp.add_url_rule("/jwks", "jwks", jwks_view, methods=["GET"])
+    bp.add_url_rule("/authorize", "authorize", authorize_view, methods=["GET", "POST"])
+    bp.add_url_rule("/token", "token", token_view, methods=["POST"])
+    bp.add_url_rule("/userinfo", "userinfo", userinfo_view, methods=["GET", "POST"])
+    bp.add_url_rule("/logout", "logout", logout_view, methods=["GET", "POST"])
+    app.register_blueprint(bp, url_prefix=hub.path or None)
+    if not hub.clients:
+        log.warning("hub: WECOM_HUB_ISSUER is set but WECOM_HUB_CLIENTS is empty: no tool can sign in yet")
