@@ -57,3 +57,21 @@ class SecretBox:
             return cipher.decrypt_and_verify(ciphertext, tag).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise SecretBoxError() from exc
+
+
+class LockedSecretBox(SecretBox):
+    """The box of an app started without a key (``WECOM_CHECK_CONFIG=False`` and no ``SECRET_KEY``): it runs,
+    so ``flask wecom doctor`` can report the missing key, but seals and opens nothing."""
+
+    def __init__(self) -> None:  # no key to derive
+        pass
+
+    def __repr__(self) -> str:
+        return "LockedSecretBox(<no key>)"
+
+    def seal(self, plaintext: str) -> str:
+        raise ConfigError("SECRET_KEY (or WECOM_STORE_KEY) must be set: flask-wecom encrypts secrets at rest "
+                          "with a key derived from it (设置 SECRET_KEY / set SECRET_KEY)")
+
+    def open(self, sealed: str) -> str:
+        return self.seal("")
