@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from flask import Flask, current_app
 from flask_caching import Cache
+from sqlalchemy.exc import ArgumentError
 
 from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
@@ -39,6 +40,11 @@ def exit_if_flask_cli(error: ConfigError) -> None:
         return
     click.echo(config_error_line(error), err=True)
     raise SystemExit(2)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def config_error_line(error: ConfigError) -> str:
@@ -271,6 +277,12 @@ class WeCom:
         cache_config = self._cache_config(app, config)
         try:
             cache.init_app(app, config=cache_config)
+        except ImportError as exc:  # an unknown WECOM_CACHE_TYPE, or its client library missing
+            raise ConfigError(
+                f"WECOM_CACHE_TYPE {config.get('WECOM_CACHE_TYPE')!r} cannot be loaded ({_first_line(exc)}) — "
+                "用 FileSystemCache、RedisCache 等 Flask-Caching 后端并安装其依赖 / use a Flask-Caching backend such "
+                "as FileSystemCache or RedisCache and install what it needs (pip install 'flask-wecom[redis]')"
+            ) from None
         except OSError as exc:
             if "CACHE_DIR" not in cache_config:
                 raise
@@ -299,7 +311,13 @@ class WeCom:
         # WECOM_CHECK_CONFIG=False without a key: the app starts so the doctor can say so; no secret is stored
         # or read until it is set
         box = SecretBox(key) if key else LockedSecretBox()
-        return Store(url, box, auto_upgrade=bool(auto_upgrade))
+        try:
+            return Store(url, box, auto_upgrade=bool(auto_upgrade))
+        except (ImportError, ArgumentError) as exc:  # never the URL itself in the message: it may hold a password
+            raise ConfigError(
+                f"WECOM_DATABASE_URI is not a usable SQLAlchemy URL ({_first_line(exc)}) — 检查数据库地址并安装其驱动 "
+                "/ check the URL and install its driver (pip install 'flask-wecom[postgres]' or "
+                "'flask-wecom[mysql]')") from None
 
     # -- access -------------------------------------------------------------------------
 
