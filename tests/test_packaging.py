@@ -322,3 +322,26 @@ def test_readme_testing_section_in_a_fresh_virtualenv(built_wheel: Path, tmp_pat
         result = _run_pytest(python, project, env)
         assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
         assert "test_first_login PASSED" in result.stdout or "::test_first_login" in result.stdout, result.stdout
+
+
+def test_ci_font_check_has_no_false_negative(tmp_path: Path) -> None:
+    """.ci/run's CJK-font check, run with an fc-list that lists the font first among many: under pipefail a
+    piped `fc-list | grep -q` fails (grep stops early, fc-list dies of SIGPIPE); the check must not."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    start = script.index("FONTS=$(fc-list")
+    check = script[start:script.index("\nfi\n", start) + 4]
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "fc-list").write_text("#!/usr/bin/env bash\necho '/usr/share/fonts/wqy-microhei.ttc: WenQuanYi'\n"
+                                  "for i in $(seq 1 200000); do echo \"/usr/share/fonts/other$i.ttf: Other\"; done\n")
+    (stub / "fc-list").chmod(0o755)
+    env = dict(os.environ, PATH=f"{stub}:{os.environ['PATH']}")
+    program = f"set -euo pipefail\napt_install() {{ echo INSTALL \"$@\"; }}\n{check}echo checked\n"
+    result = subprocess.run([bash, "-c", program], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0 and result.stdout.split() == ["checked"], (result.stdout, result.stderr)
+    # the old form, for the record: the same fc-list makes it report "no font"
+    old = 'set -euo pipefail\nif ! fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk"; then echo INSTALL; fi\n'
+    assert "INSTALL" in subprocess.run([bash, "-c", old], capture_output=True, text=True, timeout=120, env=env).stdout
