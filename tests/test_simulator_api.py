@@ -1,6 +1,7 @@
 """FakeWeCom's server APIs over real HTTP: credentials, tokens, expiry, switches, faults.
 
-Each test cites the section of ``wecom-api.md`` whose rule it checks.
+Each test cites the official document (developer.work.weixin.qq.com/document/path/N) whose rule it checks;
+docs/wecom-reference.rst explains them.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def exchange_auth_code(fake: FakeWeCom, url: str, *, v2: bool = False) -> Tuple[
 
 
 def test_default_fake_has_provider_template_corp_and_members() -> None:
-    """§0: a 代开发 template id starts with dk; §1.1: Token ≤32 and EncodingAESKey 43 chars a-zA-Z0-9."""
+    """Doc 97162: a 代开发 template id starts with dk; doc 96238: Token ≤32 and EncodingAESKey 43 chars a-zA-Z0-9."""
     fake = FakeWeCom()
     assert fake.suite.suite_id.startswith("dk")
     assert fake.suite.provider_corp_id == fake.provider.corp_id
@@ -73,21 +74,21 @@ def test_reprs_hide_secrets() -> None:
         assert secret not in text
 
 
-# -- gettoken (§3.6, §6) ------------------------------------------------------------------------
+# -- gettoken (docs 97164, 91039) ---------------------------------------------------------------
 
 
 def test_gettoken_self_built_and_same_token_within_lifetime(fake: FakeWeCom, url: str) -> None:
-    """§3.6: gettoken(corpid, corpsecret) → access_token, expires_in 7200; 97164: "有效期内重复获取返回相同结果"."""
+    """Docs 91039 / 97164: gettoken(corpid, corpsecret) → access_token, expires_in 7200; "有效期内重复获取返回相同结果"."""
     first = get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id, corpsecret=fake.corp.secret)
     assert first["errcode"] == 0 and first["errmsg"] == "ok" and first["expires_in"] == 7200
     fake.advance(100)
     again = get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id.upper(), corpsecret=fake.corp.secret)
-    assert again["access_token"] == first["access_token"]  # plaintext corpid: case-insensitive (§0)
+    assert again["access_token"] == first["access_token"]  # plaintext corpid: case-insensitive (doc 97104)
     assert 7090 <= again["expires_in"] <= 7100
 
 
 def test_gettoken_wrong_secret_is_40001(fake: FakeWeCom, url: str) -> None:
-    """§7 40001 不合法的secret参数; errmsg in WeCom's "…, hint: […], from ip: …, more info at …" shape."""
+    """Doc 90313: 40001 不合法的secret参数; errmsg in WeCom's "…, hint: […], from ip: …, more info at …" shape."""
     data = get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id, corpsecret="not-the-secret")
     assert data["errcode"] == 40001
     m = ERRMSG_RE.match(data["errmsg"])
@@ -96,14 +97,14 @@ def test_gettoken_wrong_secret_is_40001(fake: FakeWeCom, url: str) -> None:
 
 
 def test_gettoken_unknown_corpid_is_40013(fake: FakeWeCom, url: str) -> None:
-    """§7 40013 不合法的CorpID."""
+    """Doc 90313: 40013 不合法的CorpID."""
     assert get(url, "/cgi-bin/gettoken", corpid="ww0000000000000000", corpsecret="x")["errcode"] == 40013
     assert get(url, "/cgi-bin/gettoken", corpsecret="x")["errcode"] == 41002
     assert get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id)["errcode"] == 41004
 
 
 def test_access_token_expires_after_7200s_with_42001_and_garbage_is_40014(fake: FakeWeCom, url: str) -> None:
-    """§6: expires_in 7200 → 42001 access_token已过期; 40014 不合法的access_token; 97164 new token after expiry."""
+    """Docs 91039 / 90313: expires_in 7200 → 42001 access_token已过期; 40014 不合法的access_token; 97164 new token after expiry."""
     token = self_built_token(fake, url)
     assert get(url, "/cgi-bin/getcallbackip", access_token=token)["errcode"] == 0
     fake.advance(7199)
@@ -118,16 +119,16 @@ def test_access_token_expires_after_7200s_with_42001_and_garbage_is_40014(fake: 
 
 
 def test_getcallbackip_lists_the_fakes_push_source(fake: FakeWeCom, url: str) -> None:
-    """§8.2 getcallbackip → {"ip_list": [...], "errcode": 0, "errmsg": "ok"}; the fake pushes from loopback."""
+    """Doc 98988: getcallbackip → {"ip_list": [...], "errcode": 0, "errmsg": "ok"}; the fake pushes from loopback."""
     data = get(url, "/cgi-bin/getcallbackip", access_token=self_built_token(fake, url))
     assert data == {"ip_list": ["127.0.0.1"], "errcode": 0, "errmsg": "ok"}
 
 
-# -- suite token and suite_ticket (§2.1, §3.1) --------------------------------------------------
+# -- suite token and suite_ticket (docs 90628, 97162) -------------------------------------------
 
 
 def test_get_suite_token_omits_errcode_on_success(fake: FakeWeCom, url: str) -> None:
-    """§3.1: "该接口在调用失败时才返回errcode。没返回errcode视为调用成功"."""
+    """Doc 97162: "该接口在调用失败时才返回errcode。没返回errcode视为调用成功"."""
     ticket = fake.issue_suite_ticket()
     data = post(url, "/cgi-bin/service/get_suite_token", {
         "suite_id": fake.suite.suite_id, "suite_secret": fake.suite.suite_secret, "suite_ticket": ticket})
@@ -142,7 +143,7 @@ def test_get_suite_token_omits_errcode_on_success(fake: FakeWeCom, url: str) -> 
 )
 def test_get_suite_token_rejects_bad_credentials(fake: FakeWeCom, url: str, change: Dict[str, str],
                                                  errcode: int) -> None:
-    """§3.1 / §7: 40080 不合法的suite_secret, 40083 不合法的suite_id, 40085 不合法的suite_ticket, 4102x missing."""
+    """Docs 97162 / 90313: 40080 不合法的suite_secret, 40083 不合法的suite_id, 40085 不合法的suite_ticket, 4102x missing."""
     body = {"suite_id": fake.suite.suite_id, "suite_secret": fake.suite.suite_secret,
             "suite_ticket": fake.issue_suite_ticket()}
     body.update(change)
@@ -150,7 +151,7 @@ def test_get_suite_token_rejects_bad_credentials(fake: FakeWeCom, url: str, chan
 
 
 def test_suite_ticket_valid_30_minutes_and_older_ones_survive_newer_pushes(fake: FakeWeCom, url: str) -> None:
-    """§2.1: "实际有效期为30分钟，可以容错连续两次获取suite_ticket失败的情况" — pushes every 10 min."""
+    """Docs 90628 / 97162: "实际有效期为30分钟，可以容错连续两次获取suite_ticket失败的情况" — pushes every 10 min."""
     def token_with(ticket: str) -> Dict[str, Any]:
         return post(url, "/cgi-bin/service/get_suite_token", {
             "suite_id": fake.suite.suite_id, "suite_secret": fake.suite.suite_secret, "suite_ticket": ticket})
@@ -169,7 +170,7 @@ def test_suite_ticket_valid_30_minutes_and_older_ones_survive_newer_pushes(fake:
 
 
 def test_suite_token_expires_42009_and_garbage_is_40082(fake: FakeWeCom, url: str) -> None:
-    """§3.1 / §7: 42009 suite_access_token已过期 after expires_in; 40082 不合法的suite_token."""
+    """Docs 97162 / 90313: 42009 suite_access_token已过期 after expires_in; 40082 不合法的suite_token."""
     st = suite_token(fake, url)
     body = {"auth_corpid": "x", "permanent_code": "y"}
     assert post(url, "/cgi-bin/service/get_auth_info", body, suite_access_token=st)["errcode"] == 40013
@@ -184,12 +185,12 @@ def test_suite_token_expires_42009_and_garbage_is_40082(fake: FakeWeCom, url: st
     assert get(url, "/cgi-bin/getcallbackip", access_token=st)["errcode"] == 40014
 
 
-# -- permanent code, auth info (§3.2-3.4) ------------------------------------------------------
+# -- permanent code, auth info (docs 97163, 100776, 100795) ------------------------------------
 
 
 def test_get_permanent_code_v1_for_customized_app(fake: FakeWeCom, url: str) -> None:
-    """§3.2 (97163): 代开发 v1 returns permanent_code, auth_corp_info, auth_info (is_customized_app true),
-    auth_user_info — and no access_token / expires_in; the corpid is the encrypted one (§0)."""
+    """Doc 97163: 代开发 v1 returns permanent_code, auth_corp_info, auth_info (is_customized_app true),
+    auth_user_info — and no access_token / expires_in; the corpid is the encrypted one (doc 97104)."""
     _, data = exchange_auth_code(fake, url)
     assert data["errcode"] == 0 and data["errmsg"] == "ok"
     assert "access_token" not in data and "expires_in" not in data
@@ -206,7 +207,7 @@ def test_get_permanent_code_v1_for_customized_app(fake: FakeWeCom, url: str) -> 
 
 
 def test_get_permanent_code_v2_has_no_auth_info(fake: FakeWeCom, url: str) -> None:
-    """§3.3: v2 returns permanent_code, auth_corp_info{corpid, corp_name}, auth_user_info — no auth_info."""
+    """Doc 100776: v2 returns permanent_code, auth_corp_info{corpid, corp_name}, auth_user_info — no auth_info."""
     _, data = exchange_auth_code(fake, url, v2=True)
     assert data["errcode"] == 0
     assert "auth_info" not in data and "access_token" not in data
@@ -215,8 +216,8 @@ def test_get_permanent_code_v2_has_no_auth_info(fake: FakeWeCom, url: str) -> No
 
 
 def test_get_auth_info_v1_and_v2(fake: FakeWeCom, url: str) -> None:
-    """§3.4: get_auth_info (v1 and v2) {auth_corpid, permanent_code} → auth_corp_info + auth_info with
-    is_customized_app true (§3.2 note c)."""
+    """Docs 100795 / 97163: get_auth_info (v1 and v2) {auth_corpid, permanent_code} → auth_corp_info + auth_info with
+    is_customized_app true (doc 97163, note c)."""
     st, data = exchange_auth_code(fake, url, v2=True)
     body = {"auth_corpid": data["auth_corp_info"]["corpid"], "permanent_code": data["permanent_code"]}
     for path in ("/cgi-bin/service/get_auth_info", "/cgi-bin/service/v2/get_auth_info"):
@@ -230,7 +231,7 @@ def test_get_auth_info_v1_and_v2(fake: FakeWeCom, url: str) -> None:
 
 
 def test_auth_code_is_single_use_40078(fake: FakeWeCom, url: str) -> None:
-    """§3.2 / §7 40078: auth_code "只能消费一次"."""
+    """Docs 90603 / 90313, 40078: auth_code "只能消费一次"."""
     with fake.model.lock:
         _, code = fake.model.create_authorization()
     st = suite_token(fake, url)
@@ -241,7 +242,7 @@ def test_auth_code_is_single_use_40078(fake: FakeWeCom, url: str) -> None:
 
 
 def test_auth_code_expires_after_10_minutes_40078(fake: FakeWeCom, url: str) -> None:
-    """§2.2: AuthCode "10分钟内有效"; §7 40078; §3.2: a short non-auth code → 40058."""
+    """Doc 90642: AuthCode "10分钟内有效"; 40078 (doc 90313); a short non-auth code → 40058 (doc 90313)."""
     with fake.model.lock:
         _, code = fake.model.create_authorization()
     fake.advance(601)
@@ -253,21 +254,21 @@ def test_auth_code_expires_after_10_minutes_40078(fake: FakeWeCom, url: str) -> 
 
 
 def test_gettoken_with_permanent_code_uses_the_exact_encrypted_corpid(fake: FakeWeCom, url: str) -> None:
-    """§3.6 (97164): 代开发 gettoken = auth_corp_info.corpid + permanent_code; §0 "corpid密文则大小写敏感"."""
+    """Doc 97164: 代开发 gettoken = auth_corp_info.corpid + permanent_code; doc 97104: "corpid密文则大小写敏感"."""
     _, data = exchange_auth_code(fake, url)
     corpid, secret = data["auth_corp_info"]["corpid"], data["permanent_code"]
     ok = get(url, "/cgi-bin/gettoken", corpid=corpid, corpsecret=secret)
     assert ok["errcode"] == 0 and ok["expires_in"] == 7200
     assert get(url, "/cgi-bin/gettoken", corpid=corpid.lower(), corpsecret=secret)["errcode"] == 40013
     assert get(url, "/cgi-bin/gettoken", corpid=corpid.upper(), corpsecret=secret)["errcode"] == 40013
-    # UNCONFIRMED §0: the plaintext corpid with the permanent code is refused (use the returned corpid)
+    # UNCONFIRMED (docs/wecom-reference.rst, "Encrypted ids"): the plaintext corpid with the permanent code is refused (use the returned corpid)
     assert get(url, "/cgi-bin/gettoken", corpid=fake.corp.corp_id, corpsecret=secret)["errcode"] == 40001
     # the self-built secret belongs to the plaintext corpid only
     assert get(url, "/cgi-bin/gettoken", corpid=corpid, corpsecret=fake.corp.secret)["errcode"] == 40001
 
 
 def test_plaintext_ids_for_a_pre_2022_install(url: str, fake: FakeWeCom) -> None:
-    """§0: "对于历史授权的企业…暂时不变" — with encrypted_ids off, corpid / userids stay plaintext."""
+    """Doc 97104: "对于历史授权的企业…暂时不变" — with encrypted_ids off, corpid / userids stay plaintext."""
     fake.corp.encrypted_ids = False
     _, data = exchange_auth_code(fake, url)
     assert data["auth_corp_info"]["corpid"] == fake.corp.corp_id
@@ -277,7 +278,7 @@ def test_plaintext_ids_for_a_pre_2022_install(url: str, fake: FakeWeCom) -> None
 
 
 def test_reset_permanent_code_retires_the_old_secret(fake: FakeWeCom, url: str) -> None:
-    """§2.5 reset_permanent_code: a new secret via the AuthCode; old secret → 40001 (§7), old token → 40014."""
+    """Doc 97175 reset_permanent_code: a new secret via the AuthCode; old secret → 40001 (doc 90313), old token → 40014."""
     _, data = exchange_auth_code(fake, url)
     corpid, old = data["auth_corp_info"]["corpid"], data["permanent_code"]
     old_token = get(url, "/cgi-bin/gettoken", corpid=corpid, corpsecret=old)["access_token"]
@@ -292,7 +293,7 @@ def test_reset_permanent_code_retires_the_old_secret(fake: FakeWeCom, url: str) 
 
 
 def test_cancel_auth_invalidates_the_permanent_code(fake: FakeWeCom, url: str) -> None:
-    """§2.4 cancel_auth; §7 40084 "企业是否已取消授权该套件"; the app secret is gone (40001)."""
+    """Doc 90642 cancel_auth; doc 90313 40084 "企业是否已取消授权该套件"; the app secret is gone (40001)."""
     st, data = exchange_auth_code(fake, url)
     corpid, secret = data["auth_corp_info"]["corpid"], data["permanent_code"]
     with fake.model.lock:
@@ -305,14 +306,14 @@ def test_cancel_auth_invalidates_the_permanent_code(fake: FakeWeCom, url: str) -
 
 
 def test_get_corp_token_is_third_party_only(fake: FakeWeCom, url: str) -> None:
-    """§3.5: get_corp_token is for third-party apps, "NOT for 代开发" (errcode UNCONFIRMED → 48002)."""
+    """Docs 90605 / 97164: get_corp_token is for third-party apps, not for 代开发 (errcode UNCONFIRMED → 48002)."""
     st, data = exchange_auth_code(fake, url)
     body = {"auth_corpid": data["auth_corp_info"]["corpid"], "permanent_code": data["permanent_code"]}
     assert post(url, "/cgi-bin/service/get_corp_token", body, suite_access_token=st)["errcode"] == 48002
 
 
 def test_third_party_permanent_code_and_corp_token() -> None:
-    """§3.2 (90603): third-party v1 also returns access_token/expires_in; §3.5 get_corp_token omits errcode."""
+    """Doc 90603: third-party v1 also returns access_token/expires_in; doc 90605: get_corp_token omits errcode."""
     fake = FakeWeCom(app_type="third_party")
     assert fake.suite.suite_id.startswith("ww")
     with fake.serve() as url:
@@ -324,7 +325,7 @@ def test_third_party_permanent_code_and_corp_token() -> None:
         assert set(token) == {"access_token", "expires_in"}
         assert token["access_token"] == data["access_token"]
         assert get(url, "/cgi-bin/getcallbackip", access_token=token["access_token"])["errcode"] == 0
-        # third-party permanent codes do not work with gettoken (§0 table)
+        # third-party permanent codes do not work with gettoken (docs 97164, 90605)
         bad = get(url, "/cgi-bin/gettoken", corpid=body["auth_corpid"], corpsecret=body["permanent_code"])
         assert bad["errcode"] == 40001
         bad = post(url, "/cgi-bin/service/get_corp_token", dict(body, permanent_code="z" * 43),
@@ -336,7 +337,7 @@ def test_third_party_permanent_code_and_corp_token() -> None:
 
 
 def test_ip_whitelist_60020_in_wecoms_errmsg_shape(fake: FakeWeCom, url: str) -> None:
-    """§8.2 / §7 60020: "not allow to access from your ip, hint: [...], from ip: x.x.x.x, more info at …"."""
+    """Doc 90313, 60020: "not allow to access from your ip, hint: [...], from ip: x.x.x.x, more info at …"."""
     token = self_built_token(fake, url)
     fake.corp.ip_whitelist = ["10.1.2.3"]
     for data in (get(url, "/cgi-bin/getcallbackip", access_token=token),
@@ -352,7 +353,7 @@ def test_ip_whitelist_60020_in_wecoms_errmsg_shape(fake: FakeWeCom, url: str) ->
 
 
 def test_provider_ip_whitelist_guards_suite_calls(fake: FakeWeCom, url: str) -> None:
-    """§8.2: 代开发/第三方 calls need the 服务商 IP白名单; §3.1 get_suite_token checks "合法来源IP"."""
+    """Doc 90313 (60020): 代开发/第三方 calls need the 服务商 IP白名单; doc 97162: get_suite_token checks "合法来源IP"."""
     fake.provider.ip_whitelist = ["192.0.2.1"]
     body = {"suite_id": fake.suite.suite_id, "suite_secret": fake.suite.suite_secret,
             "suite_ticket": fake.issue_suite_ticket()}
@@ -384,7 +385,7 @@ def test_disabled_app_50003_but_agent_get_reports_close(fake: FakeWeCom, url: st
 
 
 def test_user_get_visible_range_and_post_2022_fields(fake: FakeWeCom, url: str) -> None:
-    """§5.3: only members in the visible range (60011, §7); since 2022-06-20 no avatar/mobile/email; 60111."""
+    """Doc 96255: only members in the visible range (60011, doc 90313); since 2022-06-20 no avatar/mobile/email; 60111."""
     token = self_built_token(fake, url)
     lisi = fake.corp.member("lisi")
     data = get(url, "/cgi-bin/user/get", access_token=token, userid="LiSi")
@@ -398,7 +399,7 @@ def test_user_get_visible_range_and_post_2022_fields(fake: FakeWeCom, url: str) 
 
 
 def test_license_info_shows_the_trial_end(fake: FakeWeCom, url: str) -> None:
-    """§3.7 get_app_license_info: trail_info{start_time,end_time}, 90-day trial; expiry switch (UNCONFIRMED)."""
+    """Doc 97194 get_app_license_info: trail_info{start_time,end_time}, 90-day trial; expiry switch (UNCONFIRMED)."""
     auth = fake.install_app()
     pt = post(url, "/cgi-bin/service/get_provider_token",
               {"corpid": fake.provider.corp_id, "provider_secret": fake.provider.secret})
@@ -416,7 +417,7 @@ def test_license_info_shows_the_trial_end(fake: FakeWeCom, url: str) -> None:
 
 
 def test_wrong_method_and_bad_json(fake: FakeWeCom, url: str) -> None:
-    """§3.1 is a POST API (43002 require POST); a body that is not JSON → 47001 data format error."""
+    """get_suite_token (doc 97162) is a POST API (43002 require POST); a body that is not JSON → 47001 data format error."""
     assert requests.get(url + "/cgi-bin/service/get_suite_token", timeout=10).json()["errcode"] == 43002
     r = requests.post(url + "/cgi-bin/service/get_suite_token", data=b"<xml/>", timeout=10)
     assert r.json()["errcode"] == 47001
@@ -427,7 +428,7 @@ def test_wrong_method_and_bad_json(fake: FakeWeCom, url: str) -> None:
 
 
 def test_fail_injects_errcodes_for_n_calls(fake: FakeWeCom, url: str) -> None:
-    """Fault injection: fake.fail(path, errcode, times) — e.g. -1 系统繁忙 / 45009 频率拦截 (§6, §7)."""
+    """Fault injection: fake.fail(path, errcode, times) — e.g. -1 系统繁忙 / 45009 频率拦截 (docs 90454, 90313)."""
     fake.fail("/cgi-bin/gettoken", -1, times=2)
     params = {"corpid": fake.corp.corp_id, "corpsecret": fake.corp.secret}
     first = get(url, "/cgi-bin/gettoken", **params)
@@ -440,7 +441,7 @@ def test_fail_injects_errcodes_for_n_calls(fake: FakeWeCom, url: str) -> None:
 
 
 def test_fail_does_not_consume_state(fake: FakeWeCom, url: str) -> None:
-    """An injected error answers instead of WeCom: the auth_code (single use, §3.2) is not consumed."""
+    """An injected error answers instead of WeCom: the auth_code (single use, doc 90603) is not consumed."""
     with fake.model.lock:
         _, code = fake.model.create_authorization()
     st = suite_token(fake, url)
@@ -451,7 +452,7 @@ def test_fail_does_not_consume_state(fake: FakeWeCom, url: str) -> None:
 
 
 def test_http_error_and_latency(fake: FakeWeCom, url: str) -> None:
-    """Fault injection: HTTP 5xx pages and slow answers (a client must time out and retry, §6)."""
+    """Fault injection: HTTP 5xx pages and slow answers (a client must time out and retry; docs/wecom-reference.rst, "Retries and rate limits")."""
     fake.http_error("/cgi-bin/getcallbackip", status=503, times=1)
     r = requests.get(url + "/cgi-bin/getcallbackip", timeout=10)
     assert r.status_code == 503 and "text/html" in r.headers["Content-Type"]
@@ -504,7 +505,7 @@ def test_request_log_masks_secrets(fake: FakeWeCom, url: str, caplog: pytest.Log
 
 
 def test_concurrent_requests_share_one_token(fake: FakeWeCom, url: str) -> None:
-    """Thread safety: 16 concurrent gettoken calls all get the same token (§3.6 "重复获取返回相同结果")."""
+    """Thread safety: 16 concurrent gettoken calls all get the same token (doc 97164 "重复获取返回相同结果")."""
     tokens = []
     errors = []
 

@@ -1,7 +1,8 @@
 """FakeWeCom's pushes to a provider's callback URLs, received by a tiny decrypting WSGI receiver.
 
 The receiver uses :mod:`flask_wecom.crypto` to check the signature, decrypt, and check the
-receiveid, so these tests prove the pushes are encrypted the way ``wecom-api.md`` §1 says.
+receiveid, so these tests prove the pushes are encrypted as documents 90968 / 91144 and 97172 say
+(docs/wecom-reference.rst, "Callback URLs").
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from flask_wecom.xmlutil import parse_xml
 class Receiver:
     """A provider's callback endpoints: ``/suite`` (template / 指令回调) and ``/app`` (data callbacks).
 
-    ``/suite`` POSTs must carry receiveid = suite_id (§1.7, 97172); GET verification of either URL
-    must carry the provider's corpid (§1.7 staff answer); ``/app`` POSTs the corp id (§1.7).
+    ``/suite`` POSTs must carry receiveid = suite_id (doc 97172); GET verification of either URL
+    must carry the provider's corpid (WeCom staff answers, unconfirmed officially; docs/wecom-reference.rst,
+    "Receive ids"); ``/app`` POSTs the corp id (doc 90968, appendix "ReceiveId 含义").
     """
 
     def __init__(self, fake: FakeWeCom) -> None:
@@ -96,8 +98,8 @@ def get(url: str, path: str, **params: Any) -> Dict[str, Any]:
 
 def test_push_suite_ticket_is_encrypted_for_the_suite_id(fake: FakeWeCom, api: str,
                                                          receiver: Tuple[Receiver, str]) -> None:
-    """§2.1 suite_ticket XML; §1.3 envelope ToUserName=suite_id, AgentID empty; §1.7 receiveid = suite_id;
-    the pushed ticket then works with get_suite_token (§3.1)."""
+    """suite_ticket XML (doc 90628); envelope ToUserName=suite_id, AgentID empty, receiveid = suite_id (doc 97172);
+    the pushed ticket then works with get_suite_token (doc 97162)."""
     rec, base = receiver
     result = fake.push_suite_ticket(base + "/suite")
     assert result.success and result.status_code == 200 and result.text == "success"
@@ -116,7 +118,7 @@ def test_push_suite_ticket_is_encrypted_for_the_suite_id(fake: FakeWeCom, api: s
 
 def test_a_receiver_expecting_another_receive_id_refuses_the_push(fake: FakeWeCom,
                                                                   receiver: Tuple[Receiver, str]) -> None:
-    """§1.7: template events carry the suite_id, not a corpid — a receiver set up for the corpid fails."""
+    """Doc 97172: template events carry the suite_id, not a corpid — a receiver set up for the corpid fails."""
     rec, base = receiver
     result = fake.push_suite_ticket(base + "/app")  # /app expects the corp id
     assert result.status_code == 400 and not result.success
@@ -126,7 +128,7 @@ def test_a_receiver_expecting_another_receive_id_refuses_the_push(fake: FakeWeCo
 
 def test_authorize_create_auth_then_full_provider_flow(fake: FakeWeCom, api: str,
                                                       receiver: Tuple[Receiver, str]) -> None:
-    """§9 end to end: suite_ticket → create_auth {AuthCode, State} (§2.2) → get_suite_token →
+    """End to end: suite_ticket → create_auth {AuthCode, State} (doc 90642) → get_suite_token →
     get_permanent_code → gettoken(corpid, permanent_code) → OAuth code → getuserinfo (encrypted userid)."""
     rec, base = receiver
     fake.push_suite_ticket(base + "/suite")
@@ -155,7 +157,7 @@ def test_authorize_create_auth_then_full_provider_flow(fake: FakeWeCom, api: str
 
 def test_provider_may_exchange_the_auth_code_inside_the_callback(fake: FakeWeCom, api: str,
                                                                 receiver: Tuple[Receiver, str]) -> None:
-    """§2.2: a provider that calls get_permanent_code while answering create_auth must not deadlock the fake."""
+    """Doc 90642: a provider that calls get_permanent_code while answering create_auth must not deadlock the fake."""
     rec, base = receiver
     st = post(api, "/cgi-bin/service/get_suite_token", {
         "suite_id": fake.suite.suite_id, "suite_secret": fake.suite.suite_secret,
@@ -169,8 +171,8 @@ def test_provider_may_exchange_the_auth_code_inside_the_callback(fake: FakeWeCom
 
 def test_reset_secret_pushes_reset_permanent_code(fake: FakeWeCom, api: str,
                                                   receiver: Tuple[Receiver, str]) -> None:
-    """§2.5 reset_permanent_code {SuiteId, AuthCode, InfoType, TimeStamp}; the AuthCode yields the new
-    secret and the old one answers 40001 (§7)."""
+    """reset_permanent_code (doc 97175) {SuiteId, AuthCode, InfoType, TimeStamp}; the AuthCode yields the new
+    secret and the old one answers 40001 (doc 90313)."""
     rec, base = receiver
     auth = fake.install_app()
     old = auth.permanent_code
@@ -190,7 +192,7 @@ def test_reset_secret_pushes_reset_permanent_code(fake: FakeWeCom, api: str,
 
 
 def test_cancel_and_change_auth(fake: FakeWeCom, api: str, receiver: Tuple[Receiver, str]) -> None:
-    """§2.3 change_auth / §2.4 cancel_auth carry AuthCorpId (the encrypted corpid, §0); after cancel the
+    """change_auth / cancel_auth (doc 90642) carry AuthCorpId (the encrypted corpid, doc 97104); after cancel the
     permanent code is dead (40001)."""
     rec, base = receiver
     auth = fake.install_app()
@@ -206,7 +208,7 @@ def test_cancel_and_change_auth(fake: FakeWeCom, api: str, receiver: Tuple[Recei
 
 
 def test_non_success_answer_is_reported(fake: FakeWeCom, receiver: Tuple[Receiver, str]) -> None:
-    """§1.4: 指令回调 must answer exactly "success"; anything else counts as an error message."""
+    """Doc 97172: 指令回调 must answer exactly "success"; anything else counts as an error message."""
     rec, base = receiver
     rec.answer = "ok"
     result = fake.push_suite_ticket(base + "/suite")
@@ -214,8 +216,8 @@ def test_non_success_answer_is_reported(fake: FakeWeCom, receiver: Tuple[Receive
 
 
 def test_verify_callback_url(fake: FakeWeCom, receiver: Tuple[Receiver, str]) -> None:
-    """§1.2: GET with encrypted echostr; answer = the plaintext, "不能加引号，不能带bom头，不能带换行符";
-    §1.7: receiveid = the provider's own corpid."""
+    """Doc 96466: GET with encrypted echostr; answer = the plaintext, "不能加引号，不能带bom头，不能带换行符";
+    receiveid = the provider's own corpid (unconfirmed officially; docs/wecom-reference.rst, "Receive ids")."""
     rec, base = receiver
     result = fake.verify_callback_url(base + "/suite")
     assert result and result.ok and result.status_code == 200 and result.text == result.expected
@@ -231,8 +233,8 @@ def test_verify_callback_url(fake: FakeWeCom, receiver: Tuple[Receiver, str]) ->
 
 
 def test_push_app_event_to_the_data_callback(fake: FakeWeCom, receiver: Tuple[Receiver, str]) -> None:
-    """§1.3 app envelope <ToUserName/><AgentID/><Encrypt/>; §1.7 receiveid = the corp id the app sees;
-    §2.6 change_contact arrives on the 代开发应用回调URL as MsgType=event (96302)."""
+    """App envelope <ToUserName/><AgentID/><Encrypt/> (doc 96466); receiveid = the corp id the app sees (doc 90968);
+    change_contact arrives on the 代开发应用回调URL as MsgType=event (96302)."""
     rec, base = receiver
     auth = fake.install_app()
     result = fake.push_change_contact(base + "/app", "update_user", member=fake.corp.members[1], Position="CTO")
@@ -250,7 +252,7 @@ def test_push_app_event_to_the_data_callback(fake: FakeWeCom, receiver: Tuple[Re
 
 
 def test_pushes_into_a_flask_test_client(fake: FakeWeCom) -> None:
-    """Pushes can target a WSGI test client (client=) instead of real HTTP; same encryption (§1.5-1.7)."""
+    """Pushes can target a WSGI test client (client=) instead of real HTTP; same encryption (docs 90968 / 91144)."""
     flask_app = Flask(__name__)
     rec = Receiver(fake)
 
@@ -270,7 +272,7 @@ def test_pushes_into_a_flask_test_client(fake: FakeWeCom) -> None:
 
 
 def test_pushes_after_advance_pass_the_providers_timestamp_check(tmp_path: Any) -> None:
-    """``fake.advance()`` expires tickets and tokens (§2.1, §6) but WeCom's pushes keep a ``timestamp``
+    """``fake.advance()`` expires tickets and tokens (docs 90628, 91039) but WeCom's pushes keep a ``timestamp``
     the provider's own clock accepts: flask-wecom's callback, default WECOM_CALLBACK_MAX_AGE, over HTTP."""
     import time
 
@@ -290,6 +292,6 @@ def test_pushes_after_advance_pass_the_providers_timestamp_check(tmp_path: Any) 
             assert fake.verify_callback_url(callback)
             state = app.extensions["wecom"]
             with app.app_context():
-                assert state.provider.suite_token().get()  # the fresh ticket works at WeCom (§3.1)
+                assert state.provider.suite_token().get()  # the fresh ticket works at WeCom (doc 97162)
         finally:
             handle.close()
