@@ -126,7 +126,7 @@ def test_get_token_success(stub, client):
 
 
 def test_missing_errcode_is_success(stub, client):
-    # get_suite_token / get_corp_token only send errcode on failure (§3.1, §3.5)
+    # get_suite_token / get_corp_token only send errcode on failure (docs 97162, 90605)
     stub.answer(SUITE_TOKEN, {"suite_access_token": SUITE_TOKEN1, "expires_in": 7200})
     data = client.get_suite_token(SUITE_ID, SUITE_SECRET, TICKET)
     assert data["suite_access_token"] == SUITE_TOKEN1
@@ -506,7 +506,7 @@ def test_repr_and_session_reuse(stub, client):
 
 
 def test_provider_token_and_licence_info_against_the_simulator():
-    """get_provider_token (no errcode on success) and get_app_license_info (trail_info, §3.7), over real HTTP."""
+    """get_provider_token (no errcode on success) and get_app_license_info (trail_info, doc 97194), over real HTTP."""
     from flask_wecom.testing import FakeWeCom
 
     fake = FakeWeCom()

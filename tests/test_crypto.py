@@ -129,7 +129,7 @@ VECTORS = {
 # ---------------------------------------------------------------------------------
 # An independent reference implementation: `cryptography` instead of pycryptodome,
 # hand-written padding and int.from_bytes instead of struct. Written from the spec
-# (wecom-api.md §1.5), sharing no code with flask_wecom.crypto.
+# (documents 90968 / 91144), sharing no code with flask_wecom.crypto.
 # ---------------------------------------------------------------------------------
 
 
@@ -485,7 +485,7 @@ def test_accepted_receive_ids(accepted):
 
 
 def test_empty_receive_id_is_a_valid_id():
-    # 个人主体的第三方应用: "ReceiveId 是一个空字符串" (wecom-api.md §1.7)
+    # 个人主体的第三方应用: "ReceiveId 是一个空字符串" (documents 90968 / 91144, appendix "ReceiveId 含义")
     crypto = MessageCrypto(A_TOKEN, A_KEY, "")
     assert crypto.decrypt(crypto.encrypt("hi")) == ("hi", "")
     raises(ReceiveIdError, -40005, crypto.verify_url, **A_GET)

@@ -1,4 +1,4 @@
-"""Parsing decrypted callback messages (wecom-api.md §1.3, §2)."""
+"""Parsing decrypted callback messages (documents 90376, 96466, 97172, 90628, 90642, 97175)."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,7 @@ from flask_wecom.events import parse_event
 
 
 def test_suite_ticket_event():
-    # wecom-api.md §2.1 sample (note the stray space inside InfoType's element in the official sample)
+    # document 90628's sample (note the stray space inside InfoType's element in the official sample)
     event = parse_event(
         "<xml><SuiteId><![CDATA[ww4asffe99e54c0fxxxx]]></SuiteId>"
         "<InfoType> <![CDATA[suite_ticket]]></InfoType><TimeStamp>1403610513</TimeStamp>"
@@ -40,7 +40,7 @@ def test_cancel_auth_keeps_corp_id_case():
 
 
 def test_app_event_and_message_types():
-    # wecom-api.md §1.3: enter_agent sample; §2.6 change_contact on the app callback for 代开发
+    # document 90376: enter_agent sample; documents 96301 / 96302: change_contact on the app callback for 代开发
     enter = parse_event(
         "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[FromUser]]></FromUserName>"
         "<CreateTime>1408091189</CreateTime><MsgType><![CDATA[event]]></MsgType>"

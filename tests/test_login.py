@@ -147,7 +147,7 @@ def test_qr_login_round_trip_has_no_email_and_that_is_fine(app, client, fake_wec
     response = login(client, ua=BROWSER_UA, userid="lisi")
     assert response.location == "/profile"
     page = client.get("/profile").get_data(as_text=True)
-    # §4.3: the web-login code gives no user_ticket; user/get gives no email to new apps (§5.3)
+    # doc 98177: the web-login code gives no user_ticket; user/get gives no email to new apps (doc 96255)
     assert "李四" in page and "no email" in page
     assert "/cgi-bin/auth/getuserdetail" not in [c.path for c in fake_wecom.calls]
     assert client.get("/api/me").json == {"userid": "lisi", "email": ""}  # withheld reads as ""
@@ -168,7 +168,7 @@ def test_customized_mode_round_trip(fake_wecom, tmp_path):
     assert "张三" in page and "zhangsan@corp1.example.com" in page
     record = session_data(app, client)[SESSION_KEY]
     member = fake_wecom.corp.members[0]
-    assert record["userid"] == member.open_userid  # the encrypted userid of a post-2022 install (§0)
+    assert record["userid"] == member.open_userid  # the encrypted userid of a post-2022 install (doc 97104)
     assert record["corp_id"] == fake_wecom.corp.auth_corp_id
 
 
@@ -188,14 +188,14 @@ def test_third_party_mode_round_trip(fake_wecom, tmp_path):
     client = app.test_client()
     location = start_login(client, "?next=/profile", ua=WXWORK_UA).location
     params = _query(location.split("#")[0])
-    assert params["appid"] == fake_wecom.suite.suite_id and "agentid" not in params  # §4.2
+    assert params["appid"] == fake_wecom.suite.suite_id and "agentid" not in params  # doc 91120
     response = back_to_app(client, confirm(location))
     assert response.location == "/profile"
     record = session_data(app, client)[SESSION_KEY]
     member = fake_wecom.corp.members[0]
     assert record["corp_id"] == fake_wecom.corp.auth_corp_id
     assert record["open_userid"] == member.open_userid
-    assert "email" not in record  # §5.5: third-party apps never get email
+    assert "email" not in record  # doc 91122: third-party apps never get email
     paths = [c.path for c in fake_wecom.calls]
     assert "/cgi-bin/service/auth/getuserinfo3rd" in paths and "/cgi-bin/service/auth/getuserdetail3rd" in paths
     assert "/cgi-bin/auth/getuserinfo" not in paths

@@ -163,7 +163,7 @@ def test_code_expired_after_five_minutes(client, fake_wecom):
 def test_member_outside_visible_range_with_snsapi_base(fake_wecom, tmp_path):
     app = make_app(fake_wecom, tmp_path, WECOM_SCOPE="snsapi_base")
     client = app.test_client()
-    # snsapi_base still issues a code for 王五 (§5.1); user/get refuses with 60011 (§5.3)
+    # snsapi_base still issues a code for 王五 (doc 96442); user/get refuses with 60011 (doc 96255)
     response = login(client, ua=WXWORK_UA, userid="wangwu")
     page = assert_failure_page(response, "not_visible", 403, errcode=60011)
     assert "可见范围" in page and "visible range" in page

@@ -1,4 +1,5 @@
-"""flask_wecom.oauth without Flask: login URLs (wecom-api.md §4.1–4.3), answer parsing (§5), state rules."""
+"""flask_wecom.oauth without Flask: login URLs (docs 96441, 91120, 98171), answer parsing (docs 96442, 91121),
+state rules (doc 91022); docs/wecom-reference.rst, "Login" and "Code to user"."""
 from __future__ import annotations
 
 import re
@@ -42,7 +43,7 @@ def _query(url: str) -> list:
     return parse_qsl(urlsplit(url).query, keep_blank_values=True)
 
 
-# -- state (§4.1: [a-zA-Z0-9], ≤ 128 bytes; else 84025) ------------------------------------
+# -- state (doc 91022: [a-zA-Z0-9], ≤ 128 bytes; else 84025) -------------------------------
 
 
 def test_generated_state_is_alphanumeric_and_unique():
@@ -68,7 +69,7 @@ def test_invalid_states(value):
     assert not is_valid_state(value)
 
 
-# -- in-client OAuth URL (§4.1, §4.2) ---------------------------------------------------------
+# -- in-client OAuth URL (docs 96441, 91120) --------------------------------------------------
 
 
 def test_authorize_url_has_the_documented_parameters_in_order():
@@ -109,7 +110,7 @@ def test_authorize_url_refuses_bad_state_and_empty_appid():
         authorize_url(AUTHORIZE, appid="", redirect_uri=REDIRECT, state="s")
 
 
-# -- web / QR login URL (§4.3) ----------------------------------------------------------------
+# -- web / QR login URL (docs 98171, 98173) ---------------------------------------------------
 
 
 def test_web_login_url_corp_app():
@@ -189,7 +190,7 @@ def test_choose_via(setting, ua, requested, expected):
     assert choose_via(setting, ua, requested) == expected
 
 
-# -- parsing getuserinfo answers (§5.1, §5.4: current and legacy spellings) -------------------
+# -- parsing getuserinfo answers (docs 96442, 91121: current and legacy spellings) ------------
 
 
 def test_parse_current_member_answer():

@@ -1,8 +1,9 @@
 """Issue 4 — the 代开发 provider flow end to end, against FakeWeCom over real HTTP.
 
 Our Flask app is served by a real HTTP server; the simulator pushes encrypted events to
-its callback URL exactly as WeCom does (wecom-api.md §1–2) and answers the API calls the
-extension makes (§3). Starts from an empty database every time.
+its callback URL exactly as WeCom does (documents 96466, 97172, 90642) and answers the API calls the
+extension makes (documents 97162 – 97164; docs/wecom-reference.rst, "Callback URLs" to "Tokens").
+Starts from an empty database every time.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def provider(fake, tmp_path):
 
 
 def test_url_verification_answers_the_bare_plaintext(provider):
-    """§1.2: GET answers the decrypted echostr, no quotes/BOM/newline; receiveid = provider corp id (§1.7)."""
+    """Doc 96466: GET answers the decrypted echostr, no quotes/BOM/newline; receiveid = provider corp id (unconfirmed
+    officially; docs/wecom-reference.rst, "Receive ids")."""
     result = provider.fake.verify_callback_url(provider.callback)
     assert result, result.reason
     # the data callback URL is verified the same way
@@ -57,7 +59,7 @@ def test_url_verification_answers_the_bare_plaintext(provider):
 
 
 def test_suite_ticket_is_stored_and_used_for_the_suite_token(provider):
-    """§2.1 → §3.1: the pushed ticket is stored durably and the suite token is fetched from it on demand."""
+    """Doc 90628 → doc 97162: the pushed ticket is stored durably and the suite token is fetched from it on demand."""
     store, fake = provider.state.store, provider.fake
     assert store.get_suite_ticket(fake.suite.suite_id) is None
     with pytest.raises(NoSuiteTicketError) as info:
@@ -113,7 +115,7 @@ def test_a_ticket_for_another_suite_never_overwrites_ours(provider, caplog):
 
 
 def test_authorize_leads_to_a_stored_permanent_code_without_any_manual_step(provider):
-    """§2.2 create_auth → §3.2 get_permanent_code → corp stored; the code is the 代开发 app secret (§0)."""
+    """create_auth (doc 90642) → get_permanent_code → corp stored; the code is the 代开发 app secret (doc 97163)."""
     fake, state = provider.fake, provider.state
     recorder = _Recorder()
     with signals.corp_authorized.connected_to(recorder, sender=provider.app):
@@ -129,7 +131,7 @@ def test_authorize_leads_to_a_stored_permanent_code_without_any_manual_step(prov
     assert state.store.get_permanent_code(stored.corp_id) == corp.permanent_code
     assert recorder.calls and recorder.calls[0]["corp_id"] == stored.corp_id
 
-    # and the stored secret works: gettoken with corp id + permanent code (§3.6)
+    # and the stored secret works: gettoken with corp id + permanent code (doc 97164)
     with provider.app.app_context():
         source = state.provider.corp_token(stored.corp_id)
         member = fake.corp.visible_members[0]
@@ -141,7 +143,7 @@ def test_authorize_leads_to_a_stored_permanent_code_without_any_manual_step(prov
 
 
 def test_authorize_answers_within_one_second_even_when_wecom_is_slow(provider):
-    """§1.4: success within 1000 ms; the exchange happens after the answer."""
+    """Doc 90642: success within 1000 ms; the exchange happens after the answer."""
     fake = provider.fake
     fake.push_suite_ticket(provider.callback)
     fake.slow("/cgi-bin/service/get_permanent_code", 1.5)
@@ -152,7 +154,7 @@ def test_authorize_answers_within_one_second_even_when_wecom_is_slow(provider):
 
 
 def test_reset_secret_replaces_the_code_and_drops_cached_tokens(provider):
-    """§2.5 reset_permanent_code: new secret stored, old one gone, the corp's tokens dropped."""
+    """Doc 97175 reset_permanent_code: new secret stored, old one gone, the corp's tokens dropped."""
     fake, state = provider.fake, provider.state
     provider.authorize()
     corp_id = fake.corp.auth_corp_id
@@ -174,7 +176,7 @@ def test_reset_secret_replaces_the_code_and_drops_cached_tokens(provider):
 
 
 def test_cancel_auth_revokes_the_corp(provider):
-    """§2.4: WeCom asks us to delete the corp's data — secret and tokens go, status revoked."""
+    """Doc 90642 cancel_auth: WeCom asks us to delete the corp's data — secret and tokens go, status revoked."""
     fake, state = provider.fake, provider.state
     provider.authorize()
     corp_id = fake.corp.auth_corp_id
@@ -191,7 +193,7 @@ def test_cancel_auth_revokes_the_corp(provider):
 
 
 def test_change_auth_refreshes_the_auth_info(provider):
-    """§2.3 change_auth → get_auth_info; corp_auth_changed carries the refreshed record."""
+    """Doc 90642 change_auth → get_auth_info; corp_auth_changed carries the refreshed record."""
     fake = provider.fake
     provider.authorize()
     recorder = _Recorder()
@@ -330,7 +332,7 @@ def test_wrong_token_or_key_on_url_verification_is_403_or_400(provider):
 
 
 def test_data_callback_events_reach_handlers_and_signals(provider):
-    """§2.6: 代开发 contact changes arrive on the app callback, encrypted for the corp id."""
+    """Docs 96301 / 96302: 代开发 contact changes arrive on the app callback, encrypted for the corp id."""
     fake, app = provider.fake, provider.app
     provider.authorize()
     wecom = provider.state.ext
@@ -492,7 +494,7 @@ def test_the_whole_flow_on_postgresql(fake, tmp_path, postgres_url):
 
 def test_a_cancel_that_overtakes_the_exchange_wins(provider):
     """cancel_auth for a corp whose AuthCode is still being exchanged: the late exchange must not
-    bring the corp back (WeCom asks us to delete its data, §2.4)."""
+    bring the corp back (WeCom asks us to delete its data, doc 90642)."""
     fake, state = provider.fake, provider.state
     fake.push_suite_ticket(provider.callback)
     with fake.model.lock:
@@ -514,7 +516,7 @@ def test_a_cancel_that_overtakes_the_exchange_wins(provider):
 
 
 def test_app_message_retries_are_processed_once(provider):
-    """§1.4: WeCom retries an app message (up to 3 times) when the answer is slow, re-encrypted with a new
+    """Doc 96466: WeCom retries an app message (up to 3 times) when the answer is slow, re-encrypted with a new
     nonce; dedupe by MsgId for messages and by content for events, so each is handled once — while two
     different events in the same second are both handled."""
     fake = provider.fake

@@ -1,6 +1,7 @@
 """FakeWeCom's OAuth (``/connect/oauth2/authorize``) and web login (``/wwlogin/sso/login``) over real HTTP.
 
-Each test cites the section of ``wecom-api.md`` whose rule it checks.
+Each test cites the official document (developer.work.weixin.qq.com/document/path/N) whose rule it checks;
+docs/wecom-reference.rst explains them.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def forms_of(html: str) -> List[Dict[str, Any]]:
 
 
 def test_authorize_page_confirms_then_redirects_with_code_and_state(fake: FakeWeCom, url: str) -> None:
-    """§4.1: authorize → (confirmation) → 302 redirect_uri?code=CODE&state=STATE; a form per member."""
+    """Doc 96441: authorize → (confirmation) → 302 redirect_uri?code=CODE&state=STATE; a form per member."""
     link = fake.authorize_url(REDIRECT + "?next=%2Fhome", state="s1", scope="snsapi_privateinfo")
     assert link.startswith(url + "/connect/oauth2/authorize?") and link.endswith("#wechat_redirect")
     page = requests.get(link, allow_redirects=False, timeout=10)
@@ -80,7 +81,7 @@ def test_authorize_page_confirms_then_redirects_with_code_and_state(fake: FakeWe
 
 
 def test_helper_returns_the_same_location_as_the_page(fake: FakeWeCom) -> None:
-    """§4.1: the programmatic helper applies the page's rules and returns redirect_uri?code=…&state=…."""
+    """Doc 96441: the programmatic helper applies the page's rules and returns redirect_uri?code=…&state=…."""
     location = fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT, state="abc"), userid="lisi")
     assert location.startswith(REDIRECT + "?code=") and location.endswith("&state=abc")
     with pytest.raises(ValueError):
@@ -96,8 +97,8 @@ def test_helper_returns_the_same_location_as_the_page(fake: FakeWeCom) -> None:
 ])
 def test_untrusted_redirect_domain_shows_error_and_issues_no_code(fake: FakeWeCom, url: str,
                                                                   redirect: str) -> None:
-    """§4.1 / §8.1: the redirect host (port included) must equal the trusted domain, else the page shows
-    "redirect_uri需使用应用可信域名" and no code is issued (50001 in the API world, §7)."""
+    """Docs 96441 / 96442: the redirect host (port included) must equal the trusted domain, else the page shows
+    "redirect_uri需使用应用可信域名" and no code is issued (50001 in the API world, doc 90313)."""
     link = fake.authorize_url(redirect, state="x")
     page = requests.get(link, allow_redirects=False, timeout=10)
     assert page.status_code == 200 and "Location" not in page.headers
@@ -126,7 +127,7 @@ def test_web_login_callback_domain_rule(fake: FakeWeCom, url: str) -> None:
 
 @pytest.mark.parametrize("state", ["a-b", "has space", "x" * 129, "中文"])
 def test_state_charset_84025(fake: FakeWeCom, url: str, state: str) -> None:
-    """§4.1 / §7 84025: state must be [a-zA-Z0-9], ≤128 bytes."""
+    """Docs 96441 / 90313, 84025: state must be [a-zA-Z0-9], ≤128 bytes."""
     page = requests.get(fake.authorize_url(REDIRECT, state=state), timeout=10)
     assert 'data-errcode="84025"' in page.text and not NO_CODE.search(page.text)
     with pytest.raises(AuthorizeError) as exc:
@@ -146,7 +147,7 @@ def test_state_charset_84025(fake: FakeWeCom, url: str, state: str) -> None:
 ])
 def test_authorize_parameter_validation(fake: FakeWeCom, change: Dict[str, Optional[str]],
                                         errcode: Optional[int]) -> None:
-    """§4.1 table: appid = CorpID, response_type=code, scope snsapi_base|snsapi_privateinfo, agentid
+    """Doc 96441 table: appid = CorpID, response_type=code, scope snsapi_base|snsapi_privateinfo, agentid
     "snsapi_privateinfo时必填否则报错", redirect_uri absolute and URL-encoded."""
     params: Dict[str, Optional[str]] = {
         "appid": fake.corp.corp_id, "redirect_uri": REDIRECT, "response_type": "code",
@@ -159,7 +160,7 @@ def test_authorize_parameter_validation(fake: FakeWeCom, change: Dict[str, Optio
 
 
 def test_appid_accepts_plaintext_and_exact_encrypted_corpid(fake: FakeWeCom) -> None:
-    """§0: corpid plaintext is case-insensitive, the encrypted one case-sensitive (UNCONFIRMED §0 which one
+    """Doc 97104: corpid plaintext is case-insensitive, the encrypted one case-sensitive (UNCONFIRMED which one
     OAuth wants for 代开发: both are accepted)."""
     auth = fake.install_app()
     for appid in (fake.corp.corp_id, fake.corp.corp_id.upper(), auth.auth_corp_id):
@@ -172,7 +173,7 @@ def test_appid_accepts_plaintext_and_exact_encrypted_corpid(fake: FakeWeCom) -> 
 
 
 def test_code_is_single_use_40029(fake: FakeWeCom, url: str) -> None:
-    """§4.1: "code只能使用一次" → §7 40029 不合法的oauth_code."""
+    """Doc 96442: "code只能使用一次" → 40029 不合法的oauth_code (doc 90313)."""
     token = self_built_token(fake, url)
     code = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT)))
     assert get(url, "/cgi-bin/auth/getuserinfo", access_token=token, code=code)["userid"] == "zhangsan"
@@ -182,7 +183,7 @@ def test_code_is_single_use_40029(fake: FakeWeCom, url: str) -> None:
 
 
 def test_code_expires_after_5_minutes_40029(fake: FakeWeCom, url: str) -> None:
-    """§4.1: "5分钟未被使用自动过期" → 40029."""
+    """Doc 96442: "5分钟未被使用自动过期" → 40029."""
     token = self_built_token(fake, url)
     fresh = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT)))
     stale = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT)))
@@ -193,7 +194,7 @@ def test_code_expires_after_5_minutes_40029(fake: FakeWeCom, url: str) -> None:
 
 
 def test_privateinfo_user_ticket_and_getuserdetail_fields(fake: FakeWeCom, url: str) -> None:
-    """§5.1: user_ticket with snsapi_privateinfo for a visible member; §5.2 getuserdetail fields (no name)."""
+    """Doc 96442: user_ticket with snsapi_privateinfo for a visible member; doc 96443: getuserdetail fields (no name)."""
     token = self_built_token(fake, url)
     code = code_of(fake.authorize_url_to_redirect(
         fake.authorize_url(REDIRECT, scope="snsapi_privateinfo"), userid="lisi"))
@@ -212,7 +213,7 @@ def test_privateinfo_user_ticket_and_getuserdetail_fields(fake: FakeWeCom, url: 
 
 
 def test_user_ticket_expires_after_1800s_84014(fake: FakeWeCom, url: str) -> None:
-    """§5.1: user_ticket "有效期为1800s"; §5.2 84014 成员票据过期, 84015 invalid, 84090 missing."""
+    """Doc 96442: user_ticket "有效期为1800s"; doc 90313: 84014 成员票据过期, 84015 invalid, 84090 missing."""
     token = self_built_token(fake, url)
     code = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT, scope="snsapi_privateinfo")))
     ticket = get(url, "/cgi-bin/auth/getuserinfo", access_token=token, code=code)["user_ticket"]
@@ -227,7 +228,7 @@ def test_user_ticket_expires_after_1800s_84014(fake: FakeWeCom, url: str) -> Non
 
 
 def test_snsapi_base_gives_no_user_ticket(fake: FakeWeCom, url: str) -> None:
-    """§5.1: user_ticket only "scope为snsapi_privateinfo" — snsapi_base gets userid only."""
+    """Doc 96442: user_ticket only "scope为snsapi_privateinfo" — snsapi_base gets userid only."""
     token = self_built_token(fake, url)
     code = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT, scope="snsapi_base")))
     assert get(url, "/cgi-bin/auth/getuserinfo", access_token=token, code=code) == {
@@ -235,9 +236,9 @@ def test_snsapi_base_gives_no_user_ticket(fake: FakeWeCom, url: str) -> None:
 
 
 def test_member_outside_visible_range(fake: FakeWeCom, url: str) -> None:
-    """§4.1: privateinfo "要求成员必须在应用可见范围内，否则页面会报错"; snsapi_base still answers
-    "无论是否在应用可见范围之内" (§5.1) without user_ticket; web login "提示无权限" (§4.4);
-    a ticket of a member removed from the range → 92000 (§7; UNCONFIRMED 92000 vs 60021)."""
+    """Doc 96441: privateinfo "要求成员必须在应用可见范围内，否则页面会报错"; snsapi_base still answers
+    "无论是否在应用可见范围之内" (doc 96442) without user_ticket; web login "提示无权限" (doc 91019);
+    a ticket of a member removed from the range → 92000 (doc 90313; UNCONFIRMED 92000 vs 60021)."""
     outsider = fake.corp.outside_members[0]
     token = self_built_token(fake, url)
     with pytest.raises(AuthorizeError) as exc:
@@ -266,7 +267,7 @@ def test_member_outside_visible_range(fake: FakeWeCom, url: str) -> None:
 
 
 def test_non_member_gets_openid(fake: FakeWeCom, url: str) -> None:
-    """§5.1 b): a non-member gets {"openid": …} instead of userid."""
+    """Doc 96442 b): a non-member gets {"openid": …} instead of userid."""
     token = self_built_token(fake, url)
     code = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT), non_member=True))
     data = get(url, "/cgi-bin/auth/getuserinfo", access_token=token, code=code)
@@ -274,7 +275,7 @@ def test_non_member_gets_openid(fake: FakeWeCom, url: str) -> None:
 
 
 def test_web_login_corp_app(fake: FakeWeCom, url: str) -> None:
-    """§4.3: wwlogin/sso/login?login_type=CorpApp&appid=CorpID&agentid=…; the code goes to
+    """Docs 98171 / 98177: wwlogin/sso/login?login_type=CorpApp&appid=CorpID&agentid=…; the code goes to
     auth/getuserinfo, no user_ticket in the web-login variant; agentid is required."""
     link = fake.web_login_url(REDIRECT, state="w1")
     assert link.startswith(url + "/wwlogin/sso/login?")
@@ -295,7 +296,7 @@ def test_web_login_corp_app(fake: FakeWeCom, url: str) -> None:
 
 
 def test_customized_app_sees_encrypted_userids(fake: FakeWeCom, url: str) -> None:
-    """§0: 代开发 apps get "第三方服务商级别的加密userid" (opaque, case-sensitive); self-built sees plaintext."""
+    """Doc 97104: 代开发 apps get "第三方服务商级别的加密userid" (opaque, case-sensitive); self-built sees plaintext."""
     ctoken = customized_token(fake, url)
     stoken = self_built_token(fake, url)
     zhang = fake.corp.member("zhangsan")
@@ -317,7 +318,7 @@ def test_customized_app_sees_encrypted_userids(fake: FakeWeCom, url: str) -> Non
 
 
 def test_code_is_bound_to_its_corp(fake: FakeWeCom, url: str) -> None:
-    """§7 40029 help: the code must be consumed with a token of the app that issued it."""
+    """Doc 90313, 40029 help: the code must be consumed with a token of the app that issued it."""
     other = fake.add_corp(name="另一家公司", trusted_domain="app.example.com")
     other_token = get(url, "/cgi-bin/gettoken", corpid=other.corp_id, corpsecret=other.secret)["access_token"]
     code = code_of(fake.authorize_url_to_redirect(fake.authorize_url(REDIRECT)))
@@ -325,7 +326,7 @@ def test_code_is_bound_to_its_corp(fake: FakeWeCom, url: str) -> None:
 
 
 def test_disabled_app_blocks_login(fake: FakeWeCom, url: str) -> None:
-    """§7 50003 应用已禁用 on the page.  (The licence trial refuses members one by one at the API:
+    """Doc 90313: 50003 应用已禁用 on the page.  (The licence trial refuses members one by one at the API:
     tests/test_simulator_permissions.py.)"""
     fake.corp.app_closed = True
     page = requests.get(fake.authorize_url(REDIRECT), timeout=10).text
@@ -352,8 +353,8 @@ def third_suite_token(fake: FakeWeCom) -> str:
 
 
 def test_third_party_oauth_getuserinfo3rd_and_detail(third: FakeWeCom) -> None:
-    """§4.2: appid = suite_id; §5.4 getuserinfo3rd → corpid, userid, user_ticket, expires_in, open_userid;
-    §5.5 getuserdetail3rd: name = userid, no mobile/email."""
+    """Doc 91120: appid = suite_id; doc 91121: getuserinfo3rd → corpid, userid, user_ticket, expires_in, open_userid;
+    doc 91122: getuserdetail3rd: name = userid, no mobile/email."""
     auth = third.install_app()
     link = third.authorize_url(REDIRECT, scope="snsapi_privateinfo", state="t")
     assert f"appid={third.suite.suite_id}" in link and "agentid" not in link
@@ -415,7 +416,7 @@ def test_third_party_web_login_and_code_separation(third: FakeWeCom) -> None:
 
 
 def test_getuserinfo3rd_refuses_customized_templates(fake: FakeWeCom, url: str) -> None:
-    """§5.4: getuserinfo3rd "不允许代开发自建应用调用" (errcode UNCONFIRMED → 48002); §4.2 appid=suite_id is
+    """Doc 91121: getuserinfo3rd "不允许代开发自建应用调用" (errcode UNCONFIRMED → 48002); doc 91120: appid=suite_id is
     third-party only."""
     st = post(url, "/cgi-bin/service/get_suite_token", {
         "suite_id": fake.suite.suite_id, "suite_secret": fake.suite.suite_secret,

@@ -69,7 +69,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def test_python_m_prints_credentials_and_serves_until_ctrl_c() -> None:
     """``python -m flask_wecom.testing --port … --trusted-domain …`` prints URLs and credentials, serves
-    real HTTP (gettoken §3.6 works with the printed corp_id + secret), and stops on Ctrl-C (SIGINT)."""
+    real HTTP (gettoken, doc 97164, works with the printed corp_id + secret), and stops on Ctrl-C (SIGINT)."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask_wecom.testing", "--port", str(port), "--host", "127.0.0.1",
@@ -99,7 +99,7 @@ def test_python_m_prints_credentials_and_serves_until_ctrl_c() -> None:
 
 
 def test_python_m_json_mode() -> None:
-    """``--json --port 0`` prints one JSON line whose api_base answers (the fake's getcallbackip, §8.2)."""
+    """``--json --port 0`` prints one JSON line whose api_base answers (the fake's getcallbackip, doc 98988)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask_wecom.testing", "--json", "--port", "0", "--app-type", "third_party"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=str(ROOT),

@@ -23,7 +23,7 @@ def raises(exc_type, code, func, *args, **kwargs):
 
 
 def test_parse_app_envelope():
-    # Envelope shape from wecom-api.md §1.3.
+    # Envelope shape from documents 96466 / 97172.
     body = (
         "<xml>\n   <ToUserName><![CDATA[toUser]]></ToUserName>\n"
         "   <AgentID><![CDATA[toAgentID]]></AgentID>\n"
