@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import string
 import sys
 import tempfile
@@ -34,6 +35,20 @@ WRONG_DOMAIN = "wrong-domain.example.com"
 WHITELISTED_IP = "203.0.113.10"
 #: how far the "let time pass" button moves the clocks: just past the suite_ticket's 30 minutes
 STALE_AFTER = SUITE_TICKET_TTL + 60
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (``kill``, systemd, a container stop) ends the demo like Ctrl+C: through ``sys.exit``, so the
+    atexit handlers run and the temporary folder goes. Python's default for SIGTERM skips them."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread (a test building the app in a thread)
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # the server (gunicorn…) or the program has its own
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 class SandboxError(Exception):
@@ -120,6 +135,7 @@ class Sandbox:
         workdir = tempfile.mkdtemp(prefix="wecom-demo-")
         box = cls(fake, url, workdir)
         atexit.register(box.close)
+        _exit_cleanly_on_sigterm()
         print(f"[demo] sandbox mode (no WECOM_* settings): FakeWeCom serving at {url}", file=sys.stderr)
         return box
 
