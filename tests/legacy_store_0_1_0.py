@@ -4,6 +4,7 @@
 Used by tests/test_schema.py to build a database exactly as a 0.1.0 deploy left it (tables by
 ``metadata.create_all``, no version table; rows written and sealed by 0.1.0's own code), then upgrade it.
 Never edit it to follow the current store: it is the past.
+Its comments' "wecom-api.md §N" refer to team notes that now live in docs/wecom-reference.rst.
 """
 from __future__ import annotations
 
