@@ -65,7 +65,6 @@ setup(
         "urllib3>=1.26",
         "pycryptodome>=3.15",
         "flask-caching>=2.0",
-        "defusedxml>=0.7",
         "sqlalchemy>=2.0",  # 2.0-style connections (commit/rollback) in the store and its schema upgrades
         # versioned store schema (flask_wecom/migrations), upgraded by one process at a time
         "alembic>=1.10",
@@ -81,6 +80,8 @@ setup(
             "pytest>=7",
             "pytest-timeout",
             "hypothesis",
+            # tests/test_xmlutil.py compares the expat parser with the defusedxml one it replaced
+            "defusedxml>=0.7",
             "cryptography",
             "redis>=4",
             "psycopg2-binary>=2.9",
@@ -96,6 +97,8 @@ setup(
             "wheel",
         ],
         "docs": ["sphinx"],
+        # the peers bench/ measures against (wechatpy for crypto, Flask-Login for start-up)
+        "bench": ["wechatpy>=1.8", "flask-login>=0.6"],
     },
     entry_points={
         # the `fake_wecom` fixture for any project that installs flask-wecom

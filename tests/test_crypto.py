@@ -715,3 +715,119 @@ def test_core_modules_do_not_import_flask(module):
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.add(node.module.split(".")[0])
     assert not imported & {"flask", "werkzeug"}
+
+
+# -- large envelopes: the base64 set aside while the rest is parsed (issue 12) -----------
+
+
+def large_envelope(crypto: MessageCrypto, size: int = 16 * 1024, *, around: str = "") -> Tuple[bytes, dict, str]:
+    """A signed envelope whose plaintext is ``size`` bytes, with ``around`` inserted before <Encrypt>."""
+    msg = "<xml><Content><![CDATA[" + "长" * (size // 3) + "]]></Content></xml>"
+    encrypt = crypto.encrypt(msg)
+    body = (f"<xml><ToUserName><![CDATA[{A_CORP}]]></ToUserName>{around}<Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+            "<AgentID><![CDATA[218]]></AgentID></xml>").encode()
+    params = {"msg_signature": signature(A_TOKEN, "1409659813", "1372623149", encrypt),
+              "timestamp": "1409659813", "nonce": "1372623149"}
+    return body, params, msg
+
+
+def outcome(func, *args, **kwargs):
+    """The result of ``func``, or the type and code of the WeComError it raised."""
+    try:
+        return "ok", func(*args, **kwargs)
+    except WeComError as exc:
+        return type(exc).__name__, exc.code
+
+
+def general_path(crypto: MessageCrypto, body, **params):
+    """decrypt_message with the set-aside disabled: the whole body through parse_xml."""
+    saved = crypto_module._SET_ASIDE_FROM
+    crypto_module._SET_ASIDE_FROM = 1 << 62
+    try:
+        return outcome(crypto.decrypt_message, body, **params)
+    finally:
+        crypto_module._SET_ASIDE_FROM = saved
+
+
+def test_large_envelope_takes_the_set_aside_and_decrypts(a, monkeypatch):
+    body, params, msg = large_envelope(a)
+    parsed = []
+    real = crypto_module.parse_xml
+    monkeypatch.setattr(crypto_module, "parse_xml", lambda data: parsed.append(len(data)) or real(data))
+    assert a.decrypt_message(body, **params) == msg
+    assert parsed and max(parsed) < 200  # the 22 KB of base64 never went through the XML parser
+    assert general_path(a, body, **params) == ("ok", msg)
+
+
+LARGE_TRICKS = {
+    # a decoy <Encrypt> in a comment before the real one: the real one is decrypted
+    "decoy_in_comment": "<!--<Encrypt><![CDATA[" + "QUFB" * 1200 + "]]></Encrypt>-->",
+    "decoy_in_pi": "<?pi <Encrypt><![CDATA[QUFB]]></Encrypt> ?>",
+    "char_reference": "<X>&#65;</X>",
+    "stand_in_character": "<X>\ue000</X>",
+    "entity": "<X>&amp;</X>",
+    "doctype_later": "<!DOCTYPE xml>",
+    "second_encrypt": "<Encrypt><![CDATA[QUFB]]></Encrypt>",
+    "nested_encrypt": "<Outer><Encrypt><![CDATA[QUFB]]></Encrypt></Outer>",
+    "mixed_text": "text",
+    "unclosed": "<X>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE_TRICKS))
+def test_large_envelope_tricks_answer_as_the_general_path(a, name):
+    body, params, msg = large_envelope(a, around=LARGE_TRICKS[name])
+    assert outcome(a.decrypt_message, body, **params) == general_path(a, body, **params)
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda b: b.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[ ", 1),  # not strict base64
+    lambda b: b.replace(b"]]></Encrypt>", b"=]]></Encrypt>", 1),  # bad padding
+    lambda b: b.replace(b"]]></Encrypt>", b"]]>x</Encrypt>", 1),  # more text after the CDATA
+    lambda b: b.replace(b"]]></Encrypt>", b"]]", 1),  # unterminated
+    lambda b: b.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[<", 1),
+    lambda b: b[:-6],  # truncated
+    lambda b: b"<?xml version='1.0' encoding='UTF-8'?>" + b,  # not starting with <xml>
+    lambda b: b.replace(b"<xml>", b"<xml><!-- -->", 1).replace(b"</xml>", b"</xml><!DOCTYPE x>", 1),
+])
+def test_large_envelope_mangled_answer_as_the_general_path(a, mangle):
+    body, params, _ = large_envelope(a)
+    body = mangle(body)
+    assert outcome(a.decrypt_message, body, **params) == general_path(a, body, **params)
+
+
+def test_large_envelope_signature_checked_before_base64(a):
+    body, params, _ = large_envelope(a)
+    bad = body.replace(b"]]></Encrypt>", b"*]]></Encrypt>", 1)
+    raises(SignatureError, -40001, a.decrypt_message, bad, **params)
+
+
+def test_large_envelope_wrong_signature_and_receive_id(a):
+    body, params, _ = large_envelope(a)
+    raises(SignatureError, -40001, a.decrypt_message, body, **{**params, "msg_signature": "0" * 40})
+    raises(ReceiveIdError, -40005, MessageCrypto(A_TOKEN, A_KEY, "other").decrypt_message, body, **params)
+
+
+FRAGMENTS = ["<!--", "-->", "<![CDATA[", "]]>", "&#65;", "&#x41;", "\ue000", "<Encrypt>", "</Encrypt>",
+             "<Encrypt><![CDATA[", "QUFB", "<A>", "</A>", "=", " ", "&amp;", "<?pi ", "?>", "<!DOCTYPE xml>",
+             "]", "<", "&"]
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from(FRAGMENTS)), min_size=1, max_size=4))
+def test_large_envelope_any_insertion_answers_as_the_general_path(insertions):
+    crypto = MessageCrypto(A_TOKEN, A_KEY, A_CORP)
+    body, params, _ = large_envelope(crypto, 6000)
+    text = body.decode("utf-8")
+    for where, fragment in insertions:
+        at = int(where * len(text))
+        text = text[:at] + fragment + text[at:]
+    body = text.encode("utf-8")
+    assert outcome(crypto.decrypt_message, body, **params) == general_path(crypto, body, **params)
+
+
+def test_key_objects_are_shared_between_instances():
+    # The callback view builds a MessageCrypto per request: the expanded key is made once per key.
+    first, second = MessageCrypto(A_TOKEN, A_KEY, A_CORP), MessageCrypto("other", A_KEY, None)
+    assert first._ecb is second._ecb
+    assert MessageCrypto(B_TOKEN, B_KEY, B_CORP)._ecb is not first._ecb

@@ -216,3 +216,140 @@ XML_TEXT = st.text(st.characters(blacklist_categories=("Cs",)).filter(_xml_char)
 @given(st.dictionaries(TAGS, st.one_of(XML_TEXT, st.integers())))
 def test_to_xml_parse_xml_round_trip(fields):
     assert parse_xml(to_xml(fields)) == {k: str(v) for k, v in fields.items()}
+
+
+# -- the expat parser against the defusedxml one it replaced (issue 12) -------------------
+
+
+def reference_parse(data):
+    """0.1.0's parse_xml: defusedxml's ElementTree, then the same conversion. Raises on refusal."""
+    from defusedxml.ElementTree import fromstring
+
+    root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+    def convert(element, depth):
+        children = list(element)
+        if not children:
+            return element.text or ""
+        if depth >= MAX_DEPTH:
+            raise ValueError("too deep")
+        result = {}
+        for child in children:
+            if not isinstance(child.tag, str):
+                continue
+            value = convert(child, depth + 1)
+            if child.tag not in result:
+                result[child.tag] = value
+            elif isinstance(result[child.tag], list):
+                result[child.tag].append(value)
+            else:
+                result[child.tag] = [result[child.tag], value]
+        return result
+
+    value = convert(root, 0)
+    return value if isinstance(value, dict) else {}
+
+
+def both(data):
+    """(new result or None when refused, reference result or None when refused)."""
+    try:
+        new = parse_xml(data)
+    except ParseXMLError:
+        new = None
+    try:
+        old = reference_parse(data)
+    except Exception:  # noqa: BLE001 - any refusal of the reference
+        old = None
+    return new, old
+
+
+DOC_PARTS = ["<A>", "</A>", "<B>", "</B>", "<A/>", "x", " ", "\r\n", "中", "<![CDATA[", "]]>", "<!-- c -->",
+             "&amp;", "&lt;", "&#65;", "&#x4e2d;", "&#13;", "<?pi d?>", '<C k="v">', "</C>", "&bad;", "<", "&"]
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.sampled_from(DOC_PARTS), max_size=12))
+def test_same_values_as_the_defusedxml_parser(parts):
+    doc = "<xml>" + "".join(parts) + "</xml>"
+    new, old = both(doc)
+    assert new == old
+    assert both(doc.encode("utf-8")) == (new, old)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_reference_refuses_the_hostile_documents_too(name):
+    assert both(HOSTILE[name]) == (None, None)
+
+
+def test_external_references_are_never_fetched():
+    # A real HTTP server the hostile documents point at: refusing must happen before any fetch.
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = b'<!ENTITY x "fetched">'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        for doc in (
+            f'<!DOCTYPE xml SYSTEM "{url}/dtd"><xml><A>&x;</A></xml>',
+            f'<!DOCTYPE xml [<!ENTITY % p SYSTEM "{url}/p"> %p;]><xml><A>&x;</A></xml>',
+            f'<!DOCTYPE xml [<!ENTITY e SYSTEM "{url}/e">]><xml><A>&e;</A></xml>',
+            f'<!DOCTYPE xml PUBLIC "-//X//Y" "{url}/public"><xml/>',
+        ):
+            raises(ParseXMLError, -40002, parse_xml, doc)
+        # the server does answer: a plain request reaches it
+        import urllib.request
+
+        urllib.request.urlopen(url + "/probe", timeout=5).read()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == ["/probe"]
+
+
+def test_external_file_entity_not_read(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET", encoding="utf-8")
+    doc = f'<!DOCTYPE xml [<!ENTITY s SYSTEM "{secret.as_uri()}">]><xml><A>&s;</A></xml>'
+    err = raises(ParseXMLError, -40002, parse_xml, doc)
+    assert "TOP-SECRET" not in str(err)
+
+
+def test_billion_laughs_refused_at_the_doctype():
+    # Refused when the DOCTYPE starts: nothing of the entities is expanded, however large the document.
+    err = raises(ParseXMLError, -40002, parse_xml, BILLION_LAUGHS.replace("lol9;", "lol9;" * 1000))
+    assert "DTD" in str(err)
+
+
+def test_huge_nesting_refused_without_recursion():
+    raises(ParseXMLError, -40002, parse_xml, "<xml>" + "<a>" * 200_000 + "</a>" * 200_000 + "</xml>")
+
+
+def test_huge_undeclared_entities_refused():
+    raises(ParseXMLError, -40002, parse_xml, "<xml><A>" + "&e;" * 100_000 + "</A></xml>")
+
+
+def test_huge_plain_document_parses_whole():
+    # Size is the web layer's limit (WECOM_CALLBACK_MAX_BODY); a large benign body is read exactly.
+    text = "a]b" * 1_000_000
+    doc = "<xml><Encrypt><![CDATA[" + text.replace("]", "") + "]]></Encrypt><N>" + "x" * 100_000 + "</N></xml>"
+    assert parse_xml(doc.encode()) == {"Encrypt": text.replace("]", ""), "N": "x" * 100_000}
+
+
+def test_text_before_and_after_the_root_is_refused():
+    for doc in ("x<xml/>", "<xml/>x", "<xml/><xml/>", "<!DOCTYPE xml><xml/>"):
+        raises(ParseXMLError, -40002, parse_xml, doc)
