@@ -11,6 +11,9 @@ Fixes follow that help text and the API pages named in them; where the official 
 Everything here may be shown to users (login pages, doctor rows, exception messages): it cites
 official document ids, never the team's internal notes.
 
+A code added here also gets a row in docs/wecom-reference.rst, "Documented error codes" (same
+title, and what flask-wecom does with it): tests/test_errcodes.py checks the two against each other.
+
 Example: ``hint(60020, "not allow to access from your ip, …, from ip: 1.2.3.4, more info at …")``
 says what 60020 means and to add ``1.2.3.4`` to the right whitelist.
 """

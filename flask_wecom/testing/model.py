@@ -2,7 +2,8 @@
 
 Every rule cites the official page it follows as "doc N" (developer.work.weixin.qq.com/document/
 path/N; errcodes are those of doc 90313).  Where the official pages leave a behaviour open, the
-choice made is marked ``UNCONFIRMED`` in a comment that says why it loses nothing.
+choice made is marked ``UNCONFIRMED`` in a comment that says why it loses nothing.  The rules and
+the open points are collected in docs/wecom-reference.rst (see "Unconfirmed points, in one list").
 
 The model is driven by :mod:`flask_wecom.testing.server` (HTTP routes) and the
 :class:`~flask_wecom.testing.FakeWeCom` facade.  Every public method of
