@@ -122,9 +122,13 @@ class Browser:
         self.session.headers["User-Agent"] = ua
         self.visited: List[str] = []
 
-    def walk(self, url: str, userid: Optional[str] = None, steps: int = 20) -> Tuple[requests.Response, str]:
-        """Follow redirects from ``url``; on WeCom's sign-in page pick ``userid`` (default: the first member)."""
+    def walk(self, url: str, userid: Optional[str] = None, steps: int = 20,
+             stop_at: Optional[str] = None) -> Tuple[Optional[requests.Response], str]:
+        """Follow redirects from ``url``; on WeCom's sign-in page pick ``userid`` (default: the first member).
+        ``stop_at``: a URL prefix not to open (a relying party's callback): returns ``(None, that URL)``."""
         for _ in range(steps):
+            if stop_at is not None and url.startswith(stop_at):
+                return None, url
             self.visited.append(url)
             answer = self.session.get(url, allow_redirects=False, timeout=15)
             if answer.status_code in (301, 302, 303, 307, 308):
@@ -172,3 +176,17 @@ def verify_id_token(id_token: str, jwks: Dict[str, Any], *, issuer: str, audienc
         rules["nonce"] = {"essential": True, "value": nonce}
     jwt.JWTClaimsRegistry(**rules).validate(token.claims)
     return dict(token.claims)
+
+
+def pkce_pair() -> Tuple[str, str]:
+    import base64
+    import hashlib
+    import secrets
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query_of(url: str) -> Dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}

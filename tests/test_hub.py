@@ -8,18 +8,27 @@ OIDC client, configured from the hub's discovery document (``server_metadata_url
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import secrets
 import subprocess
 import sys
 import time
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 import requests
-from hub_support import HUB_PATH, SECRET_KEY, Browser, Served, make_hub, make_rp, verify_id_token
+from hub_support import (
+    HUB_PATH,
+    SECRET_KEY,
+    Browser,
+    Served,
+    make_hub,
+    make_rp,
+    pkce_pair,
+    query_of,
+    verify_id_token,
+)
 
 from flask_wecom import WeCom
 from flask_wecom.testing import FakeWeCom
@@ -107,5 +116,441 @@ def test_a_tool_signs_in_through_the_hub_and_shows_name_and_email(world):
     info = issued["userinfo"]
     for key in ("sub", "name", "email", "wecom_corp_id", "wecom_userid"):
         assert info[key] == claims[key]
-    with pytest.raises(Exception):  # a wrong nonce does not verify
+    with pytest.raises(Exception):  # noqa: B017 - a wrong nonce does not verify (the library's own error type)
         verify_id_token(id_token, jwks, issuer=world["issuer"], audience="grafana", nonce="other")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def authorize_url(world, client_id: str, redirect_uri: str, **extra: str) -> str:
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+              "scope": "openid profile email", "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8)}
+    params.update(extra)
+    return world["issuer"] + "/authorize?" + urlencode(params)
+
+
+def get_code(world, browser: Browser, client_id: str, **extra: str) -> tuple:
+    """(code, redirect_uri): the browser signs in (WeCom when needed) and is sent back with a code, which the
+    relying party is not given."""
+    redirect_uri = world[client_id].url + "/callback"
+    _, url = browser.walk(authorize_url(world, client_id, redirect_uri, **extra), stop_at=redirect_uri)
+    query = query_of(url)
+    assert "code" in query, url
+    return query["code"], redirect_uri
+
+
+def token_request(world, data: dict, auth=None) -> requests.Response:
+    return requests.post(world["issuer"] + "/token", data=data, auth=auth, timeout=10)
+
+
+def wecom_calls(fake) -> int:
+    """Every request WeCom (the simulator) received: API calls and sign-in pages."""
+    return len(fake.calls)
+
+
+# -- PKCE and single sign-on ------------------------------------------------------------------
+
+
+def test_a_public_client_signs_in_with_pkce(world):
+    spa = world["spa"]
+    browser = Browser()
+    page, url = browser.walk(spa.url + "/login")
+    assert url.startswith(spa.url + "/callback?code=") and page.status_code == 200, page.text[:1000]
+    params = browser.authorize_params()
+    assert params["code_challenge_method"] == "S256" and params["code_challenge"]
+    member = world["fake"].corp.members[0]
+    assert member.name in page.text and member.email in page.text
+    token = spa.app.extensions["rp_tokens"][-1]["token"]
+    claims = verify_id_token(token["id_token"], requests.get(world["issuer"] + "/jwks", timeout=10).json(),
+                             issuer=world["issuer"], audience="spa", nonce=params["nonce"])
+    assert claims["wecom_userid"] == member.userid
+
+
+def test_a_public_client_without_pkce_gets_no_token(world):
+    browser = Browser()
+    redirect_uri = world["spa"].url + "/callback"
+    # no code_challenge: the error goes back to the (registered) redirect_uri, without a code
+    _, url = browser.walk(authorize_url(world, "spa", redirect_uri), stop_at=redirect_uri)
+    query = query_of(url)
+    assert query["error"] == "invalid_request" and "code" not in query
+    # a code obtained with PKCE, redeemed without the verifier: no token
+    verifier, challenge = pkce_pair()
+    code, _ = get_code(world, browser, "spa", code_challenge=challenge, code_challenge_method="S256")
+    answer = token_request(world, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                                   "client_id": "spa"})
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+    assert "access_token" not in answer.text and "id_token" not in answer.text
+    # a wrong verifier: no token either
+    code, _ = get_code(world, browser, "spa", code_challenge=challenge, code_challenge_method="S256")
+    answer = token_request(world, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                                   "client_id": "spa", "code_verifier": pkce_pair()[0]})
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    # the plain method is refused (S256 only)
+    _, url = browser.walk(authorize_url(world, "spa", redirect_uri, code_challenge=verifier,
+                                        code_challenge_method="plain"), stop_at=redirect_uri)
+    assert query_of(url)["error"] == "invalid_request"
+
+
+def test_a_second_tool_signs_in_with_no_wecom_round_trip(world):
+    fake = world["fake"]
+    browser = Browser()
+    member = fake.corp.members[1]
+    page, _ = browser.walk(world["grafana"].url + "/login", member.userid)
+    assert member.name in page.text
+    before = wecom_calls(fake)
+    page, url = browser.walk(world["wiki"].url + "/login")
+    assert url.startswith(world["wiki"].url + "/callback") and member.name in page.text and member.email in page.text
+    assert wecom_calls(fake) == before  # not one request to WeCom: no sign-in page, no API call
+    assert not any("/wecom/login" in visited for visited in browser.visited[-4:])
+    # the same member to both tools: the same sub (public subject type)
+    grafana_info = world["grafana"].app.extensions["rp_tokens"][-1]["userinfo"]
+    wiki_info = world["wiki"].app.extensions["rp_tokens"][-1]["userinfo"]
+    assert grafana_info["sub"] == wiki_info["sub"] and grafana_info["wecom_userid"] == member.userid
+
+
+def test_the_hub_session_lasts_wecom_hub_session_days(world, monkeypatch):
+    from flask_wecom.hub import views
+
+    fake = world["fake"]
+    browser = Browser()
+    browser.walk(world["grafana"].url + "/login")
+    before = wecom_calls(fake)
+    later = time.time() + 6 * 86400
+    monkeypatch.setattr(views, "_now", lambda: later)
+    browser.walk(world["wiki"].url + "/login")
+    assert wecom_calls(fake) == before  # 6 days later: still signed in
+    much_later = time.time() + 7 * 86400 + 60
+    monkeypatch.setattr(views, "_now", lambda: much_later)
+    _, url = browser.walk(world["wiki"].url + "/login", stop_at=fake.url)
+    assert url.startswith(fake.url + "/connect/oauth2/authorize")  # past 7 days: WeCom again
+    monkeypatch.undo()  # the new WeCom sign-in happens now
+    page, _ = browser.walk(url)
+    assert fake.corp.members[0].name in page.text
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_an_unknown_client_gets_a_400_page_on_the_hub_and_no_wecom_login(world):
+    fake = world["fake"]
+    before = wecom_calls(fake)
+    answer = requests.get(authorize_url(world, "nobody", world["grafana"].url + "/callback"), allow_redirects=False,
+                          timeout=10)
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    assert 'data-reason="unknown_client"' in answer.text and "WECOM_HUB_CLIENTS" in answer.text
+    assert wecom_calls(fake) == before
+
+
+@pytest.mark.parametrize("wrong", ["{rp}/callback/", "{rp}/callback?x=1", "{rp}/CALLBACK", "{rp}/other",
+                                   "https://evil.example/callback", "{rp}/callback#frag"])
+def test_a_redirect_uri_that_is_not_an_exact_match_gets_a_400_page_and_is_never_redirected_to(world, wrong):
+    fake = world["fake"]
+    before = wecom_calls(fake)
+    browser = Browser()
+    uri = wrong.format(rp=world["grafana"].url)
+    answer = browser.session.get(authorize_url(world, "grafana", uri), allow_redirects=False, timeout=10)
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    assert 'data-reason="redirect_uri_mismatch"' in answer.text and "Grafana" in answer.text
+    assert wecom_calls(fake) == before  # checked before any WeCom login starts
+    # also when the member is already signed in to the hub
+    browser.walk(world["grafana"].url + "/login")
+    answer = browser.session.get(authorize_url(world, "grafana", uri), allow_redirects=False, timeout=10)
+    assert answer.status_code == 400 and "Location" not in answer.headers
+
+
+def test_a_missing_redirect_uri_is_refused_on_the_hub(world):
+    url = world["issuer"] + "/authorize?" + urlencode({"response_type": "code", "client_id": "grafana",
+                                                      "scope": "openid"})
+    answer = requests.get(url, allow_redirects=False, timeout=10)
+    assert answer.status_code == 400 and "Location" not in answer.headers
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_a_wrong_client_secret_gets_401_invalid_client(world, method):
+    browser = Browser()
+    code, redirect_uri = get_code(world, browser, "grafana")
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if method == "client_secret_basic":
+        answer = token_request(world, data, auth=("grafana", "not-the-secret"))
+        assert answer.headers.get("WWW-Authenticate", "").startswith("Basic")
+    else:
+        answer = token_request(world, dict(data, client_id="grafana", client_secret="not-the-secret"))
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+    assert "not-the-secret" not in answer.text and GRAFANA_SECRET not in answer.text
+    # and the right secret still redeems the code (a failed authentication does not spend it)
+    ok = token_request(world, data, auth=("grafana", GRAFANA_SECRET))
+    assert ok.status_code == 200 and ok.json()["id_token"], ok.text
+    # with client_secret_post too, and no secret at all is no way in for a confidential client
+    code, _ = get_code(world, browser, "grafana")
+    data["code"] = code
+    assert token_request(world, dict(data, client_id="grafana")).status_code in (400, 401)
+    ok = token_request(world, dict(data, client_id="grafana", client_secret=GRAFANA_SECRET))
+    assert ok.status_code == 200 and ok.json()["access_token"]
+
+
+def test_a_code_used_twice_gets_invalid_grant_and_its_tokens_are_revoked(world):
+    browser = Browser()
+    code, redirect_uri = get_code(world, browser, "grafana")
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    first = token_request(world, data, auth=("grafana", GRAFANA_SECRET))
+    assert first.status_code == 200
+    access_token = first.json()["access_token"]
+    userinfo = world["issuer"] + "/userinfo"
+    assert requests.get(userinfo, headers={"Authorization": f"Bearer {access_token}"}, timeout=10).status_code == 200
+    again = token_request(world, data, auth=("grafana", GRAFANA_SECRET))
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    revoked = requests.get(userinfo, headers={"Authorization": f"Bearer {access_token}"}, timeout=10)
+    assert revoked.status_code == 401 and revoked.json()["error"] == "invalid_token"
+    assert revoked.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_code_is_bound_to_its_client_and_redirect_uri(world):
+    browser = Browser()
+    code, redirect_uri = get_code(world, browser, "grafana")
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    # another client cannot redeem it (and does not spend it)
+    stolen = token_request(world, dict(data, redirect_uri=world["wiki"].url + "/callback"),
+                           auth=("wiki", WIKI_SECRET))
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    # another redirect_uri: refused
+    wrong = token_request(world, dict(data, redirect_uri=redirect_uri + "/"), auth=("grafana", GRAFANA_SECRET))
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+
+
+def test_a_code_is_valid_for_60_seconds(world, monkeypatch):
+    app = world["app"]
+    storage = WeCom.state(app).hub.storage
+    browser = Browser()
+    code, redirect_uri = get_code(world, browser, "grafana")
+    monkeypatch.setattr(storage, "_clock", lambda: time.time() + 61)
+    late = token_request(world, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+                         auth=("grafana", GRAFANA_SECRET))
+    assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+
+
+def test_userinfo_refuses_an_unknown_token(world):
+    answer = requests.get(world["issuer"] + "/userinfo", headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_token"
+    assert requests.get(world["issuer"] + "/userinfo", timeout=10).status_code == 401
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+def test_key_rotation_keeps_the_retired_key_in_jwks_and_old_tokens_verify(world):
+    app, issuer = world["app"], world["issuer"]
+    browser = Browser()
+    browser.walk(world["grafana"].url + "/login")
+    old_token = world["grafana"].app.extensions["rp_tokens"][-1]["token"]["id_token"]
+    old_nonce = browser.authorize_params()["nonce"]
+    old_kid = json.loads(base64.urlsafe_b64decode(old_token.split(".")[0] + "=="))["kid"]
+
+    result = app.test_cli_runner().invoke(args=["wecom", "hub", "rotate-key"])
+    assert result.exit_code == 0, result.output
+    new_kid = WeCom.state(app).hub.keys.active.kid
+    assert new_kid != old_kid and new_kid in result.output
+
+    jwks = requests.get(issuer + "/jwks", timeout=10).json()
+    assert [k["kid"] for k in jwks["keys"]] == [new_kid, old_kid]  # the retired key stays while its tokens live
+    verify_id_token(old_token, jwks, issuer=issuer, audience="grafana", nonce=old_nonce)
+
+    browser.walk(world["wiki"].url + "/login")  # a new sign-in is signed with the new key, and verifies
+    new_token = world["wiki"].app.extensions["rp_tokens"][-1]["token"]["id_token"]
+    assert json.loads(base64.urlsafe_b64decode(new_token.split(".")[0] + "=="))["kid"] == new_kid
+
+    # once every token the retired key signed has expired, it leaves JWKS
+    from flask_wecom.hub import keys as hub_keys
+
+    ring = WeCom.state(app).hub.keys
+    ring._clock = lambda: time.time() + hub_keys.RETIRED_KEY_KEEP + 1
+    assert [k["kid"] for k in ring._current(fresh=True)[1]] == [new_kid]
+
+
+def test_a_configured_signing_key_is_used(fake, servers, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()).decode()
+    hub, rp = servers(), servers()
+    app = make_hub(fake, tmp_path, hub, [{"client_id": "grafana", "client_secret": GRAFANA_SECRET,
+                                          "redirect_uris": [rp.url + "/callback"]}], WECOM_HUB_SIGNING_KEY=pem)
+    make_rp(rp, hub.url + HUB_PATH, "grafana", GRAFANA_SECRET)
+    page, _ = Browser().walk(rp.url + "/login")
+    assert fake.corp.members[0].name in page.text
+    from flask_wecom.hub.keys import SigningKey
+
+    jwks = requests.get(hub.url + HUB_PATH + "/jwks", timeout=10).json()
+    assert [k["kid"] for k in jwks["keys"]] == [SigningKey.from_pem(pem).kid]
+    assert "PRIVATE" not in repr(WeCom.state(app).hub.keys) + repr(WeCom.state(app).hub.keys.active)
+    with WeCom.state(app).store.transaction() as conn:  # nothing generated, nothing stored
+        from flask_wecom.hub.tables import hub_keys
+
+        assert conn.execute(hub_keys.select()).first() is None
+
+
+_BOOT = r"""
+import json, sys, time
+from flask import Flask
+from flask_wecom import WeCom
+config, start_at = json.loads(sys.argv[1]), float(sys.argv[2])
+app = Flask("worker", instance_path=sys.argv[3])
+app.config.update(config)
+WeCom(app)
+hub = WeCom.state(app).hub
+while time.time() < start_at:
+    time.sleep(0.005)
+print(json.dumps({"kid": hub.keys.active.kid}))
+"""
+
+
+def test_two_workers_booting_at_once_share_one_signing_key(fake, tmp_path, fresh_postgres_url):
+    """Four processes (workers on two hosts, as far as the store can tell) on an empty PostgreSQL database
+    ask for the signing key at the same moment: one key is created, all four sign with it."""
+    config = fake.flask_config("internal")
+    config.update(SECRET_KEY=SECRET_KEY, WECOM_DATABASE_URI=fresh_postgres_url,
+                  WECOM_HUB_ISSUER="https://login.example.com/wecom/oidc",
+                  WECOM_HUB_CLIENTS=[{"client_id": "grafana", "client_secret": GRAFANA_SECRET,
+                                      "redirect_uris": ["https://grafana.example.com/login/generic_oauth"]}])
+    start_at = time.time() + 6
+    procs = [subprocess.Popen([sys.executable, "-c", _BOOT, json.dumps(config), str(start_at),
+                               str(tmp_path / f"worker{i}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ))
+             for i in range(4)]
+    results = [p.communicate(timeout=90) for p in procs]
+    for (_out, err), proc in zip(results, procs):
+        assert proc.returncode == 0 and "Traceback" not in err, err
+    kids = {json.loads(out.strip().splitlines()[-1])["kid"] for out, _ in results}
+    assert len(kids) == 1
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(fresh_postgres_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT kid, slot, private_key FROM wecom_hub_key")).all()
+    engine.dispose()
+    assert [(r.kid, r.slot) for r in rows] == [(kids.pop(), "active")]
+    assert rows[0].private_key.startswith("v1:") and "PRIVATE" not in rows[0].private_key  # sealed
+
+
+def test_two_hub_instances_on_one_store_serve_one_sign_in(fake, servers, tmp_path):
+    """Two hub workers (app instances) behind one issuer: the browser's authorization request lands on one,
+    the relying party's token request on the other; the id_token verifies with either's JWKS."""
+    hub_a, hub_b, rp = servers(), servers(), servers()
+    clients = [{"client_id": "grafana", "client_secret": GRAFANA_SECRET, "redirect_uris": [rp.url + "/callback"]}]
+    app_a = make_hub(fake, tmp_path, hub_a, clients)
+    folder = tmp_path  # the same store and cache folder: one database
+    app_b = make_hub(fake, tmp_path / "b", hub_b, clients, folder=folder, WECOM_HUB_ISSUER=hub_a.url + HUB_PATH)
+    for corp in fake.corps:  # the browser signs in on worker A
+        corp.trusted_domain = corp.web_login_domain = hub_a.host
+    assert WeCom.state(app_a).hub.keys.active.kid == WeCom.state(app_b).hub.keys.active.kid
+    issuer = hub_a.url + HUB_PATH
+    browser = Browser()
+    redirect_uri = rp.url + "/callback"
+    nonce = secrets.token_urlsafe(8)
+    _, url = browser.walk(issuer + "/authorize?" + urlencode({
+        "response_type": "code", "client_id": "grafana", "redirect_uri": redirect_uri, "scope": "openid profile email",
+        "nonce": nonce}), stop_at=redirect_uri)
+    code = query_of(url)["code"]
+    answer = requests.post(hub_b.url + HUB_PATH + "/token", data={"grant_type": "authorization_code", "code": code,
+                                                                 "redirect_uri": redirect_uri},
+                           auth=("grafana", GRAFANA_SECRET), timeout=10)
+    assert answer.status_code == 200, answer.text
+    jwks = requests.get(hub_b.url + HUB_PATH + "/jwks", timeout=10).json()
+    claims = verify_id_token(answer.json()["id_token"], jwks, issuer=issuer, audience="grafana", nonce=nonce)
+    assert claims["wecom_userid"] == fake.corp.members[0].userid
+    info = requests.get(hub_a.url + HUB_PATH + "/userinfo",
+                        headers={"Authorization": "Bearer " + answer.json()["access_token"]}, timeout=10)
+    assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
+
+
+# -- sign-out ----------------------------------------------------------------------------------
+
+
+def test_end_session_signs_out_and_returns_to_a_registered_uri(world):
+    fake, grafana, issuer = world["fake"], world["grafana"], world["issuer"]
+    browser = Browser()
+    browser.walk(grafana.url + "/login")
+    id_token = grafana.app.extensions["rp_tokens"][-1]["token"]["id_token"]
+    # an unregistered post-logout URI: a 400 page, never redirected to, nobody signed out
+    bad = browser.session.get(issuer + "/logout?" + urlencode({"id_token_hint": id_token,
+                                                              "post_logout_redirect_uri": "https://evil.example/"}),
+                              allow_redirects=False, timeout=10)
+    assert bad.status_code == 400 and "Location" not in bad.headers
+    assert 'data-reason="logout_uri_mismatch"' in bad.text
+    before = wecom_calls(fake)
+    browser.walk(world["wiki"].url + "/login")
+    assert wecom_calls(fake) == before  # still signed in
+    # the registered one, with id_token_hint: signed out and sent back (with state)
+    out = browser.session.get(issuer + "/logout?" + urlencode({
+        "id_token_hint": id_token, "post_logout_redirect_uri": grafana.url + "/", "state": "s1"}),
+        allow_redirects=False, timeout=10)
+    assert out.status_code == 302 and out.headers["Location"] == grafana.url + "/?state=s1"
+    # the next sign-in goes through WeCom again
+    page, _ = browser.walk(world["wiki"].url + "/login")
+    assert wecom_calls(fake) > before and fake.corp.members[0].name in page.text
+
+
+def test_end_session_without_id_token_hint_asks_first(world):
+    fake, grafana, issuer = world["fake"], world["grafana"], world["issuer"]
+    browser = Browser()
+    browser.walk(grafana.url + "/login")
+    url = issuer + "/logout?" + urlencode({"client_id": "grafana", "post_logout_redirect_uri": grafana.url + "/"})
+    page = browser.session.get(url, allow_redirects=False, timeout=10)
+    assert page.status_code == 200 and 'id="wecom-hub-logout-confirm"' in page.text
+    before = wecom_calls(fake)
+    browser.walk(world["wiki"].url + "/login")
+    assert wecom_calls(fake) == before  # a GET alone signed nobody out
+    import re
+
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+    forged = browser.session.post(issuer + "/logout", data=dict(fields, confirm="forged"), allow_redirects=False,
+                                  timeout=10)
+    assert forged.status_code == 200 and 'id="wecom-hub-logout-confirm"' in forged.text  # asked again
+    page = browser.session.get(url, allow_redirects=False, timeout=10)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+    done = browser.session.post(issuer + "/logout", data=fields, allow_redirects=False, timeout=10)
+    assert done.status_code == 302 and done.headers["Location"] == grafana.url + "/"
+    browser.walk(world["wiki"].url + "/login")
+    assert wecom_calls(fake) > before
+
+
+# -- CLI, logs ---------------------------------------------------------------------------------
+
+
+def test_flask_wecom_hub_clients_lists_clients_with_secrets_masked(world):
+    result = world["app"].test_cli_runner().invoke(args=["wecom", "hub", "clients"])
+    assert result.exit_code == 0, result.output
+    assert "grafana" in result.output and "wiki" in result.output and "spa" in result.output
+    assert "public (PKCE)" in result.output and world["grafana"].url + "/callback" in result.output
+    assert GRAFANA_SECRET not in result.output and WIKI_SECRET not in result.output
+    assert "chars)" in result.output  # the masked form
+
+
+def test_no_code_token_secret_or_key_in_the_hub_logs_or_reprs(world, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    browser = Browser()
+    browser.walk(world["grafana"].url + "/login")
+    code, redirect_uri = get_code(world, browser, "wiki")
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    token = token_request(world, data, auth=("wiki", WIKI_SECRET)).json()
+    token_request(world, data, auth=("wiki", WIKI_SECRET))  # a replay, logged
+    token_request(world, data, auth=("wiki", "wrong-secret-0123456789"))
+    issued = world["grafana"].app.extensions["rp_tokens"][-1]["token"]
+    secrets_ = [code, token["access_token"], token["id_token"], issued["access_token"], GRAFANA_SECRET, WIKI_SECRET,
+                "wrong-secret-0123456789"]
+    hub = WeCom.state(world["app"]).hub
+    with hub.keys.store.transaction() as conn:
+        from flask_wecom.hub.tables import hub_keys
+
+        sealed = conn.execute(hub_keys.select()).first().private_key
+    pem_body = hub.keys.active.pem().splitlines()[1]
+    texts = [r.getMessage() for r in caplog.records if r.name.startswith(("flask_wecom", "authlib"))]
+    texts += [repr(hub), repr(hub.clients), repr(hub.keys), repr(hub.keys.active), repr(hub.storage)]
+    assert any("presented an authorization code a second time" in t for t in texts)
+    for text in texts:
+        for secret in secrets_ + [sealed, pem_body]:
+            assert secret not in text

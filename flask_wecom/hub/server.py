@@ -151,3 +151,21 @@ def create_server(hub: Any) -> HubAuthorizationServer:
     return server
 
 
+
+
+class _TokenRedactingFilter(logging.Filter):
+    """Authlib logs the issued token at DEBUG ("Issue token {...}"): mask its secrets before any handler sees it."""
+
+    _SECRETS = ("access_token", "refresh_token", "id_token")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from ..redact import mask
+
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                {k: (mask(str(v)) if k in self._SECRETS else v) for k, v in arg.items()}
+                if isinstance(arg, Mapping) else arg for arg in record.args)
+        return True
+
+
+logging.getLogger(grants.AuthorizationCodeGrant.__module__).addFilter(_TokenRedactingFilter())

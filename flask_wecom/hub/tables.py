@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..store import metadata
+from ..store import EpochSeconds, metadata
 
 #: Signing keys. ``slot`` is ``"active"`` for the one key that signs (unique: two workers creating the
 #: first key at once end with one), NULL once retired; a retired key stays in JWKS until ``retired_at`` +
@@ -19,8 +19,8 @@ hub_keys = sa.Table(
     sa.Column("slot", sa.String(16), nullable=True, unique=True),
     sa.Column("private_key", sa.Text, nullable=True),
     sa.Column("public_jwk", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("retired_at", sa.Float, nullable=True),
+    sa.Column("created_at", EpochSeconds, nullable=False),
+    sa.Column("retired_at", EpochSeconds, nullable=True),
 )
 
 #: Authorization codes: single use, bound to client and redirect_uri, valid ≤ 60 s. A used code stays
@@ -36,10 +36,10 @@ hub_codes = sa.Table(
     sa.Column("code_challenge", sa.String(128), nullable=True),
     sa.Column("code_challenge_method", sa.String(16), nullable=True),
     sa.Column("member", sa.Text, nullable=False),  # JSON of the member's session record (no secret)
-    sa.Column("auth_time", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False, index=True),
-    sa.Column("used_at", sa.Float, nullable=True),
-    sa.Column("reused_at", sa.Float, nullable=True),  # a second redemption was tried: its tokens are revoked
+    sa.Column("auth_time", EpochSeconds, nullable=False),
+    sa.Column("expires_at", EpochSeconds, nullable=False, index=True),
+    sa.Column("used_at", EpochSeconds, nullable=True),
+    sa.Column("reused_at", EpochSeconds, nullable=True),  # a second redemption was tried: its tokens are revoked
 )
 
 #: Access tokens (for userinfo), by hash; ``code_hash`` ties them to the code that issued them.
@@ -51,8 +51,8 @@ hub_tokens = sa.Table(
     sa.Column("code_hash", sa.String(64), nullable=True, index=True),
     sa.Column("scope", sa.Text, nullable=False),
     sa.Column("member", sa.Text, nullable=False),
-    sa.Column("auth_time", sa.Float, nullable=False),
-    sa.Column("issued_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False, index=True),
-    sa.Column("revoked_at", sa.Float, nullable=True),
+    sa.Column("auth_time", EpochSeconds, nullable=False),
+    sa.Column("issued_at", EpochSeconds, nullable=False),
+    sa.Column("expires_at", EpochSeconds, nullable=False, index=True),
+    sa.Column("revoked_at", EpochSeconds, nullable=True),
 )

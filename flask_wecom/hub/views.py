@@ -37,6 +37,10 @@ _LOGOUT_CSRF_KEY = "_wecom_hub_logout"
 #: seconds within which a WeCom sign-in counts as "just now" (prompt=login, and no loop on a refused corp)
 FRESH_LOGIN = 120
 
+
+def _now() -> float:  # tests move the hub's clock by patching this
+    return time.time()
+
 #: (HTTP status, title zh, title en, what zh, what en, fix zh, fix en) — the hub's own error pages
 HUB_ERRORS: Dict[str, Tuple[int, str, str, str, str, str, str]] = {
     "unknown_client": (
@@ -154,7 +158,7 @@ class Hub:
             member = HubMember(data["m"], float(data["at"]))
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
-        if member.auth_time + self.session_seconds < time.time() or not member.record.get("userid"):
+        if member.auth_time + self.session_seconds < _now() or not member.record.get("userid"):
             return None
         return member
 
@@ -162,7 +166,7 @@ class Hub:
         if self.session_seconds <= 0:
             return
         value = self._cookies.dumps({"m": member.record, "at": member.auth_time})
-        remaining = max(1, int(member.auth_time + self.session_seconds - time.time()))
+        remaining = max(1, int(member.auth_time + self.session_seconds - _now()))
         response.set_cookie(COOKIE_NAME, value, max_age=remaining, path=self.path or "/", secure=self.secure,
                             httponly=True, samesite="Lax")
 
@@ -189,12 +193,16 @@ def _oauth_error(hub: Hub, error: OAuth2Error):
     return hub.server.handle_error_response(None, error)
 
 
-def _app_session_member() -> Optional[HubMember]:
-    """The member signed in to this app with WeCom (the extension's own session), if any."""
+def _app_session_member(hub: Hub) -> Optional[HubMember]:
+    """The member signed in to this app with WeCom (the extension's own session), if that sign-in is recent
+    enough: within WECOM_HUB_SESSION_DAYS (and always just after the WeCom round trip the hub asked for)."""
     if not wecom_user.is_authenticated:
         return None
     record = session.get(SESSION_KEY) or {}
-    return HubMember(wecom_user.to_session(), float(record.get("_at") or time.time()))
+    auth_time = float(record.get("_at") or 0)
+    if auth_time + max(hub.session_seconds, FRESH_LOGIN) < _now():
+        return None
+    return HubMember(wecom_user.to_session(), auth_time)
 
 
 def _resume_url() -> str:
@@ -235,7 +243,7 @@ def authorize_view():
     member = hub.read_session()
     from_app = False
     if member is None:
-        member, from_app = _app_session_member(), True
+        member, from_app = _app_session_member(hub), True
     corp_id = values.get("corp_id") or None  # documented extension: the corp to sign in with
     if corp_id is not None and not client.allows_corp(corp_id):
         return _oauth_error(hub, OAuth2Error(error="invalid_request", description="corp_id is not allowed for "
@@ -244,7 +252,7 @@ def authorize_view():
     if corp_id is None and len(client.corps) == 1:
         corp_id = client.corps[0]
     prompt = set((values.get("prompt") or "").split())
-    fresh = member is not None and member.auth_time >= time.time() - FRESH_LOGIN
+    fresh = member is not None and member.auth_time >= _now() - FRESH_LOGIN
     if member is not None and corp_id is not None and member.corp_id != corp_id:
         member = None  # signed in with another corp: sign in again with this one
     elif member is not None and not client.allows_corp(member.corp_id):
