@@ -1,9 +1,10 @@
 """The durable store's schema: versioned by Alembic, created or upgraded by one process at a time.
 
 Framework-free. The revisions live in ``flask_wecom/migrations/versions`` (``wecom_0001`` = the tables of
-0.1.0, ``wecom_0002`` = AuthCode leases, ``wecom_0003`` = the OIDC hub's tables …) and their version is
-recorded in their own table, ``wecom_alembic_version``, so an application's own Alembic / Flask-Migrate
-(``alembic_version``) is never touched. :func:`ensure_schema` runs once per process on the store's first use:
+0.1.0, ``wecom_0002`` = AuthCode leases, ``wecom_0003`` = the OIDC hub's tables, ``wecom_0004`` = times in
+double precision on MySQL …) and their version is recorded in their own table, ``wecom_alembic_version``, so
+an application's own Alembic / Flask-Migrate (``alembic_version``) is never touched. :func:`ensure_schema` runs
+once per process on the store's first use:
 
 - the common case, a database already at :data:`HEAD`, costs one ``SELECT`` and no lock;
 - otherwise the upgrade runs under a database-wide lock (PostgreSQL ``pg_advisory_lock``, MySQL/MariaDB
@@ -26,6 +27,7 @@ from typing import Iterator, Optional, Tuple
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from .dbguard import unlimited
 from .errors import SchemaError
 
 log = logging.getLogger("flask_wecom.schema")
@@ -35,7 +37,7 @@ VERSION_TABLE = "wecom_alembic_version"
 #: Alembic's default version table: where an application that runs our revisions itself records them
 APP_VERSION_TABLE = "alembic_version"
 #: every revision, oldest first; the last is the schema this code needs (a test checks it against versions/)
-REVISIONS: Tuple[str, ...] = ("wecom_0001", "wecom_0002", "wecom_0003")
+REVISIONS: Tuple[str, ...] = ("wecom_0001", "wecom_0002", "wecom_0003", "wecom_0004")
 HEAD = REVISIONS[-1]
 #: the branch label of our revisions inside an application's own Alembic history
 BRANCH = "wecom"
@@ -316,7 +318,7 @@ def upgrade(engine: sa.engine.Engine, revision: str = "head", *, timeout: float 
     "0.1.0" or a revision), or None when it was already there (another process may just have done it)."""
     from alembic import command
 
-    with engine.connect() as conn:
+    with engine.connect() as conn, unlimited(conn):  # long DDL must not hit the store's statement limits
         with schema_lock(conn, timeout):
             status = read_status(conn)
             if status.newer:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 
+from . import dbguard
 from .errors import CorpNotFoundError
 from .secretbox import SecretBox
 
@@ -37,13 +38,18 @@ PRUNE_INTERVAL = 300.0
 #: columns use a binary collation there ("wwAbC" and "wwabc" are different corps).
 CaseSensitiveId = sa.String(128).with_variant(mysql.VARCHAR(128, collation="utf8mb4_bin"), "mysql", "mariadb")
 
+#: Epoch seconds (``time.time()``). ``sa.Float`` is double precision on PostgreSQL and SQLite but a 4-byte FLOAT
+#: on MySQL/MariaDB (24-bit mantissa: today's epoch to about ±64 s), which breaks 30 s leases and 10-minute
+#: AuthCode windows; there it is DOUBLE (revision wecom_0004 converts older tables).
+EpochSeconds = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
+
 #: Latest suite_ticket per suite ("latest wins"; WeCom says always use the newest one).
 suite_tickets = sa.Table(
     "wecom_suite_ticket",
     metadata,
     sa.Column("suite_id", CaseSensitiveId, primary_key=True),
     sa.Column("ticket", sa.Text, nullable=False),  # sealed
-    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("received_at", EpochSeconds, nullable=False),
 )
 
 #: AuthCodes from create_auth / reset_permanent_code, recorded before we answer `success`.
@@ -59,10 +65,10 @@ auth_codes = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="pending"),
     sa.Column("corp_id", CaseSensitiveId, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
-    sa.Column("received_at", sa.Float, nullable=False),
-    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("received_at", EpochSeconds, nullable=False),
+    sa.Column("finished_at", EpochSeconds, nullable=True),
     # while ``exchanging``: the claim's lease (epoch seconds); past it, another process takes the code over
-    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("lease_until", EpochSeconds, nullable=True),
 )
 
 #: One row per authorized corp. corp_id keeps its case: post-2022 代开发 corp ids are
@@ -76,8 +82,8 @@ corps = sa.Table(
     sa.Column("agent_id", sa.String(32), nullable=True),
     sa.Column("permanent_code", sa.Text, nullable=True),  # sealed; NULL once revoked
     sa.Column("status", sa.String(16), nullable=False, default="active"),
-    sa.Column("auth_time", sa.Float, nullable=True),
-    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("auth_time", EpochSeconds, nullable=True),
+    sa.Column("updated_at", EpochSeconds, nullable=False),
     sa.Column("auth_info", sa.Text, nullable=True),  # JSON of non-secret fields from get_auth_info
 )
 
@@ -86,7 +92,7 @@ deliveries = sa.Table(
     "wecom_delivery",
     metadata,
     sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("received_at", sa.Float, nullable=False, index=True),
+    sa.Column("received_at", EpochSeconds, nullable=False, index=True),
 )
 
 
@@ -190,7 +196,10 @@ class Store:
             # default and what the store's statements are written for, takes none.
             options.setdefault("isolation_level", "READ COMMITTED")
         self.url = url
+        # bounded waits on a frozen database (connect, statement and lock timeouts; see dbguard.py)
+        options = dbguard.default_engine_options(sa.engine.make_url(url), options)
         self.engine = sa.create_engine(url, **options)
+        dbguard.install(self.engine)
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:") \
                 and "mode=memory" not in str(self.engine.url):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -8,6 +8,7 @@ OIDC client, configured from the hub's discovery document (``server_metadata_url
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -554,3 +555,95 @@ def test_no_code_token_secret_or_key_in_the_hub_logs_or_reprs(world, caplog):
     for text in texts:
         for secret in secrets_ + [sealed, pem_body]:
             assert secret not in text
+
+
+# -- 代开发, several corps, withheld fields -----------------------------------------------------
+
+
+@pytest.fixture
+def corps_world(fake, servers, tmp_path):
+    """A 代开发 hub that two corps authorized (through its real callback URL); clients: "any" (every corp) and
+    "second-only" (limited to the second corp)."""
+    hub, anyrp, second_rp = servers(), servers(), servers()
+    second = fake.add_corp(name="第二客户贸易有限公司", agent_id=1000017, trusted_domain="localhost")
+    clients = [
+        {"client_id": "any", "client_secret": GRAFANA_SECRET, "redirect_uris": [anyrp.url + "/callback"]},
+        {"client_id": "second-only", "client_secret": WIKI_SECRET, "redirect_uris": [second_rp.url + "/callback"],
+         "corps": [second.auth_corp_id]},
+    ]
+    app = make_hub(fake, tmp_path, hub, clients, mode="customized")
+    callback = hub.url + "/wecom/callback"
+    assert fake.push_suite_ticket(callback).success
+    for corp in (fake.corp, second):
+        assert fake.authorize(callback, corp=corp).success
+    assert WeCom.state(app).wait_background(timeout=30)
+    assert len(WeCom.state(app).store.list_corps()) == 2
+    issuer = hub.url + HUB_PATH
+    make_rp(anyrp, issuer, "any", GRAFANA_SECRET, name="any")
+    make_rp(second_rp, issuer, "second-only", WIKI_SECRET, name="second")
+    return {"fake": fake, "app": app, "issuer": issuer, "any": anyrp, "second-only": second_rp,
+            "first": fake.corp, "second": second}
+
+
+def test_several_corps_the_hub_asks_only_when_it_cannot_tell(corps_world):
+    w = corps_world
+    fake, first, second = w["fake"], w["first"], w["second"]
+    # a client limited to one corp: straight to that corp's WeCom sign-in, no question
+    browser = Browser()
+    _, url = browser.walk(w["second-only"].url + "/login", stop_at=fake.url)
+    assert query_of(url.split("#")[0])["appid"] == second.auth_corp_id
+    page, _ = browser.walk(url, second.members[0].userid)
+    info = w["second-only"].app.extensions["rp_tokens"][-1]["userinfo"]
+    assert info["wecom_corp_id"] == second.auth_corp_id and second.members[0].name in page.text
+
+    # a client of every corp, and no corp_id: the extension's login asks (400 corp_required), nothing else
+    stranger = Browser()
+    before = wecom_calls(fake)
+    page, url = stranger.walk(w["any"].url + "/login")
+    assert page.status_code == 400 and 'data-reason="corp_required"' in page.text and "/wecom/login" in url
+    assert wecom_calls(fake) == before
+
+    # corp_id in the authorization request (documented extension): straight to that corp
+    redirect_uri = w["any"].url + "/callback"
+    _, url = stranger.walk(authorize_url(w, "any", redirect_uri, corp_id=first.auth_corp_id), stop_at=fake.url)
+    assert query_of(url.split("#")[0])["appid"] == first.auth_corp_id
+    _, back = stranger.walk(url, first.members[0].userid, stop_at=redirect_uri)
+    assert "code" in query_of(back)
+
+    # signed in with the first corp, then the second-only client: a new WeCom sign-in with the second corp
+    _, url = stranger.walk(w["second-only"].url + "/login", stop_at=fake.url)
+    assert query_of(url.split("#")[0])["appid"] == second.auth_corp_id
+
+    # a corp_id the client does not serve: an error back to the client, no code
+    only = w["second-only"].url + "/callback"
+    _, url = stranger.walk(authorize_url(w, "second-only", only, corp_id=first.auth_corp_id), stop_at=only)
+    assert query_of(url)["error"] == "invalid_request" and "code" not in query_of(url)
+
+
+def test_fields_wecom_withholds_are_absent_from_id_token_and_userinfo(corps_world):
+    w = corps_world
+    fake, second = w["fake"], w["second"]
+    fake.revoke_permissions(corp=second)  # a 代开发 app without name and email (doc 98980)
+    member = second.members[0]
+    browser = Browser()
+    page, _ = browser.walk(w["second-only"].url + "/login", member.userid)
+    assert page.status_code == 200, page.text[:1000]
+    issued = w["second-only"].app.extensions["rp_tokens"][-1]
+    claims = verify_id_token(issued["token"]["id_token"], requests.get(w["issuer"] + "/jwks", timeout=10).json(),
+                             issuer=w["issuer"], audience="second-only", nonce=browser.authorize_params()["nonce"])
+    for source in (claims, issued["userinfo"]):
+        assert "name" not in source and "email" not in source  # absent, not empty, not the userid fallback
+        assert source["wecom_userid"] == member.encrypted_userid and source["wecom_corp_id"] == second.auth_corp_id
+        assert source["sub"]
+    assert member.name not in page.text and (member.email or "@") not in page.text
+
+
+def test_sub_is_stable_and_documented():
+    from flask_wecom.hub.claims import subject
+
+    issuer = "https://login.example.com/wecom/oidc"
+    expected = hashlib.sha256("\x00".join(("flask-wecom hub sub v1", issuer, "wwCorp", "ZhangSan")).encode()
+                              ).hexdigest()[:40]
+    assert subject(issuer, "wwCorp", "ZhangSan") == expected
+    assert subject(issuer, "wwCorp", "zhangsan") != expected  # userids keep their case (doc 97104)
+    assert subject(issuer, "wwOther", "ZhangSan") != expected

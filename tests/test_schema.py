@@ -286,6 +286,16 @@ def test_upgrade_from_0_1_0_keeps_the_data(empty_db: str) -> None:
     assert status.current is None and set(status.unversioned_tables) == set(schema.TABLES_0_1_0)
     # the comparison with store.py sees what 0.1.0 lacks (so its "no difference" after an upgrade means something)
     diff = _diff_against_store(empty_db)
+    # wecom_0004: on MySQL/MariaDB the 0.1.0 FLOAT time columns become DOUBLE (Alembic lists a type change as a
+    # list of one modify_type); nowhere else does a type change
+    retyped = sorted((d[0][2], d[0][3]) for d in diff if isinstance(d, list))
+    diff = [d for d in diff if not isinstance(d, list)]
+    if empty_db.startswith("mysql"):
+        assert retyped == [("wecom_auth_code", "finished_at"), ("wecom_auth_code", "received_at"),
+                           ("wecom_corp", "auth_time"), ("wecom_corp", "updated_at"),
+                           ("wecom_delivery", "received_at"), ("wecom_suite_ticket", "received_at")]
+    else:
+        assert retyped == []
     columns = [(d[0], d[2], d[3].name) for d in diff if d[0] == "add_column"]
     assert columns == [("add_column", "wecom_auth_code", "lease_until")]
     # wecom_0003: the OIDC hub's tables
@@ -332,6 +342,108 @@ def test_concurrent_boot_on_a_0_1_0_database(empty_db: str, tmp_path: Path) -> N
     store = Store(url, SecretBox(KEY))
     try:
         _assert_0_1_0_data_intact(store, ids)
+    finally:
+        store.dispose()
+
+
+# -- times in double precision (wecom_0004) -------------------------------------------------------
+
+
+def _raw_times(url: str) -> dict:
+    """Every epoch-second value of the core tables, read with plain SQL."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                "ticket": conn.execute(sa.text("SELECT received_at FROM wecom_suite_ticket")).scalar_one(),
+                "codes": [tuple(r) for r in conn.execute(sa.text(
+                    "SELECT received_at, finished_at, lease_until FROM wecom_auth_code ORDER BY id"))],
+                "corps": [tuple(r) for r in conn.execute(sa.text(
+                    "SELECT auth_time, updated_at FROM wecom_corp ORDER BY corp_id"))],
+                "deliveries": list(conn.execute(sa.text("SELECT received_at FROM wecom_delivery")).scalars()),
+            }
+    finally:
+        engine.dispose()
+
+
+def _assert_times_exact(store: Store, url: str, now: float) -> None:
+    """Times written at ``now`` read back within a millisecond, and a 30 s lease holds 29 s, not 31 s."""
+    store.save_suite_ticket("dkExact", "ticket", received_at=now)
+    assert abs(store.get_suite_ticket("dkExact")[1] - now) < 0.001
+    code_id, _ = store.record_auth_code("dkExact", "create_auth", f"auth-code-{now}", received_at=now)
+    claim = store.lease_auth_code(code_id, lease=30)
+    assert claim is not None and abs(claim.lease_until - (now + 30)) < 0.001
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            received, lease_until = conn.execute(sa.text(
+                "SELECT received_at, lease_until FROM wecom_auth_code WHERE id = :id"), {"id": code_id}).one()
+    finally:
+        engine.dispose()
+    assert abs(received - now) < 0.001 and abs(lease_until - (now + 30)) < 0.001
+    store._clock = lambda: now + 29  # another worker 29 s later: the lease is alive
+    assert store.lease_auth_code(code_id, lease=30) is None
+    store._clock = lambda: now + 31  # 31 s later: expired, taken over
+    taken = store.lease_auth_code(code_id, lease=30)
+    assert taken is not None and taken.taken_over
+
+
+def test_times_round_trip_within_a_millisecond(empty_db: str) -> None:
+    """sa.Float is a 4-byte FLOAT on MySQL/MariaDB (today's epoch to ±64 s): epoch-second columns are DOUBLE there."""
+    now = time.time()
+    store = Store(empty_db, SecretBox(KEY), clock=lambda: now)
+    try:
+        _assert_times_exact(store, empty_db, now)
+        store._clock = lambda: now
+        store.save_corp("wwExact", permanent_code="permanent")
+        assert abs(store.get_corp("wwExact").auth_time - now) < 0.001
+        assert abs(store.get_corp("wwExact").updated_at - now) < 0.001
+        if empty_db.startswith("mysql"):
+            types = {c["name"]: str(c["type"]) for c in sa.inspect(store.engine).get_columns("wecom_auth_code")}
+            assert {types[n] for n in ("received_at", "finished_at", "lease_until")} == {"DOUBLE"}
+    finally:
+        store.dispose()
+
+
+def test_upgrade_from_wecom_0002_keeps_the_data_and_makes_times_exact(empty_db: str) -> None:
+    """A 0.1.0 database with its data, upgraded to wecom_0002 (leases) by an earlier release, then to head: every
+    row and every stored time is kept (at the precision it had), and from then on times are exact."""
+    written = time.time() - 30  # _fill_0_1_0's clock
+    ids = _fill_0_1_0(empty_db)
+    engine = _engine(empty_db)
+    assert schema.upgrade(engine, "wecom_0002") == "0.1.0"
+    lease = time.time() + 30
+    with engine.begin() as conn:  # a claim written by the wecom_0002 release
+        conn.execute(sa.text("UPDATE wecom_auth_code SET lease_until = :lease WHERE id = :id"),
+                     {"lease": lease, "id": ids["pending"]})
+    engine.dispose()
+    before = _raw_times(empty_db)
+    assert schema.upgrade(_engine(empty_db)) == "wecom_0002"
+    after = _raw_times(empty_db)
+    if not empty_db.startswith("mysql"):
+        assert after == before  # already double precision: nothing changed
+    else:
+        # The damage being repaired: MariaDB stores a FLOAT to the nearest 128 s at today's epoch and even sends it
+        # rounded to 6 digits (up to ±5000 s off). DOUBLE keeps the stored value: now read within 64 s of the truth.
+        assert abs(before["codes"][1][2] - lease) > 64
+        assert abs(after["codes"][1][2] - lease) <= 64
+        flat = [after["ticket"], *after["deliveries"], *(t for row in after["codes"] + after["corps"] for t in row)]
+        assert [t is None for t in flat] == [
+            t is None for t in [before["ticket"], *before["deliveries"],
+                                *(t for row in before["codes"] + before["corps"] for t in row)]]
+        assert all(abs(t - written) <= 64 + 30 for t in flat if t is not None and t != after["codes"][1][2])
+    assert _diff_against_store(empty_db) == []
+    now = time.time()
+    store = Store(empty_db, SecretBox(KEY), clock=lambda: now)
+    try:
+        assert schema.current_status(store.engine).current == schema.HEAD
+        with store.engine.begin() as conn:  # release the old claim so the 0.1.0 checks can claim the code
+            conn.execute(sa.text("UPDATE wecom_auth_code SET status = 'pending', lease_until = NULL WHERE id = :id"),
+                         {"id": ids["pending"]})
+        store._clock = time.time
+        _assert_0_1_0_data_intact(store, ids)
+        store._clock = lambda: now
+        _assert_times_exact(store, empty_db, now)
     finally:
         store.dispose()
 

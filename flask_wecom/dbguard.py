@@ -1,0 +1,247 @@
+"""Bounded waits on a database that stops answering: a frozen server never hangs a callback or a login.
+
+Framework-free. A database that is *down* refuses connections at once; one that is *frozen* (a stopped or
+stuck server process, a stuck disk, a paused VM) accepts the TCP connection, or keeps an open one, and never
+answers. Drivers then wait forever: libpq has no read timeout. So the store's engine gets, unless the
+application passed its own (``WECOM_DATABASE_OPTIONS``):
+
+- PostgreSQL (psycopg2 / psycopg): ``connect_timeout`` of :data:`CONNECT_TIMEOUT` s (libpq's minimum) and,
+  through the startup ``options``, ``statement_timeout`` / ``lock_timeout`` so a live server gives up on a
+  statement stuck behind a lock (https://www.postgresql.org/docs/current/runtime-config-client.html);
+- MySQL/MariaDB (PyMySQL): ``connect_timeout`` and ``read_timeout`` / ``write_timeout`` (socket timeouts);
+- and for PostgreSQL a client-side :class:`Watchdog`: a statement (or commit) that gets no answer within
+  :data:`STATEMENT_DEADLINE` s, or the pool's pre-ping within :data:`PING_DEADLINE` s, has its socket shut
+  down, so the driver returns with an error, the connection is discarded and the caller answers 503 (a
+  template callback: spooled and answered ``success``).
+
+Schema upgrades (long ``ALTER TABLE``) run without these limits (:func:`unlimited`).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any, Dict, Iterator, Optional
+
+import sqlalchemy as sa
+
+log = logging.getLogger("flask_wecom.store")
+
+#: seconds to establish a connection (libpq rounds anything smaller up to 2)
+CONNECT_TIMEOUT = 2
+#: PostgreSQL ``statement_timeout`` / ``lock_timeout`` (seconds) set at connection start-up
+STATEMENT_TIMEOUT = 5.0
+LOCK_TIMEOUT = 3.0
+#: seconds without an answer after which the watchdog cuts a statement's connection (a frozen server)
+STATEMENT_DEADLINE = STATEMENT_TIMEOUT + 2.0
+#: seconds the pool's pre-ping (``SELECT 1`` on a pooled connection) may take: a live server answers in
+#: milliseconds; a frozen one is found out quickly enough to spool a template callback within WeCom's 1000 ms
+PING_DEADLINE = 0.5
+#: PyMySQL's socket read/write timeout (seconds)
+MYSQL_IO_TIMEOUT = STATEMENT_DEADLINE
+
+#: execution option that switches the limits off for one connection (schema upgrades)
+UNLIMITED = "flask_wecom_unlimited"
+
+_LIBPQ_DRIVERS = ("psycopg2", "psycopg")
+
+
+class DatabaseTimeout(sa.exc.SQLAlchemyError):
+    """The database did not answer within the bound: treated like a database that is down (HTTP 503)."""
+
+
+def default_engine_options(url: sa.engine.URL, options: Dict[str, Any]) -> Dict[str, Any]:
+    """``options`` with flask-wecom's timeouts added where the application set none (key by key inside
+    ``connect_args``). Returns a new dict."""
+    options = dict(options)
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    given = set(options.get("connect_args") or {}) | set(url.query)  # ?connect_timeout=… in the URL counts
+    extra: Dict[str, Any] = {}
+    if backend == "postgresql" and driver in _LIBPQ_DRIVERS:
+        extra["connect_timeout"] = CONNECT_TIMEOUT
+        extra["options"] = (f"-c statement_timeout={int(STATEMENT_TIMEOUT * 1000)} "
+                            f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}")
+    elif backend in ("mysql", "mariadb") and driver == "pymysql":
+        extra.update(connect_timeout=CONNECT_TIMEOUT, read_timeout=MYSQL_IO_TIMEOUT, write_timeout=MYSQL_IO_TIMEOUT)
+    missing = {key: value for key, value in extra.items() if key not in given}
+    if missing:
+        options["connect_args"] = dict(options.get("connect_args") or {}, **missing)
+    return options
+
+
+# -- the watchdog ------------------------------------------------------------------------------------
+
+
+def _cut(dbapi_connection: Any) -> bool:
+    """Shut the connection's socket down (both ways): the blocked driver call returns with an error."""
+    if getattr(dbapi_connection, "closed", False):
+        return False
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # noqa: BLE001 - closed meanwhile, or a driver without fileno()
+        return False
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+
+
+class Watchdog:
+    """One thread per process that cuts connections whose armed deadline passed. Arming is a dict write under
+    a lock (no thread wake-up unless the watchdog is idle), so the hot path pays microseconds."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        #: id(dbapi connection) -> (deadline, connection, seconds)
+        self._armed: Dict[int, tuple] = {}
+        #: ids of connections cut, until the driver's error has been seen (handle_error)
+        self.cut: Dict[int, float] = {}
+        self._pid = 0
+        self._idle = True
+
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():  # first use, or a forked worker (threads do not survive fork)
+            self._pid = os.getpid()
+            self._cond = threading.Condition(threading.Lock())
+            self._armed.clear()
+            self._idle = True
+            threading.Thread(target=self._run, name="flask-wecom-db-watchdog", daemon=True).start()
+
+    def arm(self, dbapi_connection: Any, seconds: float) -> None:
+        if self._pid != os.getpid():
+            self._ensure_thread()
+        with self._cond:
+            self._armed[id(dbapi_connection)] = (time.monotonic() + seconds, dbapi_connection, seconds)
+            if self._idle:
+                self._cond.notify()
+
+    def disarm(self, dbapi_connection: Any) -> None:
+        with self._cond:
+            self._armed.pop(id(dbapi_connection), None)
+
+    def was_cut(self, dbapi_connection: Any) -> Optional[float]:
+        """The deadline (seconds) after which this connection was cut, once; None when it was not."""
+        with self._cond:
+            return self.cut.pop(id(dbapi_connection), None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._armed:
+                    self._idle = True
+                    self._cond.wait()
+                    self._idle = False
+                    continue
+                now = time.monotonic()
+                deadline = min(entry[0] for entry in self._armed.values())
+                if deadline > now:
+                    self._cond.wait(min(deadline - now, 1.0))
+                    continue
+                expired = [(key, entry) for key, entry in self._armed.items() if entry[0] <= now]
+                for key, _ in expired:
+                    del self._armed[key]
+            for key, (_, connection, seconds) in expired:
+                if _cut(connection):
+                    with self._cond:
+                        self.cut[key] = seconds
+                    log.error("flask-wecom store: no answer from the database within %.1f s; connection cut "
+                              "(the request answers 503 / a template callback is spooled)", seconds)
+
+
+WATCHDOG = Watchdog()
+
+
+@contextlib.contextmanager
+def unlimited(conn: sa.engine.Connection) -> Iterator[sa.engine.Connection]:
+    """No flask-wecom time limit on ``conn`` while the block runs (a schema upgrade may run long DDL)."""
+    conn.execution_options(**{UNLIMITED: True})
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(sa.text("SET statement_timeout = 0"))
+        conn.execute(sa.text("SET lock_timeout = 0"))
+        conn.commit()
+    raw = conn.connection.dbapi_connection
+    io = (getattr(raw, "_read_timeout", None), getattr(raw, "_write_timeout", None))
+    if dialect in ("mysql", "mariadb") and hasattr(raw, "_read_timeout"):
+        raw._read_timeout = raw._write_timeout = None  # PyMySQL re-reads these before each socket operation
+    try:
+        yield conn
+    finally:
+        conn.execution_options(**{UNLIMITED: False})
+        if dialect in ("mysql", "mariadb") and hasattr(raw, "_read_timeout"):
+            raw._read_timeout, raw._write_timeout = io
+        if dialect == "postgresql" and not conn.invalidated:
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                conn.execute(sa.text("RESET statement_timeout"))  # back to the start-up options
+                conn.execute(sa.text("RESET lock_timeout"))
+                conn.commit()
+            except sa.exc.SQLAlchemyError:  # the connection broke: it is discarded, not reused
+                conn.invalidate()
+
+
+def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
+    """Bound every statement, commit and pre-ping of ``engine`` (PostgreSQL drivers with a socket)."""
+    if engine.dialect.name != "postgresql":
+        return
+    dialect = engine.dialect
+    ping = dialect.do_ping
+
+    def guarded_ping(dbapi_connection) -> bool:
+        watchdog.arm(dbapi_connection, PING_DEADLINE)
+        try:
+            return ping(dbapi_connection)
+        except Exception as exc:
+            seconds = watchdog.was_cut(dbapi_connection)
+            if seconds is not None:  # frozen: fail now rather than wait CONNECT_TIMEOUT for a new connection
+                raise DatabaseTimeout(f"the database did not answer a ping within {seconds:.1f} s") from exc
+            raise
+        finally:
+            watchdog.disarm(dbapi_connection)
+
+    dialect.do_ping = guarded_ping  # this engine's own dialect instance
+
+    def _raw(conn) -> Any:
+        try:
+            return None if conn.invalidated else conn.connection.dbapi_connection
+        except sa.exc.SQLAlchemyError:  # closed
+            return None
+
+    def arm(conn, *args) -> None:
+        raw = _raw(conn)
+        if raw is not None and not conn.get_execution_options().get(UNLIMITED):
+            watchdog.arm(raw, STATEMENT_DEADLINE)
+
+    def disarm(conn, *args) -> None:
+        raw = _raw(conn)
+        if raw is not None:
+            watchdog.disarm(raw)
+
+    sa.event.listen(engine, "before_cursor_execute", arm)
+    sa.event.listen(engine, "after_cursor_execute", disarm)
+    # commit / rollback: armed until the next statement, or the return to the pool
+    sa.event.listen(engine, "commit", arm)
+    sa.event.listen(engine, "rollback", arm)
+    sa.event.listen(engine.pool, "reset",
+                    lambda raw, record, *state: raw is not None and watchdog.arm(raw, STATEMENT_DEADLINE))
+    sa.event.listen(engine.pool, "checkin", lambda raw, record: raw is not None and watchdog.disarm(raw))
+
+    def handle_error(context) -> Optional[BaseException]:
+        raw = getattr(context.connection, "connection", None) if context.connection is not None else None
+        raw = getattr(raw, "dbapi_connection", None) if raw is not None else None
+        if raw is None:
+            return None
+        watchdog.disarm(raw)
+        seconds = watchdog.was_cut(raw)
+        if seconds is None:
+            return None
+        context.is_disconnect = True  # the connection is dead: never reused
+        return DatabaseTimeout(f"the database did not answer within {seconds:.1f} s")
+
+    sa.event.listen(engine, "handle_error", handle_error)
