@@ -228,8 +228,12 @@ def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
     # commit / rollback: armed until the next statement, or the return to the pool
     sa.event.listen(engine, "commit", arm)
     sa.event.listen(engine, "rollback", arm)
-    sa.event.listen(engine.pool, "reset",
-                    lambda raw, record, *state: raw is not None and watchdog.arm(raw, STATEMENT_DEADLINE))
+
+    def reset(dbapi_connection, connection_record, reset_state) -> None:  # the pool's rollback on return
+        if dbapi_connection is not None:
+            watchdog.arm(dbapi_connection, STATEMENT_DEADLINE)
+
+    sa.event.listen(engine.pool, "reset", reset)
     sa.event.listen(engine.pool, "checkin", lambda raw, record: raw is not None and watchdog.disarm(raw))
 
     def handle_error(context) -> Optional[BaseException]:
