@@ -1,5 +1,5 @@
-"""The error-code table: coverage of the documented codes (docs/wecom-reference.rst, "Documented error
-codes"; titles from developer.work.weixin.qq.com/document/path/90313), hints, the 60020 IP parser."""
+"""The error-code table: coverage of the documented codes (titles from developer.work.weixin.qq.com/document/
+path/90313; docs/wecom-reference.rst, "Documented error codes"), hints, the 60020 IP parser."""
 from __future__ import annotations
 
 import dataclasses

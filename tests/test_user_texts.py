@@ -196,3 +196,31 @@ def test_no_file_points_outside_the_repository():
                 bad.append(f"{rel}:{number}: {line.strip()[:120]}")
     assert seen > 50 and (ROOT / "docs" / "wecom-reference.rst").is_file()
     assert not bad, "cite developer.work.weixin.qq.com/document/path/N and docs/wecom-reference.rst:\n" + "\n".join(bad)
+
+
+#: a citation of the reference by section title: docs/wecom-reference.rst, "Receive ids" (or two titles
+#: joined by "to" / "and"; or "(see …)"); quotes may be single or double, the title may start a new line
+REFERENCE_CITATION = re.compile(r"""wecom-reference\.rst(?:[,;]|\s+\(see)\s*["']([^"'\n]+)["']"""
+                                r"""(?:\s+(?:to|and)\s+["']([^"'\n]+)["'])?""")
+
+
+def _reference_titles() -> set:
+    lines = (ROOT / "docs" / "wecom-reference.rst").read_text(encoding="utf-8").splitlines()
+    return {text.strip() for text, under in zip(lines, lines[1:])
+            if text.strip() and len(set(under)) == 1 and under[0] in "=-~^" and len(under) >= 3}
+
+
+def test_citations_of_the_reference_name_its_sections():
+    """A comment citing docs/wecom-reference.rst by section title names a title that exists, and so do
+    the reference's own "see …" pointers: renaming a section breaks this test, not the trail."""
+    titles = _reference_titles()
+    assert {"Receive ids", "Documented error codes", "Unconfirmed points, in one list"} <= titles
+    cited = []
+    for rel, text in _repository_texts():
+        if rel == "docs/wecom-reference.rst":
+            cited += [(rel, title) for title in re.findall(r'see "([^"\n]+)"', text)]
+        for match in REFERENCE_CITATION.finditer(text):
+            cited += [(rel, title) for title in match.groups() if title]
+    assert len(cited) > 10
+    unknown = sorted({f"{rel}: {title!r}" for rel, title in cited if title not in titles})
+    assert not unknown, "no such section in docs/wecom-reference.rst:\n" + "\n".join(unknown)
