@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 from flask_wecom import WeCom, domains, login_required, wecom_user
 from flask_wecom.cli import describe_age, status_lines
 from flask_wecom.config import SETTINGS
+from flask_wecom.doctor import TICKET_LIFETIME
 from flask_wecom.doctor_flask import doctor_context
 from flask_wecom.permissions import explain
 from flask_wecom.redact import mask
@@ -259,6 +260,8 @@ def collect_status() -> Dict[str, Any]:
         "suite_id": provider.suite_id,
         "ticket_age": _age(ticket_age),
         "has_ticket": ticket_age is not None,
+        # the doctor's own limit (check 3 on /setup), so the home page and /setup agree
+        "ticket_stale": ticket_age is not None and ticket_age > TICKET_LIFETIME,
         "suite_token_cached": suite_cached is not None,
         "corps": corps,
         "authorized": any(c["active"] for c in corps),

@@ -40,8 +40,14 @@ STALE_AFTER = SUITE_TICKET_TTL + 60
 def _exit_cleanly_on_sigterm() -> None:
     """SIGTERM (``kill``, systemd, a container stop) ends the demo like Ctrl+C: through ``sys.exit``, so the
     atexit handlers run and the temporary folder goes. Python's default for SIGTERM skips them."""
+    import click
+    from flask.cli import ScriptInfo
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.find_object(ScriptInfo) is None:
+        return  # only for the `flask` command (demo/run): a test process keeps its own signal handling
     if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be set from the main thread (a test building the app in a thread)
+        return  # signal handlers can only be set from the main thread
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return  # the server (gunicorn…) or the program has its own
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
 from flask import current_app, g, has_request_context, jsonify, redirect, request, session, url_for
+from markupsafe import Markup, escape
 from werkzeug.local import LocalProxy
 
 from . import signals
@@ -234,8 +235,19 @@ def safe_next(value: Optional[str]) -> Optional[str]:
 # -- wiring --------------------------------------------------------------------------------
 
 
+def code_spans(text: Any) -> Markup:
+    """Template filter ``wecom_code``: the backquoted spans of a message (`` `flask wecom exchange` ``) as
+    ``<code>``, everything else escaped, so a page never shows a literal backtick."""
+    parts = str(text if text is not None else "").split("`")
+    if len(parts) % 2 == 0:  # unbalanced: drop the stray backtick rather than show it
+        return escape("".join(parts))
+    return Markup("").join(Markup("<code>%s</code>") % part if i % 2 else escape(part)
+                           for i, part in enumerate(parts))
+
+
 def init_login(wecom, app) -> None:
     """Called by ``WeCom.init_app``: make ``wecom_user`` and the logout token available in templates."""
+    app.add_template_filter(code_spans, "wecom_code")
 
     def context() -> dict:
         # the proxy, not the user: a page that never shows the user (the 503 page while the database

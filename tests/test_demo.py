@@ -179,7 +179,10 @@ def test_switch_ip_not_whitelisted(client):
     client.post("/sandbox/ticket")
     client.post("/sandbox/authorize")
     client.post("/sandbox/switch", data={"key": "ip", "on": "1"})
-    assert "已开启 ON" in _text(client.get("/"))
+    home = _text(client.get("/"))
+    # the button says what it does; the state is shown apart from it
+    assert re.search(r'<li data-switch="ip" data-on="1">.*?data-state="on">现在：开启 · now on</span>\s*'
+                     r'<button type="submit" class="small plain">关闭它 · Turn off</button>', home, re.S)
     start = client.get("/wecom/login?via=oauth&next=/profile")
     answer = confirm(start.location)
     response = client.get(answer.headers["Location"][len("http://localhost"):])
@@ -187,7 +190,8 @@ def test_switch_ip_not_whitelisted(client):
     assert response.status_code == 502 and 'data-reason="ip_not_whitelisted"' in page
     assert '<code id="wecom-ip">127.0.0.1</code>' in page
     client.post("/sandbox/reset")
-    assert "已开启 ON" not in _text(client.get("/"))
+    home = _text(client.get("/"))
+    assert 'data-state="on"' not in home and "开启它 · Turn on" in home and "关闭它 · Turn off" not in home
 
 
 def test_switch_trusted_domain_mismatch_shows_wecoms_page(client):
@@ -223,12 +227,13 @@ def test_switch_snsapi_base_and_member_outside_range(client):
 def test_expired_code_button(client):
     client.post("/sandbox/ticket")
     client.post("/sandbox/authorize")
-    assert "已设置 ARMED" in _text(client.post("/sandbox/expire-code", follow_redirects=True))
+    armed = _text(client.post("/sandbox/expire-code", follow_redirects=True))
+    assert 'data-state="armed">现在：已设置 · now armed' in armed
     start = client.get("/wecom/login?via=oauth&next=/profile")
     response = client.get(confirm(start.location).headers["Location"][len("http://localhost"):])
     page = _text(response)
     assert response.status_code == 400 and 'data-reason="code_invalid"' in page and "40029" in page
-    assert "已设置 ARMED" not in _text(client.get("/"))
+    assert 'data-state="off">现在：未设置 · now off' in _text(client.get("/"))
 
 
 def test_forged_answer_link(client):
@@ -559,7 +564,10 @@ def test_stale_ticket_is_a_one_way_button(demo, client):
     before = box.fake.now()
     page = _text(client.post("/sandbox/time", follow_redirects=True))
     assert box.fake.now() - before >= 31 * 60  # the simulator's clock moved on
-    assert 'data-switch="time" data-on="1"' in page and "已过期 STALE" in page
+    assert 'data-switch="time" data-on="1"' in page and 'data-state="stale">现在：ticket 已过期 · now stale' in page
+    # the home page agrees with /setup: step ① and the status pill say stale too, not "received"
+    assert 'id="ticket-state" data-stale="1"' in page and "已过期 stale" in page
+    assert '<li class="">\n      <span class="num">1</span>' in page
     rows = _doctor_rows(_text(client.get("/setup")))
     (ticket_status, ticket_row), = rows["suite_ticket"]
     (token_status, token_row), = rows["suite_token"]
@@ -571,7 +579,8 @@ def test_stale_ticket_is_a_one_way_button(demo, client):
     client.post("/sandbox/ticket")
     rows = _doctor_rows(_text(client.get("/setup")))
     assert _statuses(rows, "suite_ticket") == _statuses(rows, "suite_token") == ["ok"]
-    assert 'data-switch="time" data-on="0"' in _text(client.get("/"))
+    home = _text(client.get("/"))
+    assert 'data-switch="time" data-on="0"' in home and 'id="ticket-state" data-stale="0"' in home
 
 
 def test_reset_undoes_everything_at_once_and_login_works(demo, client):
@@ -718,3 +727,39 @@ def test_trial_switch_warns_and_refuses_only_unlicensed_members(demo, client):
 
     client.post("/sandbox/switch", data={"key": "trial", "on": "0"})
     assert "张三" in _login_lands_on_profile(client)
+
+
+def _visible_text(response) -> str:
+    return re.sub(r"<(script|style)[^>]*>.*?</\1>", "", _text(response), flags=re.S)
+
+
+def test_no_page_shows_a_literal_backtick(demo, client):
+    """Commands in messages (`flask wecom exchange`…) are shown as <code> on every page: the home page, /setup
+    with each switch on, and the login failure pages those switches lead to."""
+    box = demo.extensions["wecom_demo"]
+    pages = {"home": client.get("/"), "setup": client.get("/setup")}
+    _authorized(client)
+    for key in box.switches:
+        pages[f"switch {key}"] = client.post("/sandbox/switch", data={"key": key, "on": "1"}, follow_redirects=True)
+        pages[f"setup {key}"] = client.get("/setup")
+        start = client.get("/wecom/login?via=oauth&next=/profile")
+        pages[f"login {key}"] = start
+        if start.status_code == 302 and start.location.startswith(box.url):
+            answer = confirm(start.location)
+            if answer.status_code == 302:
+                location = answer.headers["Location"][len("http://localhost"):]
+                pages[f"authorized {key}"] = client.get(location, follow_redirects=True)
+        client.post("/sandbox/reset")
+    pages["stale"] = client.post("/sandbox/time", follow_redirects=True)
+    pages["setup stale"] = client.get("/setup")
+    with_ticks = {name: _visible_text(r) for name, r in pages.items() if "`" in _visible_text(r)}
+    assert not with_ticks, {name: text[text.index("`") - 80:text.index("`") + 40] for name, text in with_ticks.items()}
+    # and the commands are still there, as code
+    assert "<code>flask wecom exchange</code>" in _text(pages["setup secret"])
+
+
+def test_code_spans_filter():
+    from flask_wecom.login import code_spans
+
+    assert code_spans("run `flask wecom doctor` <now>") == "run <code>flask wecom doctor</code> &lt;now&gt;"
+    assert code_spans("a stray ` tick") == "a stray  tick" and code_spans(None) == ""
