@@ -62,7 +62,7 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request: Any) -> None:
         hub = self.server.hub
         data = request.payload.data if hasattr(request, "payload") else request.data
-        scope = request.client.get_allowed_scope(getattr(request, "scope", None) or data.get("scope"))
+        scope = request.client.get_allowed_scope(data.get("scope"))
         member: HubMember = request.user
         hub.storage.save_code(
             code, client_id=request.client.client_id, redirect_uri=data.get("redirect_uri"), scope=scope,
