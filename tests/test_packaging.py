@@ -307,8 +307,9 @@ def test_readme_testing_section_in_a_fresh_virtualenv(built_wheel: Path, tmp_pat
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True, timeout=60).stdout.strip()
     (Path(purelib) / "_dependencies.pth").write_text(str(_deps_only(tmp_path / "deps")) + "\n", encoding="utf-8")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps",
-                              "--no-index", "--disable-pip-version-check", str(built_wheel)],
+    # the venv has no pip (--without-pip, fast): this environment's pip installs the wheel into its site-packages
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                              "--disable-pip-version-check", "--target", purelib, str(built_wheel)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, f"{install.stdout}\n{install.stderr}"
 
