@@ -4,11 +4,15 @@
 
     from flask_wecom.testing import FakeWeCom
 
-    fake = FakeWeCom(trusted_domain="app.example.com")
-    with fake.serve() as url:                 # real HTTP on 127.0.0.1:<free port>
-        fake.push_suite_ticket("http://127.0.0.1:5000/wecom/suite")
-        fake.authorize("http://127.0.0.1:5000/wecom/suite")   # create_auth with a fresh AuthCode
-        ...
+    fake = FakeWeCom()
+    with fake.serve():                        # real HTTP on 127.0.0.1:<free port>
+        app.config.update(SECRET_KEY="…", **fake.flask_config(tmp_path))
+        client = app.test_client()            # or the base URL of an app served over HTTP
+        fake.push_suite_ticket(client)        # to the app's /wecom/callback
+        fake.authorize(client)                # create_auth with a fresh AuthCode; returns once exchanged
+        page = fake.login(client, "zhangsan") # the whole login round trip, redirects followed
+
+With pytest, the ``fake_wecom`` fixture is a served fake (:mod:`flask_wecom.testing.pytest_plugin`).
 
 It behaves as WeCom's official pages document (each rule cites its page as "doc N" in the code);
 where they leave a behaviour open the choice is marked UNCONFIRMED in a comment.  No pytest import

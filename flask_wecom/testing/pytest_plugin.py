@@ -6,9 +6,15 @@ project that installs flask-wecom gets it; without the install, enable it with
 
 ::
 
-    def test_login(fake_wecom):
-        fake_wecom.url            # http://127.0.0.1:<port> — use it as the API base
-        fake_wecom.corp.members[0].name   # "张三"
+    def test_first_login(fake_wecom, tmp_path):
+        app = Flask(__name__)
+        app.config.update(SECRET_KEY="x" * 32, **fake_wecom.flask_config(tmp_path))
+        WeCom(app)
+        ...
+        client = app.test_client()
+        fake_wecom.push_suite_ticket(client)
+        fake_wecom.authorize(client)
+        page = fake_wecom.login(client, "zhangsan")   # the page at next="/", logged in as 张三
 
     @pytest.mark.fake_wecom(app_type="third_party", trusted_domain="app.example.com")
     def test_third_party(fake_wecom): ...
