@@ -19,7 +19,8 @@ doctor runs eight checks and says how to fix each finding, in Chinese and Englis
 6. :func:`check_authorization` — per corp, ``get_auth_info`` (doc 100795): still authorized; expiry
    of a paid edition (a warning before it happens), the licence trial's end and when licence
    checks start (doc 97194: after that only members without a licence are refused — a warning).
-7. :func:`check_callback_ips` — ``getcallbackip`` (doc 98988 for 代开发, 90238 for self-built): WeCom's callback source IPs.
+7. :func:`check_callback_ips` — ``getcallbackip`` (doc 98988 for 代开发, 90238 for self-built):
+   WeCom's callback source IPs.
 8. :func:`check_permissions` — per corp, ``agent/get_permissions`` (doc 99052): may the 代开发
    app read members' name and email (``contact:sensitive:user_name`` / ``:email``, doc 98980)?
 
@@ -1456,7 +1457,10 @@ def check_authorization(ctx: DoctorContext) -> List[CheckResult]:
 
 
 def check_callback_ips(ctx: DoctorContext) -> List[CheckResult]:
-    """Check 7: WeCom's callback source IPs (``getcallbackip``, doc 98988 for 代开发, 90238 for self-built), for firewall rules."""
+    """Check 7: WeCom's callback source IPs, for firewall rules.
+
+    ``getcallbackip``: doc 98988 for 代开发, 90238 for self-built apps.
+    """
     title = "回调来源IP / Callback source IPs"
     if not ctx.corp_tokens:
         return [_result("callback_ip", title, SKIP,
