@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 import time
 from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit
@@ -138,6 +139,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None, *, sandbox: Optional[
     app.config.update(settings)
     app.config.update(config or {})
     app.extensions["wecom_demo"] = box
+    tool = _tool_settings(app) if sandbox else None
 
     wecom = WeCom(app)
     register_views(app, wecom)
@@ -145,7 +147,44 @@ def create_app(config: Optional[Mapping[str, Any]] = None, *, sandbox: Optional[
         from .sandbox import register_sandbox_views
 
         register_sandbox_views(app, box)
+    if tool is not None:
+        _start_tool(app, **tool)
     return app
+
+
+def _tool_settings(app: Flask) -> Optional[Dict[str, Any]]:
+    """Sandbox, with ``DEMO_TOOL_PORT`` set (``bash demo/run`` sets it to PORT + 1): turn the hub on
+    (issuer ``http://127.0.0.1:<PORT>/wecom/oidc``) with one client, the demo's second "tool"."""
+    tool_port = os.environ.get("DEMO_TOOL_PORT") or app.config.get("DEMO_TOOL_PORT")
+    if not tool_port:
+        return None
+    port = int(os.environ.get("DEMO_PORT") or app.config.get("DEMO_PORT") or 5000)
+    from .tool import hub_client
+
+    demo_url, tool_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{int(tool_port)}"
+    client = hub_client(tool_url)
+    issuer = demo_url + "/wecom/oidc"
+    app.config.setdefault("WECOM_HUB_ISSUER", issuer)
+    app.config.setdefault("WECOM_HUB_CLIENTS", [client])
+    app.config["DEMO_TOOL_URL"] = tool_url
+    return {"issuer": app.config["WECOM_HUB_ISSUER"], "client": client, "tool_url": tool_url, "demo_url": demo_url,
+            "port": int(tool_port)}
+
+
+def _start_tool(app: Flask, *, issuer: str, client: Dict[str, Any], tool_url: str, demo_url: str,
+                port: int) -> None:
+    from flask_wecom.testing.server import serve_app
+
+    from .tool import create_tool
+
+    try:
+        handle = serve_app(create_tool(issuer, client, tool_url, demo_url), port=port)
+    except OSError as exc:
+        log.warning("demo: the second tool cannot listen on port %s (%s); the hub still runs", port, exc)
+        app.config.pop("DEMO_TOOL_URL", None)
+        return
+    app.extensions["wecom_demo_tool"] = handle
+    print(f"[demo] a second tool signs in through the hub: {tool_url}", file=sys.stderr)
 
 
 def ticks(text: Any) -> Markup:

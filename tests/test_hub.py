@@ -647,3 +647,52 @@ def test_sub_is_stable_and_documented():
     assert subject(issuer, "wwCorp", "ZhangSan") == expected
     assert subject(issuer, "wwCorp", "zhangsan") != expected  # userids keep their case (doc 97104)
     assert subject(issuer, "wwOther", "ZhangSan") != expected
+
+
+# -- the demo ----------------------------------------------------------------------------------
+
+
+def test_the_demo_sandbox_shows_a_second_tool_signing_in_through_the_hub(servers, monkeypatch):
+    import socket
+
+    for key in list(os.environ):
+        if key.startswith("WECOM_"):
+            monkeypatch.delenv(key)
+    demo_server = servers()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        tool_port = sock.getsockname()[1]
+    monkeypatch.setenv("DEMO_PORT", str(demo_server.server.server_port))
+    monkeypatch.setenv("DEMO_TOOL_PORT", str(tool_port))
+    from demo.app import create_app
+
+    app = create_app({"TESTING": True}, sandbox=True)
+    demo_server.app = app
+    tool_url = f"http://127.0.0.1:{tool_port}"
+    try:
+        browser = Browser()
+        web = browser.session
+        assert web.post(demo_server.url + "/sandbox/ticket", allow_redirects=False).status_code == 302
+        assert web.post(demo_server.url + "/sandbox/authorize", allow_redirects=False).status_code == 302
+        home = web.get(demo_server.url + "/", timeout=10).text
+        assert 'id="open-tool"' in home and tool_url in home
+        fake = app.extensions["wecom_demo"].fake
+        member = fake.corp.members[0]
+        # signed in to the demo (WeCom's sign-in page) …
+        page, _ = browser.walk(demo_server.url + "/wecom/login?via=oauth&next=/profile", member.userid)
+        assert member.name in page.text
+        # … the tool on the other port signs in through the hub with no WeCom round trip
+        before = len(fake.calls)
+        page, url = browser.walk(tool_url + "/login")
+        assert url == tool_url + "/", url
+        assert f'id="tool-name">{member.name}<' in page.text and f'id="tool-email">{member.email}<' in page.text
+        assert len(fake.calls) == before
+        # signing out of the tool ends the hub session and comes back to the tool
+        out = web.post(tool_url + "/logout", allow_redirects=False, timeout=10)
+        page, url = browser.walk(out.headers["Location"])
+        assert url == tool_url + "/" and 'id="tool-login"' in page.text
+        _, url = browser.walk(tool_url + "/login", stop_at=fake.url)
+        assert url.startswith(fake.url)  # WeCom again
+    finally:
+        app.extensions["wecom_demo"].close()
+        app.extensions["wecom_demo_tool"].close()
