@@ -4,6 +4,7 @@ README.rst's configuration table is written from this module; keep them in step.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping
@@ -99,6 +100,43 @@ SETTINGS["WECOM_AUTO_UPGRADE"] = (
     "`flask wecom db upgrade` (or your own Alembic) and the store refuses an out-of-date schema",
 )
 DEFAULTS["WECOM_AUTO_UPGRADE"] = SETTINGS["WECOM_AUTO_UPGRADE"][0]
+
+# The store's engine (flask_wecom.dbguard).
+SETTINGS["WECOM_DATABASE_OPTIONS"] = (
+    None,
+    "keyword arguments of the store's `sqlalchemy.create_engine` (a dict, or that dict as JSON); flask-wecom adds "
+    "2 s connect timeouts, PostgreSQL `statement_timeout` 5 s / `lock_timeout` 3 s and PyMySQL 7 s read/write "
+    "timeouts inside `connect_args` unless given here",
+)
+DEFAULTS["WECOM_DATABASE_OPTIONS"] = None
+
+
+def database_options(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """``WECOM_DATABASE_OPTIONS`` as a dict (JSON text from the environment is parsed); {} when unset or
+    malformed (:func:`validate_config` reports that)."""
+    value = config.get("WECOM_DATABASE_OPTIONS")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else None
+        except ValueError:
+            return {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _database_options_problems(config: Mapping[str, Any]) -> List[ConfigProblem]:
+    value = config.get("WECOM_DATABASE_OPTIONS")
+    if value is None or isinstance(value, Mapping) or isinstance(value, str) and not value.strip():
+        return []
+    if isinstance(value, str):
+        try:
+            if isinstance(json.loads(value), Mapping):
+                return []
+        except ValueError:
+            pass
+    return [ConfigProblem(
+        "WECOM_DATABASE_OPTIONS", f"must be a dict of create_engine arguments (got {type(value).__name__})",
+        "设为字典（或 JSON 对象），例如 {\"pool_size\": 10, \"connect_args\": {\"connect_timeout\": 5}} / set a dict "
+        "(or a JSON object), e.g. {\"pool_size\": 10, \"connect_args\": {\"connect_timeout\": 5}}")]
 
 # Extra options of the token cache backend (flask_wecom.cacheguard).
 SETTINGS["WECOM_CACHE_OPTIONS"] = (
@@ -338,6 +376,7 @@ def as_text(config: Mapping[str, Any]) -> Dict[str, Any]:
 def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any = None) -> List[ConfigProblem]:
     """Every problem with the ``WECOM_*`` settings, formats first; framework-free (used by init_app and the doctor)."""
     problems: List[ConfigProblem] = app_type_problems(config) + _third_party_problems(config, app_type)
+    problems += _database_options_problems(config)
     for key in TEXT_SETTINGS:
         value = config.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):

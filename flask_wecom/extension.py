@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
-from .config import DEFAULTS, as_text, validate_config, with_whole_numbers
+from .config import DEFAULTS, as_text, database_options, validate_config, with_whole_numbers
 from .errors import ConfigError
 from .provider import Provider, infer_app_type
 from .secretbox import LockedSecretBox, SecretBox
@@ -312,7 +312,7 @@ class WeCom:
         # or read until it is set
         box = SecretBox(key) if key else LockedSecretBox()
         try:
-            return Store(url, box, auto_upgrade=bool(auto_upgrade))
+            return Store(url, box, auto_upgrade=bool(auto_upgrade), engine_options=database_options(config))
         except (ImportError, ArgumentError) as exc:  # never the URL itself in the message: it may hold a password
             raise ConfigError(
                 f"WECOM_DATABASE_URI is not a usable SQLAlchemy URL ({_first_line(exc)}) — 检查数据库地址并安装其驱动 "

@@ -19,9 +19,12 @@ documented cases it is, so the Flask layer can show the right page.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
@@ -39,6 +42,7 @@ from .errors import (
     WeComError,
 )
 from .store import unavailable_reason
+from .tokens import PinnedToken
 from .user import WeComUser
 
 log = logging.getLogger("flask_wecom.login")
@@ -398,6 +402,87 @@ def _call(step: str, func, *args, optional: frozenset = frozenset()):
         raise failure from exc
 
 
+#: threads per process that make a login's getuserdetail while the request's own thread makes user/get
+LOGIN_THREADS = 8
+
+#: one step of the exchange: (step name, function, its arguments, errcodes after which the login goes on)
+_Step = Tuple[str, Callable[..., Any], Tuple[Any, ...], frozenset]
+
+
+class _LoginPool:
+    """The small per-process thread pool of the logins' second WeCom call.
+
+    Bounded: at most ``size`` calls run in it at once; when every thread is busy, the login makes its
+    calls one after the other in its own thread as it did before, so a burst of logins never queues
+    behind the pool and no login waits for another's. Made again after a fork (gunicorn ``--preload``).
+    The calls it runs are framework-free (the client and a :class:`~flask_wecom.tokens.PinnedToken`
+    already read): its threads need no Flask context.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._guard = threading.Lock()
+        self._pid: Optional[int] = None
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._slots = threading.BoundedSemaphore(size)
+
+    def _current(self) -> Tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
+        pid = os.getpid()
+        if self._pid != pid:
+            with self._guard:
+                if self._pid != pid:  # first use, or a child process: the parent's threads are not here
+                    self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="wecom-login")
+                    self._slots = threading.BoundedSemaphore(self.size)
+                    self._pid = pid
+        assert self._executor is not None
+        return self._executor, self._slots
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> Optional[Future]:
+        """``func(*args)`` in a pool thread, or None when all are busy (the caller then runs it itself)."""
+        executor, slots = self._current()
+        if not slots.acquire(blocking=False):
+            return None
+        try:
+            future = executor.submit(func, *args)
+        except RuntimeError:  # the interpreter is shutting down
+            slots.release()
+            return None
+        future.add_done_callback(lambda _: slots.release())
+        return future
+
+
+_pool = _LoginPool(LOGIN_THREADS)
+
+
+def _outcome(step: Optional[_Step]) -> Tuple[Any, Optional[LoginFailure]]:
+    """(result, None) or (None, the LoginFailure) of one step; (None, None) for no step."""
+    if step is None:
+        return None, None
+    name, func, args, optional = step
+    try:
+        return _call(name, func, *args, optional=optional), None
+    except LoginFailure as failure:
+        return None, failure
+
+
+def _together(first: Optional[_Step], second: Optional[_Step]) -> Tuple[Any, Any]:
+    """The results of two independent steps, made at the same time: ``second`` in the login pool,
+    ``first`` in this thread. The failure is the one the steps made one after the other would give:
+    ``first``'s when both fail. Each request is sent once, under the client's usual retry rules."""
+    future = _pool.submit(_outcome, second) if first is not None and second is not None else None
+    first_result, first_failure = _outcome(first)
+    if future is None:  # one step only, or the pool is busy: one after the other, as before
+        if first_failure is not None:
+            raise first_failure
+        second_result, second_failure = _outcome(second)
+    else:
+        second_result, second_failure = future.result()  # waited for even when first failed: no stray call
+    for failure in (first_failure, second_failure):
+        if failure is not None:
+            raise failure
+    return first_result, second_result
+
+
 def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Optional[str] = None) -> WeComUser:
     """Turn a login ``code`` into a :class:`WeComUser` (doc 91022, doc 98152, doc 96442).
 
@@ -406,6 +491,10 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
     web-login codes (``via`` ``qr``) go to getuserinfo3rd with the 登录授权 suite's token, in-client
     OAuth codes with the app suite's (developer.work.weixin.qq.com/document/path/98179, 91121).
     Raises :class:`LoginFailure`. The code is used exactly once (WeCom refuses a second use: 40029).
+
+    The token is read once and passed to every call (:class:`~flask_wecom.tokens.PinnedToken`);
+    ``user/get`` and ``getuserdetail`` both need only getuserinfo's answer, so they are made at the
+    same time (:func:`_together`).
     """
     if not code:
         raise LoginFailure("cancelled", "WeCom came back without a code")
@@ -418,12 +507,13 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
             suite = _call("login_suite_token", provider.login_suite_token)
         else:
             suite = _call("suite_token", provider.suite_token)
+        suite = PinnedToken(suite)
         identity = parse_user_info(_call("getuserinfo3rd", client.get_user_info_3rd, suite, code))
         corp_id = identity.corp_id or corp_id
     else:
         if not corp_id:
             corp_id = _call("resolve_corp", provider.resolve_corp)
-        token = _call("gettoken", provider.corp_token, corp_id)
+        token = PinnedToken(_call("gettoken", provider.corp_token, corp_id))
         identity = parse_user_info(_call("getuserinfo", client.get_user_info, token, code))
     if not identity.is_member:
         raise LoginFailure("not_member", "the WeCom user is not a member of the corp (WeCom returned only an "
@@ -439,33 +529,37 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
     corp_token = token if not third_party else None
     if third_party:
         try:
-            corp_token = provider.corp_token(corp_id)
+            corp_token = PinnedToken(provider.corp_token(corp_id))
         except WeComError as exc:  # a third-party login from a corp we hold no authorization for
             log.info("login: no corp token for %s (%s); skipping user/get", corp_id, exc.__class__.__name__)
+    get_member: Optional[_Step] = None
     if corp_token is not None:
-        member = _call("user/get", client.get_user, corp_token, identity.userid, optional=_USER_GET_OPTIONAL)
-        if member:
-            _merge_profile(values, member)
-
-    # getuserdetail: the sensitive fields the member agreed to share (scope snsapi_privateinfo only, doc 96443)
+        get_member = ("user/get", client.get_user, (corp_token, identity.userid), _USER_GET_OPTIONAL)
+    # getuserdetail: the sensitive fields the member agreed to share (scope snsapi_privateinfo only, doc 96443).
+    # Made beside user/get, each request sent once under the client's usual rules (nothing is resent
+    # because the other call failed); the user_ticket is valid 1800 s (doc 96442).
+    get_detail: Optional[_Step] = None
     if identity.user_ticket:
         if third_party:
-            detail = _call("getuserdetail3rd", client.get_user_detail_3rd, suite, identity.user_ticket,
-                           optional=_DETAIL_OPTIONAL)
+            get_detail = ("getuserdetail3rd", client.get_user_detail_3rd, (suite, identity.user_ticket),
+                          _DETAIL_OPTIONAL)
         else:
-            detail = _call("getuserdetail", client.get_user_detail, corp_token, identity.user_ticket,
-                           optional=_DETAIL_OPTIONAL)
-        if detail:
-            # third-party detail carries name (= userid since 2020, doc 91122); corp apps' never does
-            if third_party and values.get("name"):
-                detail = {key: value for key, value in detail.items() if key != "name"}
-            _merge_profile(values, detail, sensitive_only=not third_party)
+            get_detail = ("getuserdetail", client.get_user_detail, (corp_token, identity.user_ticket),
+                          _DETAIL_OPTIONAL)
+    member, detail = _together(get_member, get_detail)
+    if member:
+        _merge_profile(values, member)
+    if detail:
+        # third-party detail carries name (= userid since 2020, doc 91122); corp apps' never does
+        if third_party and values.get("name"):
+            detail = {key: value for key, value in detail.items() if key != "name"}
+        _merge_profile(values, detail, sensitive_only=not third_party)
     if provider.app_type == "customized" and corp_token is not None:
-        values["withheld"] = _withheld(client, corp_token, values)
+        values["withheld"] = _withheld(provider, corp_id, corp_token, values)
     return WeComUser(**values)
 
 
-def _withheld(client, corp_token, values: Mapping[str, Any]) -> Tuple[str, ...]:
+def _withheld(provider, corp_id: str, corp_token, values: Mapping[str, Any]) -> Tuple[str, ...]:
     """代开发 only: the missing member fields whose permission the app lacks (docs 98980, 99052).
 
     Asked only when a field is missing: a field can also be missing because the member did not
@@ -477,12 +571,33 @@ def _withheld(client, corp_token, values: Mapping[str, Any]) -> Tuple[str, ...]:
     if not missing:
         return ()
     fallback: Tuple[str, ...] = ("name",) if "name" in missing else ()
-    try:
-        data = client.get_agent_permissions(corp_token)
-    except WeComError as exc:  # TransportError included: the login does not depend on this call
-        log.info("login: agent/get_permissions failed (%s); going on without it", exc)
-        return fallback
-    granted = data.get("app_permissions") if isinstance(data, Mapping) else None
-    if not isinstance(granted, list):
+    granted = _app_permissions(provider, corp_id, corp_token, name_missing="name" in missing)
+    if granted is None:
         return fallback
     return permissions.withheld_fields(missing, granted)
+
+
+def _app_permissions(provider, corp_id: str, corp_token, *, name_missing: bool) -> Optional[List[str]]:
+    """The app's permissions in ``corp_id`` (``agent/get_permissions``, doc 99052), or None when WeCom
+    cannot say (the login goes on; nothing is kept then).
+
+    Kept in the token cache for :data:`~flask_wecom.permissions.CACHE_SECONDS` (change_auth drops
+    them): a warm 代开发 login makes no call for them. Every member has a name, so a missing name
+    while the kept list grants it means the list is out of date: it is asked for again.
+    """
+    cache = provider.tokens.cache  # a GuardedCache: never raises, this process's memory in an outage
+    key = permissions.cache_key(corp_id)
+    kept = cache.get(key)
+    if isinstance(kept, list) and not (name_missing and permissions.USER_NAME in kept):
+        return kept
+    try:
+        data = provider.client.get_agent_permissions(corp_token)
+    except WeComError as exc:  # TransportError included: the login does not depend on this call
+        log.info("login: agent/get_permissions failed (%s); going on without it", exc)
+        return None
+    granted = data.get("app_permissions") if isinstance(data, Mapping) else None
+    if not isinstance(granted, list):
+        return None
+    granted = [str(p) for p in granted]
+    cache.set(key, granted, timeout=permissions.CACHE_SECONDS)
+    return granted

@@ -30,6 +30,8 @@ __all__ = [
     "Withheld",
     "withheld_fields",
     "explain",
+    "CACHE_SECONDS",
+    "cache_key",
 ]
 
 USER_NAME = "contact:sensitive:user_name"
@@ -85,6 +87,18 @@ class Withheld:
 
     def __bool__(self) -> bool:
         return bool(self.fields)
+
+
+#: seconds a corp's app permissions (``agent/get_permissions``) stay in the token cache. A 代开发 login
+#: asks for them whenever a member field is missing — every web / QR login, which carries no email — so
+#: a warm login reads them from the cache. A change of permissions pushes change_auth
+#: (developer.work.weixin.qq.com/document/path/90642), which drops them at once.
+CACHE_SECONDS = 600
+
+
+def cache_key(corp_id: str) -> str:
+    """The token-cache key of ``corp_id``'s app permissions (no secret in it)."""
+    return f"agentperms|{corp_id}"
 
 
 def withheld_fields(missing: Iterable[str], app_permissions: Iterable[str]) -> Tuple[str, ...]:

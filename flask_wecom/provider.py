@@ -18,9 +18,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Optional
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 from urllib.parse import urlencode
 
+from . import permissions
 from .client import WeComClient
 from .config import APP_TYPES, CUSTOMIZED, INTERNAL, THIRD_PARTY, infer_app_type  # noqa: F401 - re-exported
 from .errors import (
@@ -43,6 +44,8 @@ log = logging.getLogger("flask_wecom")
 SUITE_TICKET_LIFETIME = 30 * 60
 #: AuthCodes are valid for 10 minutes (doc 97174).
 AUTH_CODE_LIFETIME = 10 * 60
+#: "look the agent id up in the store" (None is a valid agent id: none known)
+_LOOKUP: Any = object()
 
 
 @dataclass
@@ -157,12 +160,14 @@ class Provider:
             return corp.agent_id
         return self.agent_id
 
-    def corp_token(self, corp_id: str):
+    def corp_token(self, corp_id: str, *, agent_id: Any = _LOOKUP):
         """A token source for the corp's app access token (the right API for the app type).
 
         Building it reads no secret and calls nothing, so it also serves ``peek()`` / ``invalidate()``;
-        without a configured suite a third-party source can still do those, and refuses only to fetch."""
-        agent_id = self.agent_id_for(corp_id)
+        without a configured suite a third-party source can still do those, and refuses only to fetch.
+        ``agent_id``: the corp's agent id when the caller has it already (else read from the store)."""
+        if agent_id is _LOOKUP:
+            agent_id = self.agent_id_for(corp_id)
         if self.app_type == THIRD_PARTY:
             suite = self.suite_token() if self.has_suite else None
             return ThirdPartyCorpTokenSource(self.client, self.tokens, suite, corp_id,
@@ -175,14 +180,14 @@ class Provider:
 
     # -- remembered credential failures (flask_wecom.tokens: WeCom bans IPs that repeat a wrong secret) --
 
-    def raise_if_blocked(self, corp_id: Optional[str]) -> None:
+    def raise_if_blocked(self, corp_id: Optional[str], *, agent_id: Any = _LOOKUP) -> None:
         """Raise the remembered WeComAPIError when the token a login needs must not be fetched now."""
         if self.app_type == THIRD_PARTY:
             if self.has_suite:
                 self.suite_token().raise_if_blocked()
             return
         if corp_id:
-            self.corp_token(corp_id).raise_if_blocked()
+            self.corp_token(corp_id, agent_id=agent_id).raise_if_blocked()
 
     def blocks(self, corp_id: Optional[str] = None) -> list:
         """``[(what, record)]`` of the failures remembered now (the suite's, and each corp's or ``corp_id``'s)."""
@@ -243,17 +248,33 @@ class Provider:
         :class:`NoAuthorizedCorpError` when no corp authorized the app yet, and
         :class:`CorpNotChosenError` when several did and the request names none. The messages
         never name the corps we serve: a visitor of one customer must not learn the others.
+        The corps are listed only when the request names none and ``WECOM_CORP_ID`` is not set.
         """
-        held = self.corp_ids()
+        return self._resolve(requested)[0]
+
+    def login_corp(self, requested: Optional[str] = None) -> Tuple[str, Optional[str]]:
+        """``(corp id, agent id)`` of a login: :meth:`resolve_corp` and :meth:`agent_id_for` with one
+        single-row read of the store at most when the corp is known (named, or ``WECOM_CORP_ID``)."""
+        corp_id, record, looked_up = self._resolve(requested)
+        if not looked_up:
+            return corp_id, self.agent_id_for(corp_id)
+        return corp_id, (record.agent_id if record is not None and record.agent_id else self.agent_id)
+
+    def _resolve(self, requested: Optional[str]) -> Tuple[str, Optional[CorpRecord], bool]:
+        """(corp id, its stored record, whether the store was read for it) — see :meth:`resolve_corp`."""
         if requested:
-            if requested not in held:
+            if requested == self.corp_id and (self._secret or self.app_type == INTERNAL):
+                return requested, None, False  # the configured corp: held without asking the store
+            record = self.store.get_corp(requested)
+            if record is None or record.status != "active":  # as corp_ids(): the active rows
                 raise CorpNotFoundError(f"corp {requested!r} is not one this app serves "
                                         "(该企业未授权本应用)")
-            return requested
+            return requested, record, True
         if self.corp_id:
-            return self.corp_id
+            return self.corp_id, None, False
+        held = self.corp_ids()
         if len(held) == 1:
-            return held[0]
+            return held[0], None, False
         if not held:
             raise NoAuthorizedCorpError(
                 "no corp has authorized this app yet: ask the customer's admin to scan the 代开发 template "
@@ -299,6 +320,8 @@ class Provider:
                 self.revoke(corp_id, at=received_at)
             return EventOutcome("revoked", corp_id=corp_id)
         if event.info_type == "change_auth":
+            if event.auth_corp_id:  # the app's permissions may have changed (doc 90642): ask again next login
+                self.forget_app_permissions(event.auth_corp_id)
             return EventOutcome("auth_changed", corp_id=event.auth_corp_id)
         return EventOutcome("ignored", reason=f"InfoType {event.info_type!r} is not handled by flask-wecom")
 
@@ -436,7 +459,12 @@ class Provider:
     def revoke(self, corp_id: str, *, at: Optional[float] = None) -> None:
         """cancel_auth: forget the secret and every cached token of the corp (WeCom asks us to delete data)."""
         self.drop_corp_tokens(corp_id)
+        self.forget_app_permissions(corp_id)
         self.store.revoke_corp(corp_id, at=at)
+
+    def forget_app_permissions(self, corp_id: str) -> None:
+        """Drop the corp's app permissions that logins keep in the token cache (flask_wecom.permissions)."""
+        self.tokens.cache.delete(permissions.cache_key(corp_id))
 
 
 class _LeaseKeeper:

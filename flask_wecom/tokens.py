@@ -98,6 +98,7 @@ __all__ = [
     "CorpTokenSource",
     "SuiteTokenSource",
     "ThirdPartyCorpTokenSource",
+    "PinnedToken",
 ]
 
 log = logging.getLogger(__name__)
@@ -878,3 +879,35 @@ class ThirdPartyCorpTokenSource(_ManagedSource):
             raise CorpNotFoundError(f"no permanent code stored for corp {self.corp_id}")
         data = self.client.get_corp_token(self.suite, self.corp_id, code)
         return _pick(data, "access_token", "/cgi-bin/service/get_corp_token")
+
+
+class PinnedToken:
+    """A token source that reads its token once and hands that value to every call made with it.
+
+    One login makes up to four calls with one token (getuserinfo, user/get, getuserdetail,
+    get_permissions): each would otherwise read the cache again. An expired-token answer works as with
+    the source itself: :meth:`invalidate` drops the pinned value (and, stale-safe, the cached one) and
+    the next :meth:`get` reads once more. Thread-safe: a login's concurrent calls share it.
+    """
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.param: str = source.param
+        self.expired_codes: frozenset = source.expired_codes
+        self._token: Optional[str] = None
+        self._lock = threading.Lock()
+
+    def get(self) -> str:
+        with self._lock:
+            if self._token is None:
+                self._token = self.source.get()
+            return self._token
+
+    def invalidate(self, stale: Optional[str] = None) -> None:
+        with self._lock:
+            if stale is None or self._token == stale:
+                self._token = None
+        self.source.invalidate(stale)
+
+    def __repr__(self) -> str:
+        return f"<PinnedToken {self.source!r}>"

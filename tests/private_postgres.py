@@ -89,7 +89,41 @@ class PrivatePostgres:
         """Die as in a crash: immediate shutdown, open transactions cut off without a commit."""
         self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
 
+    def _pids(self) -> List[int]:
+        """The postmaster and every process it started (backends, checkpointer, walwriter …)."""
+        with open(os.path.join(self.data, "postmaster.pid")) as handle:
+            postmaster = int(handle.readline())
+        pids = [postmaster]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as handle:
+                        if int(handle.read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                            pids.append(int(entry))
+                except (OSError, ValueError, IndexError):
+                    continue
+        return pids
+
+    def freeze(self) -> None:
+        """Freeze the whole cluster (SIGSTOP): connections are accepted by the kernel, nothing ever answers."""
+        import signal
+
+        self._frozen = self._pids()
+        for pid in self._frozen:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        import signal
+
+        for pid in getattr(self, "_frozen", []):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self._frozen = []
+
     def close(self) -> None:
+        self.thaw()
         try:
             if os.path.exists(os.path.join(self.data, "postmaster.pid")):
                 self.stop()
