@@ -696,3 +696,46 @@ def test_the_demo_sandbox_shows_a_second_tool_signing_in_through_the_hub(servers
     finally:
         app.extensions["wecom_demo"].close()
         app.extensions["wecom_demo_tool"].close()
+
+
+# -- a relying party that is not Python --------------------------------------------------------
+
+NODE_RP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_rp")
+
+
+def _node_rp_available() -> None:
+    import shutil
+
+    from conftest import require_service
+
+    if shutil.which("node") is None:
+        require_service("Node.js", "node is not installed (apt-get install nodejs npm)")
+    if not os.path.isdir(os.path.join(NODE_RP, "node_modules", "openid-client")):
+        require_service("openid-client", "run `npm ci --prefix tests/node_rp` (.ci/run does)")
+
+
+def test_a_node_relying_party_with_openid_client_signs_in(world):
+    """panva's openid-client (Node.js): discovery, PKCE, nonce and state, client_secret_post, the id_token
+    verified with the hub's JWKS, userinfo — an implementation that shares no code with ours or Authlib's."""
+    _node_rp_available()
+    redirect_uri = world["wiki"].url + "/callback"
+    proc = subprocess.Popen(["node", os.path.join(NODE_RP, "rp.mjs"), world["issuer"], "wiki", WIKI_SECRET,
+                             redirect_uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=NODE_RP)
+    try:
+        first = proc.stdout.readline()
+        assert first, proc.stderr.read()
+        authorize = json.loads(first)["authorize"]
+        assert authorize.startswith(world["issuer"] + "/authorize?")
+        member = world["fake"].corp.members[1]
+        _, callback = Browser().walk(authorize, member.userid, stop_at=redirect_uri)
+        out, err = proc.communicate(callback + "\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    for source in (result["claims"], result["userinfo"]):
+        assert source["name"] == member.name and source["email"] == member.email
+        assert source["wecom_userid"] == member.userid
+    assert result["claims"]["iss"] == world["issuer"] and result["claims"]["aud"] == "wiki"
