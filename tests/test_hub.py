@@ -739,3 +739,55 @@ def test_a_node_relying_party_with_openid_client_signs_in(world):
         assert source["name"] == member.name and source["email"] == member.email
         assert source["wecom_userid"] == member.userid
     assert result["claims"]["iss"] == world["issuer"] and result["claims"]["aud"] == "wiki"
+
+
+# -- settings and prompt -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("issuer, clients, says", [
+    ("http://login.example.com/wecom/oidc", [], "https://"),
+    ("https://login.example.com/wecom/oidc?x=1", [], "without query"),
+    ("https://login.example.com/oidc", [{"client_id": "a"}], "'a' needs at least one redirect_uri"),
+    ("https://login.example.com/oidc", [{"client_id": "a", "redirect_uris": ["/relative"]}], "absolute"),
+    ("https://login.example.com/oidc", [{"client_id": "a", "redirect_uris": ["https://a.example/cb"],
+                                         "client_secret": ""}], "public client"),
+    ("https://login.example.com/oidc", [{"client_id": "a", "redirect_uris": ["https://a.example/cb"],
+                                         "client_secrt": "typo-secret-0123456789"}], "client_secrt"),
+    ("https://login.example.com/oidc", "[not json", "list of mappings"),
+])
+def test_bad_hub_settings_are_refused_at_start_naming_the_key(fake, tmp_path, issuer, clients, says):
+    from flask import Flask
+
+    from flask_wecom.errors import ConfigError
+
+    app = Flask("bad_hub", instance_path=str(tmp_path / "instance"))
+    app.config.update(fake.flask_config(tmp_path, "internal"), SECRET_KEY=SECRET_KEY, WECOM_HUB_ISSUER=issuer,
+                      WECOM_HUB_CLIENTS=clients)
+    with pytest.raises(ConfigError) as refused:
+        WeCom(app)
+    assert says in str(refused.value) and "typo-secret-0123456789" not in str(refused.value)
+
+
+def test_clients_may_come_as_json_from_the_environment(fake, tmp_path):
+    from flask import Flask
+
+    app = Flask("json_hub", instance_path=str(tmp_path / "instance"))
+    clients = [{"client_id": "grafana", "client_secret": GRAFANA_SECRET, "redirect_uris": ["https://g.example/cb"]}]
+    app.config.update(fake.flask_config(tmp_path, "internal"), SECRET_KEY=SECRET_KEY,
+                      WECOM_HUB_ISSUER="https://login.example.com/wecom/oidc", WECOM_HUB_CLIENTS=json.dumps(clients))
+    WeCom(app)
+    hub = WeCom.state(app).hub
+    assert list(hub.clients) == ["grafana"] and GRAFANA_SECRET not in repr(hub.clients)
+    assert app.test_client().get("/wecom/oidc/.well-known/openid-configuration").json["issuer"] == \
+        "https://login.example.com/wecom/oidc"
+
+
+def test_prompt_none_without_a_session_answers_login_required(world):
+    fake = world["fake"]
+    before = wecom_calls(fake)
+    redirect_uri = world["grafana"].url + "/callback"
+    _, url = Browser().walk(authorize_url(world, "grafana", redirect_uri, prompt="none", state="st"),
+                            stop_at=redirect_uri)
+    answer = query_of(url)
+    assert answer["error"] == "login_required" and answer["state"] == "st" and "code" not in answer
+    assert wecom_calls(fake) == before
