@@ -35,6 +35,7 @@ from .login import (
     wants_json,
     wecom_user,
 )
+from .marks import marks_for
 from .oauth import (
     OAUTH,
     QR,
@@ -130,14 +131,17 @@ def login_view():
     via = choose_via(config["WECOM_LOGIN_VIA"], request.user_agent.string, request.args.get("via"))
     third_party = provider.app_type == "third_party"
     try:
-        corp_id = None if third_party else provider.resolve_corp(request.args.get("corp_id") or None)
-        provider.raise_if_blocked(corp_id)  # a remembered credential failure: its page now, not after WeCom
+        corp_id: Optional[str] = None
+        agent_id: Optional[str] = None
+        if not third_party:  # a known corp (named, or WECOM_CORP_ID) costs one row of the store at most
+            corp_id, agent_id = provider.login_corp(request.args.get("corp_id") or None)
+        provider.raise_if_blocked(corp_id, agent_id=agent_id)  # a remembered failure: its page now, not after WeCom
         value = generate_state()
         target = login_url(
             via=via,
             app_type=provider.app_type,
             appid=provider.suite_id if third_party else corp_id,
-            agentid=None if third_party else provider.agent_id_for(corp_id),
+            agentid=agent_id,
             redirect_uri=redirect_uri(),
             state=value,
             scope=config["WECOM_SCOPE"],
@@ -178,18 +182,20 @@ def _state_key(value: str) -> str:
 
 def _seen(value: str) -> bool:
     try:
-        return WeCom.state().shared_cache.get(_state_key(value)) is not None
+        return marks_for(WeCom.state().shared_cache).seen(_state_key(value))
     except Exception:  # noqa: BLE001 - a cache outage must not block logins; the session check remains
         log.warning("login: token cache unavailable; cannot check whether a state was used before")
         return False
 
 
 def _mark_used(value: str) -> bool:
-    """Record ``value`` as used (in the token cache, shared by the workers); False if it already was."""
+    """Record ``value`` as used (in the token cache, shared by the workers); False if it already was.
+
+    One atomic operation on every backend (flask_wecom.marks): two requests with one state, one wins."""
     state = WeCom.state()
     timeout = max(int(state.config["WECOM_STATE_MAX_AGE"]), 60) * 2
     try:
-        return bool(state.shared_cache.add(_state_key(value), 1, timeout=timeout))
+        return marks_for(state.shared_cache).mark(_state_key(value), timeout)
     except Exception:  # noqa: BLE001
         log.warning("login: token cache unavailable; state replay is checked by the session only")
         return True
