@@ -76,6 +76,9 @@ class Call:
     errcode: Optional[int] = None
     #: "fail" | "slow" | "http_error" | "drop" when a fault was applied
     fault: Optional[str] = None
+    #: when the answer was ready (the fake's clock, like ``time``); with ``time``, tells calls that
+    #: overlapped (made at the same time) from calls made one after the other
+    ended: Optional[float] = None
 
     @property
     def ip(self) -> str:
@@ -203,6 +206,7 @@ class FakeWeComApp:
         call = self._start_call(request, ip)
         response = self._respond(request, ip, path, call)
         call.status = response.status_code
+        call.ended = self.model.now()
         return response(environ, start_response)
 
     def _start_call(self, request: Request, ip: str) -> Call:
