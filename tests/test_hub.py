@@ -791,3 +791,16 @@ def test_prompt_none_without_a_session_answers_login_required(world):
     answer = query_of(url)
     assert answer["error"] == "login_required" and answer["state"] == "st" and "code" not in answer
     assert wecom_calls(fake) == before
+
+
+def test_browser_apps_may_call_the_token_and_userinfo_endpoints_cross_origin(world):
+    origin = world["spa"].url
+    for path in ("/token", "/userinfo"):
+        preflight = requests.options(world["issuer"] + path, headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"}, timeout=10)
+        assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    refused = requests.post(world["issuer"] + "/token", data={"grant_type": "authorization_code", "code": "x",
+                                                             "client_id": "spa"}, headers={"Origin": origin}, timeout=10)
+    assert refused.status_code == 400 and refused.headers["Access-Control-Allow-Origin"] == "*"

@@ -296,11 +296,26 @@ def authorize_view():
     return response
 
 
+def _cors(response):
+    """Browser apps (public clients) call the token and userinfo endpoints from their own origin. No cookie
+    is involved there (client credentials, PKCE, Bearer tokens), so any origin may."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
 def token_view():
-    return _hub().server.create_token_response()
+    if request.method == "OPTIONS":
+        return _cors(current_app.make_response(("", 204)))
+    return _cors(_hub().server.create_token_response())
 
 
 def userinfo_view():
+    if request.method == "OPTIONS":
+        return _cors(current_app.make_response(("", 204)))
     hub = _hub()
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else request.form.get("access_token", "")
@@ -309,11 +324,10 @@ def userinfo_view():
         response = jsonify(error="invalid_token", error_description="the access token is unknown, expired or revoked")
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return response
+        return _cors(response)
     response = jsonify(member_claims(hub.issuer, record.member, record.scope))
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return _cors(response)
 
 
 def logout_view():
@@ -366,8 +380,8 @@ def register_hub(app: Flask, state: Any) -> None:
     bp.add_url_rule("/.well-known/openid-configuration", "discovery", discovery_view, methods=["GET"])
     bp.add_url_rule("/jwks", "jwks", jwks_view, methods=["GET"])
     bp.add_url_rule("/authorize", "authorize", authorize_view, methods=["GET", "POST"])
-    bp.add_url_rule("/token", "token", token_view, methods=["POST"])
-    bp.add_url_rule("/userinfo", "userinfo", userinfo_view, methods=["GET", "POST"])
+    bp.add_url_rule("/token", "token", token_view, methods=["POST", "OPTIONS"])
+    bp.add_url_rule("/userinfo", "userinfo", userinfo_view, methods=["GET", "POST", "OPTIONS"])
     bp.add_url_rule("/logout", "logout", logout_view, methods=["GET", "POST"])
     app.register_blueprint(bp, url_prefix=hub.path or None)
     if not hub.clients:
