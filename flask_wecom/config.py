@@ -373,10 +373,59 @@ def as_text(config: Mapping[str, Any]) -> Dict[str, Any]:
             if key in TEXT_SETTINGS and isinstance(value, int) and not isinstance(value, bool)}
 
 
+#: settings the app cannot start with when malformed: with WECOM_CHECK_CONFIG=False their default is used
+#: instead (:func:`with_fallbacks`), so the app starts and the doctor reports them
+_FALL_BACK = ("WECOM_HTTP_TIMEOUT", "WECOM_URL_PREFIX")
+
+
+def _shape_problems(config: Mapping[str, Any]) -> List[ConfigProblem]:
+    """WeCom's URLs, the route prefix and the HTTP timeout, which otherwise fail deep inside Flask or requests."""
+    from urllib.parse import urlsplit
+
+    problems: List[ConfigProblem] = []
+    for key in ("WECOM_API_BASE", "WECOM_OAUTH_AUTHORIZE_URL", "WECOM_SSO_LOGIN_URL", "WECOM_INSTALL_URL"):
+        value = config.get(key)
+        parts = urlsplit(str(value)) if isinstance(value, str) else None
+        if value and (parts is None or parts.scheme not in ("http", "https") or not parts.netloc):
+            problems.append(ConfigProblem(key, f"must be an http(s):// URL (got {value!r})",
+                                          f"不设即用默认值 {DEFAULTS[key]} / leave it unset for {DEFAULTS[key]}, "
+                                          "or point it at a simulator's URL in tests"))
+    prefix = config.get("WECOM_URL_PREFIX")
+    if not isinstance(prefix, str) or (prefix and not prefix.startswith("/")):
+        problems.append(ConfigProblem("WECOM_URL_PREFIX", f"must be a path starting with / (got {prefix!r})",
+                                      "例如 / e.g. /wecom (the default)"))
+    if config.get("WECOM_HTTP_TIMEOUT") is not None:
+        from .client import _normalize_timeout
+
+        try:
+            _normalize_timeout(config["WECOM_HTTP_TIMEOUT"])
+        except ConfigError as exc:
+            problems.append(ConfigProblem("WECOM_HTTP_TIMEOUT", str(exc).split(" ", 1)[1],
+                                          "秒数，或 (连接, 读取) / seconds, or (connect, read), e.g. (3.05, 10)"))
+    return problems
+
+
+def with_fallbacks(config: Mapping[str, Any], problems: List[ConfigProblem]) -> Dict[str, Any]:
+    """A copy where each malformed setting the app cannot start with is its default (WECOM_CHECK_CONFIG=False)."""
+    bad = {p.key for p in problems if p.severity == "error"}
+    return {key: (DEFAULTS[key] if key in _FALL_BACK and key in bad else value) for key, value in config.items()}
+
+
+def as_configured(used: Mapping[str, Any], configured: Mapping[str, Any]) -> Dict[str, Any]:
+    """``used`` (the settings the app runs with) with the values as configured where a malformed one was
+    replaced by its default, so the doctor validates what the user wrote (WECOM_CHECK_CONFIG=False)."""
+    result = dict(used)
+    for key in _FALL_BACK + _NON_NEGATIVE_INTS:
+        if key in configured:
+            result[key] = configured[key]
+    return result
+
+
 def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any = None) -> List[ConfigProblem]:
     """Every problem with the ``WECOM_*`` settings, formats first; framework-free (used by init_app and the doctor)."""
     problems: List[ConfigProblem] = app_type_problems(config) + _third_party_problems(config, app_type)
     problems += _database_options_problems(config)
+    problems += _shape_problems(config)
     for key in TEXT_SETTINGS:
         value = config.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_request_context, render_template, request, url_for
 
+from .config import as_configured
 from .doctor import CheckResult, DoctorContext, Probe, run_checks, summarize
 from .extension import WeCom
 
@@ -110,7 +111,7 @@ def build_context(app: Optional[Flask] = None, public_url: Optional[str] = None,
         if parts.scheme in ("http", "https") and parts.netloc:
             probe_base = f"{parts.scheme}://{parts.netloc}"
     return DoctorContext(
-        config=state.config,
+        config=as_configured(state.config, app.config),  # what the user wrote, not the defaults used instead
         app_type=state.app_type,
         provider=state.provider,
         client=state.client,

@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
-from .config import DEFAULTS, as_text, database_options, validate_config, with_whole_numbers
+from .config import DEFAULTS, as_text, database_options, validate_config, with_fallbacks, with_whole_numbers
 from .errors import ConfigError
 from .provider import Provider, infer_app_type
 from .secretbox import LockedSecretBox, SecretBox
@@ -178,7 +178,7 @@ class WeCom:
         for problem in problems:
             if problem.severity == "warning":
                 log.warning("flask-wecom config: %s", problem)
-        config = with_whole_numbers(config)
+        config = with_fallbacks(with_whole_numbers(config), problems)
 
         cache = self._make_cache(app, config)
         client = self._client or WeComClient(

@@ -60,6 +60,9 @@ MISTAKES = {
     "unusable database URL": ({"WECOM_DATABASE_URI": "postgresql+nodriver://u:s3cretpw@db/x"},
                               "WECOM_DATABASE_URI", "driver"),
     "unknown cache type": ({"WECOM_CACHE_TYPE": "NoSuchCache"}, "WECOM_CACHE_TYPE", "NoSuchCache"),
+    "malformed timeout": ({"WECOM_HTTP_TIMEOUT": "abc"}, "WECOM_HTTP_TIMEOUT", "abc"),
+    "prefix without a slash": ({"WECOM_URL_PREFIX": "wecom"}, "WECOM_URL_PREFIX", "/"),
+    "API base not a URL": ({"WECOM_API_BASE": "qyapi.weixin.qq.com"}, "WECOM_API_BASE", "http"),
 }
 COMMANDS = [["--help"], ["wecom", "--help"], ["wecom", "status"], ["routes"], ["wecom", "doctor"]]
 
@@ -102,14 +105,17 @@ def test_outside_the_flask_command_it_is_a_config_error(tmp_path: Path) -> None:
 
 def test_check_config_false_lets_the_doctor_report_everything(tmp_path: Path) -> None:
     config = dict(_base(tmp_path), WECOM_CHECK_CONFIG=False, WECOM_APP_TYPE="selfbuilt", SECRET_KEY=None,
-                  WECOM_ENCODING_AES_KEY="short")
+                  WECOM_ENCODING_AES_KEY="short", WECOM_HTTP_TIMEOUT="abc", WECOM_URL_PREFIX="wecom",
+                  WECOM_HTTP_RETRIES="x")
     result = _flask(tmp_path, config, "wecom", "doctor", "--json")
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1, result.stderr  # failures found, reported
     report = json.loads(result.stdout)
     rows = report["results"] if isinstance(report, dict) else report
     failed: List[str] = [r["title"] for r in rows if r["status"] == "fail"]
-    for key in ("WECOM_APP_TYPE", "SECRET_KEY", "WECOM_ENCODING_AES_KEY"):
+    # the app started with the defaults in place of what it cannot run with, and reports what was written
+    for key in ("WECOM_APP_TYPE", "SECRET_KEY", "WECOM_ENCODING_AES_KEY", "WECOM_HTTP_TIMEOUT", "WECOM_URL_PREFIX",
+                "WECOM_HTTP_RETRIES"):
         assert any(key in title for title in failed), (key, failed)
 
 
