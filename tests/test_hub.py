@@ -804,3 +804,64 @@ def test_browser_apps_may_call_the_token_and_userinfo_endpoints_cross_origin(wor
     refused = requests.post(world["issuer"] + "/token", data={"grant_type": "authorization_code", "code": "x",
                                                              "client_id": "spa"}, headers={"Origin": origin}, timeout=10)
     assert refused.status_code == 400 and refused.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_gunicorn_with_two_workers_signs_in_with_one_key(fake, servers, tmp_path, fresh_postgres_url):
+    """The hub under gunicorn, 2 workers (no preload: each builds its own app), on an empty PostgreSQL
+    database: both workers serve the same JWKS, and a sign-in whose requests land on either verifies."""
+    import signal
+    import socket
+
+    pytest.importorskip("gunicorn")  # in the test extra
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    rp = servers()
+    fake.allow_local_redirects = True
+    for corp in fake.corps:
+        corp.trusted_domain = corp.web_login_domain = f"127.0.0.1:{port}"
+    config = fake.flask_config(tmp_path, "internal")
+    config.update(SECRET_KEY=SECRET_KEY, WECOM_DATABASE_URI=fresh_postgres_url, WECOM_PUBLIC_URL=base,
+                  WECOM_LOGIN_VIA="oauth", WECOM_HTTP_RETRIES=0, WECOM_HUB_ISSUER=base + HUB_PATH,
+                  WECOM_HUB_CLIENTS=[{"client_id": "grafana", "client_secret": GRAFANA_SECRET,
+                                      "redirect_uris": [rp.url + "/callback"]}])
+    env = dict(os.environ, HUB_TEST_CONFIG=json.dumps(config), HUB_TEST_INSTANCE=str(tmp_path / "instance"))
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--chdir", tests_dir, "--bind", f"127.0.0.1:{port}",
+                                "--workers", "2", "--log-level", "warning", "hub_wsgi:app"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                requests.get(base + HUB_PATH + "/.well-known/openid-configuration", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stdout.read()
+                time.sleep(0.2)
+        kids, pids = set(), set()
+        for _ in range(200):  # new connections: gunicorn's workers take turns accepting them
+            answer = requests.get(base + HUB_PATH + "/jwks", timeout=10, headers={"Connection": "close"})
+            kids.add(tuple(k["kid"] for k in answer.json()["keys"]))
+            pids.add(answer.headers["X-Worker-Pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2, "only one worker answered"
+        assert len(kids) == 1 and len(next(iter(kids))) == 1  # one key, the same for both workers
+
+        make_rp(rp, base + HUB_PATH, "grafana", GRAFANA_SECRET)
+        browser = Browser()
+        page, _ = browser.walk(rp.url + "/login")
+        member = fake.corp.members[0]
+        assert member.name in page.text and member.email in page.text, page.text[:1000]
+        token = rp.app.extensions["rp_tokens"][-1]["token"]
+        verify_id_token(token["id_token"], requests.get(base + HUB_PATH + "/jwks", timeout=10).json(),
+                        issuer=base + HUB_PATH, audience="grafana", nonce=browser.authorize_params()["nonce"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
