@@ -865,3 +865,23 @@ def test_gunicorn_with_two_workers_signs_in_with_one_key(fake, servers, tmp_path
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "60"}])
+def test_prompt_login_and_max_age_send_an_older_sign_in_back_to_wecom(world, monkeypatch, extra):
+    from flask_wecom.hub import views
+
+    fake = world["fake"]
+    browser = Browser()
+    browser.walk(world["grafana"].url + "/login")
+    redirect_uri = world["wiki"].url + "/callback"
+    before = wecom_calls(fake)
+    _, url = browser.walk(authorize_url(world, "wiki", redirect_uri, **extra), stop_at=redirect_uri)
+    assert "code" in query_of(url) and wecom_calls(fake) == before  # signed in just now: no new sign-in
+    later = time.time() + 300
+    monkeypatch.setattr(views, "_now", lambda: later)
+    _, url = browser.walk(authorize_url(world, "wiki", redirect_uri, **extra), stop_at=fake.url)
+    assert url.startswith(fake.url)  # five minutes later: WeCom again
+    monkeypatch.undo()
+    _, url = browser.walk(url, stop_at=redirect_uri)
+    assert "code" in query_of(url)

@@ -263,6 +263,15 @@ def authorize_view():
         member = None
     if member is not None and "login" in prompt and not fresh:
         member = None
+    max_age = values.get("max_age")
+    if member is not None and max_age is not None and not fresh:
+        try:  # OIDC Core §3.1.2.1: a sign-in older than max_age seconds must be done again
+            if member.auth_time + max(0, int(max_age)) < _now():
+                member = None
+        except ValueError:
+            return _oauth_error(hub, OAuth2Error(error="invalid_request", description="max_age must be a whole "
+                                                 "number of seconds", redirect_uri=redirect_uris[0],
+                                                 state=values.get("state")))
     # 3. the rest of the request, checked by Authlib (errors go back to the client)
     try:
         grant = hub.server.get_consent_grant(end_user=member)
