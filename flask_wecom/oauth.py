@@ -41,7 +41,7 @@ from .errors import (
     WeComAPIError,
     WeComError,
 )
-from .store import unavailable_reason
+from .lazy_store import store_unavailable_reason as unavailable_reason
 from .tokens import PinnedToken
 from .user import WeComUser
 
@@ -431,7 +431,8 @@ class _LoginPool:
         if self._pid != pid:
             with self._guard:
                 if self._pid != pid:  # first use, or a child process: the parent's threads are not here
-                    self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="wecom-login")
+                    self._executor = ThreadPoolExecutor(max_workers=max(1, self.size),  # size 0: never used
+                                                        thread_name_prefix="wecom-login")
                     self._slots = threading.BoundedSemaphore(self.size)
                     self._pid = pid
         assert self._executor is not None
