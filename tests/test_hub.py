@@ -145,6 +145,10 @@ def token_request(world, data: dict, auth=None) -> requests.Response:
     return requests.post(world["issuer"] + "/token", data=data, auth=auth, timeout=10)
 
 
+def claims_kid(token: str) -> str:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
+
+
 def wecom_calls(fake) -> int:
     """Every request WeCom (the simulator) received: API calls and sign-in pages."""
     return len(fake.calls)
@@ -464,6 +468,10 @@ def test_two_hub_instances_on_one_store_serve_one_sign_in(fake, servers, tmp_pat
     info = requests.get(hub_a.url + HUB_PATH + "/userinfo",
                         headers={"Authorization": "Bearer " + answer.json()["access_token"]}, timeout=10)
     assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
+    # a rotation on one worker shows at once in the other's JWKS (the old key stays)
+    new_kid = WeCom.state(app_a).hub.keys.rotate().kid
+    listed = [k["kid"] for k in requests.get(hub_b.url + HUB_PATH + "/jwks", timeout=10).json()["keys"]]
+    assert listed == [new_kid, claims_kid(answer.json()["id_token"])]
 
 
 # -- sign-out ----------------------------------------------------------------------------------

@@ -193,8 +193,11 @@ class KeyRing:
         return self._current()[0]
 
     def jwks(self) -> Dict[str, List[Dict[str, str]]]:
-        """``{"keys": [...]}``: the active key first, then retired keys whose tokens may still be live."""
-        return {"keys": [dict(k) for k in self._current()[1]]}
+        """``{"keys": [...]}``: the active key first, then retired keys whose tokens may still be live.
+
+        Read from the store on every call (one query): a key that another worker rotated in signs at once
+        there, so every worker's JWKS must list it at once too."""
+        return {"keys": [dict(k) for k in self._current(fresh=True)[1]]}
 
     def sign(self, claims: Mapping[str, Any]) -> str:
         return sign_jwt(claims, self.active)

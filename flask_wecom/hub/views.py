@@ -223,7 +223,7 @@ def discovery_view():
 def jwks_view():
     response = jsonify(_hub().keys.jwks())
     response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 
