@@ -9,7 +9,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .extension import WeCom
+from .health import auth_codes_line, schema_line, spool_line, store_health
 from .redact import mask
+from .store import unavailable_reason
 
 
 def _when(timestamp) -> str:
@@ -48,17 +50,24 @@ def status_lines(state) -> list:
         f"suite secret:    {mask(config['WECOM_SUITE_SECRET'] or None)}",
         f"corp id:         {provider.corp_id or '-'}  secret: {mask(config['WECOM_SECRET'] or None)}",
     ]
-    if provider.suite_id:
-        lines.append(f"suite ticket:    {describe_age(provider.suite_ticket_age())}")
-    if provider.login_suite_id:  # third-party web login's 登录授权 suite (doc 98179)
-        found = state.store.get_suite_ticket(provider.login_suite_id)
-        age = time.time() - found[1] if found is not None else None
-        lines.append(f"login suite:     {provider.login_suite_id}  ticket {describe_age(age)}")
+    try:
+        if provider.suite_id:
+            lines.append(f"suite ticket:    {describe_age(provider.suite_ticket_age())}")
+        if provider.login_suite_id:  # third-party web login's 登录授权 suite (doc 98179)
+            found = state.store.get_suite_ticket(provider.login_suite_id)
+            age = time.time() - found[1] if found is not None else None
+            lines.append(f"login suite:     {provider.login_suite_id}  ticket {describe_age(age)}")
+    except Exception as exc:  # noqa: BLE001 - the store is down or not upgraded: the lines below say which
+        lines.append(f"suite ticket:    unavailable ({unavailable_reason(exc) or type(exc).__name__})")
     backend = state.cache_backend
     breaker = state.shared_cache.breaker.state()
     skipped = "" if breaker == "closed" else f" (failing: skipped by this process, {breaker})"
     lines.append(f"token cache:     {type(backend).__name__}{skipped}")
     lines.append(f"store:           {state.store!r}")
+    health = store_health(state.store, getattr(state, "spool", None))
+    lines.append(f"schema:          {schema_line(health)}")
+    lines.append(f"spool:           {spool_line(health)}")
+    lines.append(f"AuthCodes:       {auth_codes_line(health)}")
     try:
         blocks = provider.blocks()
     except Exception:  # noqa: BLE001 - the store may be down; the status still prints
@@ -76,7 +85,11 @@ def status_command() -> None:
     state = WeCom.state()
     for line in status_lines(state):
         click.echo(line)
-    corps = state.store.list_corps()
+    try:
+        corps = state.store.list_corps()
+    except Exception as exc:  # noqa: BLE001 - the store is down: the lines above say what can be said
+        click.echo(f"authorized corps: unavailable ({unavailable_reason(exc) or type(exc).__name__})")
+        raise SystemExit(1) from None
     click.echo(f"authorized corps: {len([c for c in corps if c.active])} active, {len(corps)} known")
     _print_corps(state, corps)
 

@@ -131,7 +131,7 @@ def build_context(app: Optional[Flask] = None, public_url: Optional[str] = None,
 
 def run_doctor(app: Optional[Flask] = None, public_url: Optional[str] = None,
                **options: Any) -> List[CheckResult]:
-    """Run the doctor's checks 1–7 for ``app`` (``current_app`` when None).
+    """Run the doctor's checks 1–9 for ``app`` (``current_app`` when None).
 
     ``public_url`` overrides ``WECOM_PUBLIC_URL``; other keywords go to :func:`build_context`
     (``console=``, ``provider_secret=``, ``clock=``, ``expiry_warning_days=``,

@@ -19,6 +19,7 @@ from typing import Dict
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .errors import SchemaError
 from .events import parse_event
 from .extension import WeComState
 
@@ -70,13 +71,13 @@ def replay_spool(state: WeComState) -> int:
                     continue
                 try:
                     _apply(state, entry)
-                except SQLAlchemyError:
+                except (SQLAlchemyError, SchemaError):  # an outage, or tables not upgraded yet
                     raise  # claim() releases the entry
                 except Exception as exc:  # noqa: BLE001 - not an outage: set it aside for a human
                     spool.set_aside(entry, exc)
                     continue
                 applied += 1
-        except SQLAlchemyError as exc:  # the store is still down: try again at the next sweep
+        except (SQLAlchemyError, SchemaError) as exc:  # the store is still down: try again at the next sweep
             log.warning("spool: the store is still unavailable (%s); entries kept in %s", type(exc).__name__,
                         spool.directory)
             break

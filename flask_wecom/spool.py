@@ -113,6 +113,19 @@ class Spool:
     def __len__(self) -> int:
         return len(self.names())
 
+    @property
+    def failed_directory(self) -> str:
+        """Where entries that cannot be applied are set aside for a human (``failed/``)."""
+        return os.path.join(self.directory, "failed")
+
+    def failed_names(self) -> List[str]:
+        """Entries set aside in ``failed/``, oldest first (read-only: `flask wecom status`, the doctor)."""
+        try:
+            found = [e.name[:-len(SUFFIX)] for e in os.scandir(self.failed_directory) if e.name.endswith(SUFFIX)]
+        except FileNotFoundError:
+            return []
+        return sorted(found)
+
     def has_entries(self) -> bool:
         """Cheap check (one directory read) for the request path."""
         try:

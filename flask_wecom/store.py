@@ -413,6 +413,27 @@ class Store:
             rows = conn.execute(sa.select(auth_codes).order_by(auth_codes.c.id.desc()).limit(limit)).all()
         return [self._auth_code_record(row) for row in rows]
 
+    def auth_code_counts(self, *, max_age: float = 600, lease: float = LEASE_SECONDS) -> Dict[str, int]:
+        """Read-only counts for `flask wecom status` and the doctor: AuthCodes still worth exchanging
+        (``pending``, ``exchanging``; younger than ``max_age``, WeCom's 10 minutes), ``expired_leases``
+        among those (a claimer that died: the next sweep, push or login takes them over) and ``lapsed``:
+        left ``exchanging`` past ``max_age``, whose AuthCode WeCom no longer accepts."""
+        now = self._clock()
+        expired = sa.or_(auth_codes.c.lease_until < now,
+                         sa.and_(auth_codes.c.lease_until.is_(None), auth_codes.c.received_at <= now - lease))
+        young = auth_codes.c.received_at >= now - max_age
+        exchanging = auth_codes.c.status == "exchanging"
+
+        def count(*conditions):  # SUM(CASE …): MySQL/MariaDB have no COUNT(*) FILTER
+            return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
+
+        query = sa.select(count(auth_codes.c.status == "pending", young), count(exchanging, young),
+                          count(exchanging, young, expired), count(exchanging, sa.not_(young))
+                          ).where(auth_codes.c.auth_code.is_not(None))
+        with self._conn() as conn:
+            row = conn.execute(query).one()
+        return dict(zip(("pending", "exchanging", "expired_leases", "lapsed"), (int(v or 0) for v in row)))
+
     @staticmethod
     def _auth_code_record(row) -> AuthCodeRecord:
         return AuthCodeRecord(id=row.id, suite_id=row.suite_id, info_type=row.info_type, state=row.state,

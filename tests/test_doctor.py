@@ -61,8 +61,8 @@ def test_customized_all_ok(fake, tmp_path):
     ids = [r.id for r in results]
     assert ids == ["config", "callback", "callback", "suite_ticket", "suite_token", "corp_token",
                    "trusted_domain", "web_login_domain", "app_status", "visible_range", "authorization",
-                   "callback_ip", "permissions"]
-    assert [r.step for r in results] == [1, 2, 2, 3, 3, 4, 5, 5, 5, 5, 6, 7, 8]
+                   "callback_ip", "permissions", "store"]
+    assert [r.step for r in results] == [1, 2, 2, 3, 3, 4, 5, 5, 5, 5, 6, 7, 8, 9]
     assert row(results, "corp_token").corp_id == corp_id
     # check 2 names the exact URLs to paste into the console
     callbacks = rows(results, "callback")
