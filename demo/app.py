@@ -113,8 +113,30 @@ def _persistent_secret_key(app: Flask) -> str:
 # -- the app -----------------------------------------------------------------------------------
 
 
+def refuse_a_busy_port() -> None:
+    """Under ``flask run``: a port already in use is said now, before the simulator starts (demo/run says it
+    even earlier). Flask's own message would come after everything was set up."""
+    import socket
+
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.info_name != "run" or not isinstance(ctx.params.get("port"), int):
+        return
+    host, port = str(ctx.params.get("host") or "127.0.0.1"), ctx.params["port"]
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the dev server: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError:
+            click.echo(f"[demo] ERROR: port {port} on {host} is already in use (another demo or program?): stop "
+                       f"it, or pick another port: PORT=8000 bash demo/run", err=True)
+            raise SystemExit(1) from None
+
+
 def create_app(config: Optional[Mapping[str, Any]] = None, *, sandbox: Optional[bool] = None) -> Flask:
     """Build the demo. ``sandbox=None`` decides by itself: sandbox when no ``WECOM_*`` setting exists."""
+    refuse_a_busy_port()
     app = Flask(__name__)
     dotenv_files = load_dotenv_files()
     settings = settings_from_env(os.environ)

@@ -47,6 +47,21 @@ def test_a_busy_port_is_said_before_anything_starts(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+def test_flask_run_on_a_busy_port_says_so_before_the_sandbox_starts(tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = subprocess.run([FLASK, "--app", "demo.app", "run", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60, env=_clean_env(TMPDIR=str(temp)))
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stderr.strip() == (f"[demo] ERROR: port {port} on 127.0.0.1 is already in use (another demo or "
+                                     "program?): stop it, or pick another port: PORT=8000 bash demo/run")
+    assert not list(temp.iterdir())  # no sandbox folder was made
+
+
 def test_a_port_that_is_not_a_number(tmp_path: Path) -> None:
     bash = shutil.which("bash")
     if bash is None:
