@@ -228,7 +228,13 @@ def store_template_event(state: WeComState, event: CallbackEvent, mark: Optional
             return None
         if not event.is_template_event:
             return False
-        return state.provider.handle_template_event(event, received_at=received_at)
+        outcome = state.provider.handle_template_event(event, received_at=received_at)
+        if outcome.action == "ticket_stored":
+            # AuthCodes waiting for a ticket (or whose claim expired), read in this transaction rather than in
+            # one of their own after it. A code recorded meanwhile by another process is exchanged by that
+            # process (its exchange reads the ticket) or, had it seen no ticket, by the sweep.
+            outcome.pending = state.store.pending_auth_codes(expired=True, lease=state.provider.lease)
+        return outcome
 
 
 def after_template_event(state: WeComState, app, event: CallbackEvent, outcome) -> None:
@@ -297,7 +303,10 @@ def _handle_template_event(state: WeComState, app, event: CallbackEvent, outcome
         notify(signals.suite_ticket_received, app, suite_id=event.suite_id, event=event)
         # AuthCodes that arrived before any usable ticket were kept, and claims whose lease expired (their
         # process died) are taken over: exchange them now.
-        for record in state.store.pending_auth_codes(expired=True, lease=state.provider.lease):
+        pending = outcome.pending
+        if pending is None:
+            pending = state.store.pending_auth_codes(expired=True, lease=state.provider.lease)
+        for record in pending:
             _exchange(state, app, record.id, record.info_type, take_over=True)
     elif outcome.action == "auth_code_recorded" and not outcome.duplicate:
         _exchange(state, app, outcome.auth_code_id, event.info_type)

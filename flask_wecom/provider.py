@@ -57,6 +57,9 @@ class EventOutcome:
     auth_code_id: Optional[int] = None
     duplicate: bool = False
     reason: str = ""
+    #: ticket_stored: the AuthCodes worth exchanging now, read in the ticket's own transaction by the callback
+    #: (None: not read)
+    pending: Optional[list] = None
 
 
 class Provider:

@@ -8,6 +8,7 @@ sealed with :class:`~flask_wecom.secretbox.SecretBox`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -70,6 +71,12 @@ auth_codes = sa.Table(
     # while ``exchanging``: the claim's lease (epoch seconds); past it, another process takes the code over
     sa.Column("lease_until", EpochSeconds, nullable=True),
 )
+
+#: The ticket updates, built once (a statement built per call costs more in SQLAlchemy than the UPDATE itself).
+_TICKET_UPDATE = (suite_tickets.update().where(suite_tickets.c.suite_id == sa.bindparam("b_suite_id"))
+                  .values(ticket=sa.bindparam("b_ticket"), received_at=sa.bindparam("b_received_at")))
+#: … and the one that never replaces a newer ticket (a late replay from the spool)
+_TICKET_UPDATE_KEEP_NEWER = _TICKET_UPDATE.where(suite_tickets.c.received_at <= sa.bindparam("b_received_at"))
 
 #: One row per authorized corp. corp_id keeps its case: post-2022 代开发 corp ids are
 #: encrypted and case-sensitive (doc 97104).
@@ -144,26 +151,60 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+#: INSERT-or-ignore statements per (dialect, table), built once: a statement built per call costs more
+#: in SQLAlchemy (construction, cache key) than SQLite's INSERT itself
+_INSERT_IGNORE: Dict[tuple, Any] = {}
+
+
+def _insert_ignore_statement(dialect: str, table: sa.Table):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+        return insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+        return insert(table).on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        return table.insert().prefix_with("IGNORE")
+    return None
+
+
 def _insert_ignore(conn, table: sa.Table, values: Dict[str, Any]) -> bool:
     """INSERT that does nothing on a unique-key conflict; True when the row was inserted.
 
     Usable inside a larger transaction: PostgreSQL aborts a transaction on an IntegrityError, so the
     conflict is avoided in SQL (ON CONFLICT DO NOTHING, INSERT IGNORE) or confined to a savepoint."""
     dialect = conn.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return conn.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
-    if dialect in ("mysql", "mariadb"):
-        return conn.execute(table.insert().prefix_with("IGNORE").values(**values)).rowcount == 1
+    key = (dialect, table)
+    if key not in _INSERT_IGNORE:
+        _INSERT_IGNORE[key] = _insert_ignore_statement(dialect, table)
+    statement = _INSERT_IGNORE[key]
+    if statement is not None:  # the values are parameters: one compiled form per set of columns, cached
+        return conn.execute(statement, values).rowcount == 1
     try:
         with conn.begin_nested():
-            conn.execute(table.insert().values(**values))
+            conn.execute(table.insert(), values)
         return True
     except IntegrityError:
         return False
+
+
+@functools.lru_cache(maxsize=None)
+def _pending_query(expired: bool, stuck: bool):
+    """The query of :meth:`Store.pending_auth_codes`, built once per variant (it runs on every suite_ticket);
+    the times are parameters: ``b_now``, ``b_since``, ``b_lease_cut`` (now - lease), ``b_stuck_cut``."""
+    def lease_expired(cut: str):
+        # 0.1.0 rows (and upgrades) have no lease: they count from when the code was recorded
+        return sa.or_(auth_codes.c.lease_until < sa.bindparam("b_now"),
+                      sa.and_(auth_codes.c.lease_until.is_(None), auth_codes.c.received_at <= sa.bindparam(cut)))
+
+    wanted = auth_codes.c.status == "pending"
+    if expired:
+        wanted = sa.or_(wanted, sa.and_(auth_codes.c.status == "exchanging", lease_expired("b_lease_cut")))
+    if stuck:
+        wanted = sa.or_(wanted, sa.and_(auth_codes.c.status == "exchanging", lease_expired("b_stuck_cut")))
+    return (sa.select(auth_codes).where(wanted, auth_codes.c.auth_code.is_not(None),
+                                        auth_codes.c.received_at >= sa.bindparam("b_since"))
+            .order_by(auth_codes.c.id))
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
@@ -272,15 +313,14 @@ class Store:
         (from the spool) never replaces a newer ticket."""
         now = received_at if received_at is not None else self._clock()
         sealed = self._box.seal(ticket)
-        newer = suite_tickets.c.suite_id == suite_id
-        if keep_newer:
-            newer = sa.and_(newer, suite_tickets.c.received_at <= now)
+        update = _TICKET_UPDATE_KEEP_NEWER if keep_newer else _TICKET_UPDATE
+        params = {"b_suite_id": suite_id, "b_ticket": sealed, "b_received_at": now}
         with self._conn() as conn:
-            if conn.execute(suite_tickets.update().where(newer).values(ticket=sealed, received_at=now)).rowcount:
+            if conn.execute(update, params).rowcount:
                 return
             if not _insert_ignore(conn, suite_tickets, {"suite_id": suite_id, "ticket": sealed, "received_at": now}):
                 # inserted meanwhile by another process: latest wins
-                conn.execute(suite_tickets.update().where(newer).values(ticket=sealed, received_at=now))
+                conn.execute(update, params)
 
     def get_suite_ticket(self, suite_id: str) -> Optional[tuple]:
         """``(ticket, received_at)`` or None when WeCom never pushed one."""
@@ -394,18 +434,10 @@ class Store:
         path/90642); with ``expired``, also those left ``exchanging`` whose lease has run out (a crashed
         exchanger); with ``stuck_after``, also those claimed without a lease that many seconds ago."""
         now = self._clock()
-        wanted = auth_codes.c.status == "pending"
-        if expired:
-            wanted = sa.or_(wanted, sa.and_(auth_codes.c.status == "exchanging", self._lease_expired(now, lease)))
-        if stuck_after is not None:
-            wanted = sa.or_(wanted, sa.and_(auth_codes.c.status == "exchanging",
-                                            self._lease_expired(now, stuck_after)))
+        params = {"b_now": now, "b_since": now - max_age, "b_lease_cut": now - lease,
+                  "b_stuck_cut": now - (stuck_after or 0.0)}
         with self._conn() as conn:
-            rows = conn.execute(
-                sa.select(auth_codes).where(wanted, auth_codes.c.auth_code.is_not(None),
-                                            auth_codes.c.received_at >= now - max_age)
-                .order_by(auth_codes.c.id)
-            ).all()
+            rows = conn.execute(_pending_query(expired, stuck_after is not None), params).all()
         return [self._auth_code_record(row) for row in rows]
 
     def recent_auth_codes(self, limit: int = 20) -> List[AuthCodeRecord]:
