@@ -151,6 +151,9 @@ def create_app(config: Optional[Mapping[str, Any]] = None, *, sandbox: Optional[
         from .sandbox import Sandbox
 
         box = Sandbox.start()
+        # everything the sandbox writes (store, cache, the spool in <instance>/wecom-spool) lives in its
+        # temporary folder, removed at exit — never in the repository's instance/ folder
+        app.instance_path = box.workdir
         app.config.update(box.settings())
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     else:
