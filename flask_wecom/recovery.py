@@ -25,16 +25,25 @@ from .extension import WeComState
 
 log = logging.getLogger("flask_wecom.recovery")
 
-#: at most one spool replay scheduled per state in this many seconds from the request path
+#: at most one spool replay scheduled per state in this many seconds from the request path, and at most one
+#: look at the spool folder (unless this process has just spooled something)
 _KICK_EVERY = 1.0
 
 
 def kick(state: WeComState) -> None:
-    """Cheap, from the request path: start this process's sweeper, replay a non-empty spool soon."""
+    """Cheap, from the request path: start this process's sweeper, replay a non-empty spool soon.
+
+    The spool folder is read at most once a second per process (an entry of another worker is seen
+    within a second, or by the sweep), and at once after this process has spooled something."""
     try:
         _ensure_sweeper(state)
         now = time.monotonic()
-        if now - getattr(state, "_spool_kicked", 0.0) >= _KICK_EVERY and state.spool.has_entries():
+        spool = state.spool
+        if not spool.unseen_puts and now - getattr(state, "_spool_looked", -_KICK_EVERY) < _KICK_EVERY:
+            return
+        state._spool_looked = now
+        spool.unseen_puts = False
+        if now - getattr(state, "_spool_kicked", -_KICK_EVERY) >= _KICK_EVERY and spool.has_entries():
             state._spool_kicked = now
             state.run_in_background(lambda: replay_spool(state))
     except Exception:  # noqa: BLE001 - never break a request for this

@@ -74,6 +74,8 @@ class Spool:
         self.directory = directory
         self._box = box
         self._clock = clock
+        #: set by :meth:`put`: the request path (recovery.kick) looks at the folder at once, not within a second
+        self.unseen_puts = False
 
     def __repr__(self) -> str:
         return f"Spool({self.directory!r})"
@@ -99,6 +101,7 @@ class Spool:
             os.close(fd)
         os.replace(tmp, os.path.join(self.directory, name + SUFFIX))
         _fsync_dir(self.directory)
+        self.unseen_puts = True
         return name
 
     def names(self) -> List[str]:
