@@ -188,7 +188,7 @@ def _insert_ignore(conn, table: sa.Table, values: Dict[str, Any]) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pending_query(expired: bool, stuck: bool):
     """The query of :meth:`Store.pending_auth_codes`, built once per variant (it runs on every suite_ticket);
     the times are parameters: ``b_now``, ``b_since``, ``b_lease_cut`` (now - lease), ``b_stuck_cut``."""
