@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List, Mapping, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 
 def timed_calls(func: Callable[[], object], seconds: float, max_batch: int = 4096) -> Tuple[int, float]:
@@ -42,12 +42,12 @@ def calls_per_turn(func: Callable[[], object], seconds: float) -> int:
         n *= 2
 
 
-def alternate(cases: Mapping[str, Callable[[], float]], rounds: int) -> Dict[str, List[float]]:
+def alternate(cases: Mapping[str, Callable[[], Any]], rounds: int) -> Dict[str, List[Any]]:
     """Run each case once per round, in turn (reversed every other round); each returns its own figure
-    (seconds, bytes…). Returns the figures per case, one per round. For cases that cannot be batched,
-    such as a fresh interpreter per sample."""
+    (seconds, bytes, a dict of them…). Returns the figures per case, one per round. For cases that cannot
+    be batched, such as a fresh interpreter per sample."""
     names = list(cases)
-    figures: Dict[str, List[float]] = {name: [] for name in names}
+    figures: Dict[str, List[Any]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
             figures[name].append(cases[name]())

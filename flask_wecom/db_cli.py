@@ -7,7 +7,6 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from . import schema
 from .errors import SchemaError
 from .extension import WeCom
 
@@ -24,6 +23,8 @@ def db_cli() -> None:
 @with_appcontext
 def current_command(check: bool) -> None:
     """Show the schema revision of the database and the one this flask-wecom needs."""
+    from . import schema  # it imports SQLAlchemy: in the command, not when the CLI is registered by WeCom(app)
+
     store = WeCom.state().store
     status = schema.current_status(store.engine)
     click.echo(f"database:      {store!r}")
@@ -55,6 +56,8 @@ def upgrade_command(revision: str, sql: bool) -> None:
 
     Safe to run while workers are up, and on every deploy: a database already at REVISION is left alone.
     """
+    from . import schema
+
     store = WeCom.state().store
     if sql:
         url = store.engine.url.set(password=None).render_as_string(hide_password=False)  # offline: no connection
@@ -75,6 +78,8 @@ def upgrade_command(revision: str, sql: bool) -> None:
 def history_command() -> None:
     """List flask-wecom's schema revisions, oldest first."""
     from alembic.script import ScriptDirectory
+
+    from . import schema
 
     scripts = ScriptDirectory.from_config(schema.alembic_config())
     for script in reversed(list(scripts.walk_revisions())):

@@ -5,11 +5,10 @@ import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from flask import Flask, current_app
 from flask_caching import Cache
-from sqlalchemy.exc import ArgumentError
 
 from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
@@ -17,8 +16,10 @@ from .config import DEFAULTS, as_text, database_options, validate_config, with_f
 from .errors import ConfigError
 from .provider import Provider, infer_app_type
 from .secretbox import LockedSecretBox, SecretBox
-from .store import Store
 from .tokens import TokenManager
+
+if TYPE_CHECKING:  # the store module imports SQLAlchemy: only when the store is built (flask_wecom.lazy_store)
+    from .store import Store
 
 log = logging.getLogger("flask_wecom")
 
@@ -204,10 +205,10 @@ class WeCom:
         self._init_recovery(app, state)
 
         from .blueprint import create_blueprint
-        from .cli import wecom_cli
+        from .lazy_cli import wecom_group  # flask_wecom.cli, imported when a `flask wecom` command runs
 
         app.register_blueprint(create_blueprint(self), url_prefix=config["WECOM_URL_PREFIX"])
-        app.cli.add_command(wecom_cli)
+        app.cli.add_command(wecom_group)
         self._init_login(app)
 
         from .cookies import harden_session_cookie
@@ -311,6 +312,22 @@ class WeCom:
         # WECOM_CHECK_CONFIG=False without a key: the app starts so the doctor can say so; no secret is stored
         # or read until it is set
         box = SecretBox(key) if key else LockedSecretBox()
+        if not config["WECOM_DATABASE_URI"] and not database_options(config):
+            # The default SQLite file: nothing the user wrote to check now, so the store (and SQLAlchemy) is
+            # built when first used; the 503 handler for its errors is registered then (flask_wecom.outage).
+            from .lazy_store import LazyStore
+            from .outage import register_store_errors
+
+            def build() -> Store:
+                from .store import Store
+
+                return Store(url, box, auto_upgrade=bool(auto_upgrade))
+
+            return LazyStore(build, box, url, on_build=lambda: register_store_errors(app))
+        from sqlalchemy.exc import ArgumentError
+
+        from .store import Store
+
         try:
             return Store(url, box, auto_upgrade=bool(auto_upgrade), engine_options=database_options(config))
         except (ImportError, ArgumentError) as exc:  # never the URL itself in the message: it may hold a password

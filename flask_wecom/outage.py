@@ -10,20 +10,24 @@ was running (its traceback passes through a ``flask_wecom`` module). Any other d
 is re-raised untouched, so the app's own handling (its 500 page, the debugger, ``PROPAGATE_EXCEPTIONS``)
 stays what it was. An app that registered its own handler for ``SQLAlchemyError`` before ``WeCom(app)``
 keeps it, and one registered later replaces ours.
+
+SQLAlchemy is imported by the store when it is first used (flask_wecom.lazy_store), not by ``WeCom(app)``:
+the ``SQLAlchemyError`` handler is registered as soon as SQLAlchemy is there — at once when the app
+imported it already, else when the store is built or, for an app that imports it later for its own
+database, from its next request on.
 """
 from __future__ import annotations
 
 import logging
+import sys
 from types import TracebackType
 from typing import Optional
 
 from flask import Flask, Response, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import SchemaError
 from .login import safe_next
 from .oauth import LoginFailure
-from .store import unavailable_reason
 
 log = logging.getLogger("flask_wecom")
 
@@ -46,6 +50,7 @@ def raised_in_flask_wecom(exc: BaseException) -> bool:
 
 def unavailable_response(reason: str):
     """The 503 page (or JSON) of a store outage, with ``Retry-After``; ``reason`` goes to the log only."""
+    from .lazy_store import store_unavailable_reason as unavailable_reason
     from .views import RETRY_AFTER, describe_failure, render_failure
 
     log.error("flask-wecom: the store is unavailable (%s); %s %s answered 503", reason, request.method,
@@ -64,6 +69,8 @@ def unavailable_response(reason: str):
 
 
 def _handle_store_error(exc: Exception):
+    from .store import unavailable_reason
+
     reason = unavailable_reason(exc)
     if reason is None or not raised_in_flask_wecom(exc):
         raise exc  # not ours: the app's own handling, exactly as without flask-wecom
@@ -73,7 +80,24 @@ def _handle_store_error(exc: Exception):
 def init_outage(app: Flask) -> None:
     """Register the 503 handler, unless the app already handles ``SQLAlchemyError`` itself."""
     handlers = app.error_handler_spec.get(None, {}).get(None, {})
-    if SQLAlchemyError not in handlers:
-        app.register_error_handler(SQLAlchemyError, _handle_store_error)
     if SchemaError not in handlers:
         app.register_error_handler(SchemaError, _handle_store_error)
+    if "sqlalchemy" in sys.modules:
+        register_store_errors(app)
+        return
+
+    def handle_store_errors_once_imported() -> None:
+        if "sqlalchemy" in sys.modules:
+            register_store_errors(app)
+
+    app.before_request(handle_store_errors_once_imported)
+
+
+def register_store_errors(app: Flask) -> None:
+    """Register the 503 handler for ``SQLAlchemyError`` (imported by now), unless the app has its own.
+
+    Written into ``app.error_handler_spec`` as ``register_error_handler`` writes it: the store may be built
+    after the app's first request, when Flask no longer accepts setup methods."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    app.error_handler_spec.setdefault(None, {}).setdefault(None, {}).setdefault(SQLAlchemyError, _handle_store_error)

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Optional, Tuple
 from urllib.parse import urlencode
 
 from . import permissions
@@ -35,8 +35,10 @@ from .errors import (
 )
 from .events import CallbackEvent
 from .spool import Spool
-from .store import LEASE_SECONDS, CorpRecord, Store
 from .tokens import CorpTokenSource, SuiteTokenSource, ThirdPartyCorpTokenSource, TokenManager
+
+if TYPE_CHECKING:  # the store module imports SQLAlchemy: not with this module (flask_wecom.lazy_store)
+    from .store import CorpRecord, Store
 
 log = logging.getLogger("flask_wecom")
 
@@ -66,7 +68,7 @@ class Provider:
     """Credentials and AuthCode bookkeeping for one configured app (any of the three types)."""
 
     #: seconds an AuthCode claim lasts without progress (WECOM_EXCHANGE_LEASE); renewed while exchanging
-    lease: float = LEASE_SECONDS
+    lease: float = 30.0  # store.LEASE_SECONDS, without importing the store (tests/test_startup.py pins it)
     #: where an exchange answer that the store cannot take is kept (set by the extension)
     spool: Optional[Spool] = None
 

@@ -17,8 +17,6 @@ import time
 import weakref
 from typing import Dict
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from .errors import SchemaError
 from .events import parse_event
 from .extension import WeComState
@@ -72,8 +70,13 @@ def replay_spool(state: WeComState) -> int:
     Stops at the first database failure (the store is still down); returns how many were applied."""
     spool = state.spool
     spool.release_stale_claims()
+    names = spool.names()
+    if not names:
+        return 0
+    from sqlalchemy.exc import SQLAlchemyError  # here, not at import: a process with no store work never needs it
+
     applied = 0
-    for name in spool.names():
+    for name in names:
         try:
             with spool.claim(name) as entry:
                 if entry is None:  # another worker has it
