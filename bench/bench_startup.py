@@ -18,7 +18,7 @@ Prints, each as the median over the rounds with its spread:
   1.5x;
 - the time of ``WeCom(app)`` once flask-wecom is imported and set up in the process (``WeCom(app2)``) —
   target at most 5 ms; the first ``WeCom(app)`` of a process is shown too: it also imports the Flask
-  layer (views, CLI, doctor);
+  layer (views, login, callback; the ``flask wecom`` commands wait until one runs);
 - import + first set-up, flask-wecom / Flask-Login — no target, for information;
 - whether SQLAlchemy was imported (it should not be before the store is first used).
 
@@ -157,7 +157,8 @@ def main() -> int:
     peer_ms, ours_ms = median([p["setup"] for p in login]) * 1e3, median([w["setup"] for w in wecom]) * 1e3
     print(f"import + set-up: flask + flask_login + LoginManager(app) {peer_ms:.0f} ms, "
           f"flask + flask_wecom + WeCom(app) {ours_ms:.0f} ms")
-    print(f"first WeCom(app) of a process (imports the Flask layer: views, CLI, doctor): {spread(first_ms)} ms\n")
+    print(f"first WeCom(app) of a process (it imports the Flask layer: views, login, callback): "
+          f"{spread(first_ms)} ms\n")
 
     lines, ok = [], True
     line, passed = verdict("worker RSS, flask-wecom / bare Flask", (median(rss), min(rss), max(rss)), RSS_TARGET)

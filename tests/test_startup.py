@@ -199,3 +199,13 @@ def test_provider_lease_default_is_the_stores():
     from flask_wecom.store import LEASE_SECONDS
 
     assert Provider.lease == LEASE_SECONDS
+
+
+def test_bench_startup_runs():
+    out = run_bench("bench_startup.py")
+    if "Flask-Login is not installed" in out:
+        assert "pip install" in out
+    else:
+        assert "worker RSS, flask-wecom / bare Flask:" in out and "target <= 1.50x" in out
+        assert "WeCom(app):" in out and "target <= 5 ms" in out
+        assert "SQLAlchemy imported by import + WeCom(app) + a request that does not use the store: no" in out
