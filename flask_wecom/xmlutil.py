@@ -36,6 +36,8 @@ MAX_DEPTH = 32
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 # Characters XML 1.0 cannot carry at all, not even in CDATA or as references.
 _NOT_XML_CHAR = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The same characters within ASCII, for a quicker check of ASCII text (an Encrypt value is 20 KB of it).
+_ASCII_NOT_XML = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
 
 
 def parse_xml(data: Union[str, bytes]) -> Dict[str, Any]:
@@ -169,9 +171,18 @@ def to_xml(fields: Mapping[str, Union[str, int]], root: str = "xml") -> str:
         if isinstance(value, int):
             parts.append(f"<{key}>{value:d}</{key}>")
             continue
-        if _NOT_XML_CHAR.search(value):
+        if value.isascii():
+            ascii_value = value.encode("ascii")
+            unrepresentable = len(ascii_value.translate(None, _ASCII_NOT_XML)) != len(ascii_value)
+        else:
+            unrepresentable = _NOT_XML_CHAR.search(value) is not None
+        if unrepresentable:
             raise GenerateXMLError(f"value of <{key}> contains a character XML cannot represent")
-        body = value.replace("]]>", "]]]]><![CDATA[>").replace("\r", "]]>&#13;<![CDATA[")
+        body = value
+        if "]" in body:  # one-character tests: memchr-fast on long values that hold neither
+            body = body.replace("]]>", "]]]]><![CDATA[>")
+        if "\r" in body:
+            body = body.replace("\r", "]]>&#13;<![CDATA[")
         parts.append(f"<{key}><![CDATA[{body}]]></{key}>")
     parts.append(f"</{root}>")
     return "".join(parts)

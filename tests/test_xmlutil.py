@@ -353,3 +353,18 @@ def test_huge_plain_document_parses_whole():
 def test_text_before_and_after_the_root_is_refused():
     for doc in ("x<xml/>", "<xml/>x", "<xml/><xml/>", "<!DOCTYPE xml><xml/>"):
         raises(ParseXMLError, -40002, parse_xml, doc)
+
+
+@settings(deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)))
+def test_to_xml_ascii_check_refuses_exactly_what_xml_cannot_carry(value):
+    # ASCII values take a quicker check than the regex: both must refuse the same characters.
+    from flask_wecom.xmlutil import _NOT_XML_CHAR
+
+    try:
+        out = to_xml({"V": value})
+    except GenerateXMLError:
+        assert _NOT_XML_CHAR.search(value)
+    else:
+        assert not _NOT_XML_CHAR.search(value)
+        assert parse_xml(out) == {"V": value}
