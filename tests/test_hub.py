@@ -840,13 +840,14 @@ def test_gunicorn_with_two_workers_signs_in_with_one_key(fake, servers, tmp_path
                                 "--workers", "2", "--log-level", "warning", "hub_wsgi:app"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        deadline = time.time() + 60
+        while True:  # the workers boot (a request may wait in the listen queue meanwhile)
             try:
-                requests.get(base + HUB_PATH + "/.well-known/openid-configuration", timeout=2)
+                requests.get(base + HUB_PATH + "/.well-known/openid-configuration", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 assert process.poll() is None, process.stdout.read()
+                assert time.time() < deadline, "gunicorn did not answer within 60 s"
                 time.sleep(0.2)
         kids, pids = set(), set()
         for _ in range(200):  # new connections: gunicorn's workers take turns accepting them
