@@ -15,7 +15,7 @@ import base64
 import hashlib
 import secrets
 import threading
-from typing import Dict
+from typing import Callable, Dict, Optional, Tuple
 
 from Crypto.Cipher import AES
 
@@ -40,6 +40,50 @@ def _derive(key_material: bytes) -> bytes:
                 key = hashlib.pbkdf2_hmac("sha256", key_material, _SALT, 100_000, dklen=32)
                 _derived[key_material] = key
     return key
+
+
+#: GCM sealing per key (None: the library's own GCM object per message), see :func:`_gcm_sealer`
+_sealers: Dict[bytes, Optional[Callable[[bytes, bytes], Tuple[bytes, bytes]]]] = {}
+
+
+def _gcm_sealer(key: bytes) -> Optional[Callable[[bytes, bytes], Tuple[bytes, bytes]]]:
+    """``(nonce, plaintext) -> (ciphertext, tag)``: AES-256-GCM with the key schedule and the hash subkey made
+    once per key. ``AES.new(key, MODE_GCM)`` builds three ciphers and a GHASH table per message (~35 µs, and
+    every suite_ticket is sealed before its callback answers); this is the same GCM (NIST SP 800-38D, 96-bit
+    nonce: the counter blocks are encrypted with one cached ECB cipher) at about a quarter of the cost.
+
+    GHASH comes from pycryptodome's GCM module (``_GHASH``, not public API): the sealer is used only when it
+    imports and matches ``AES.new(key, MODE_GCM)`` on a sample, else None (the library's GCM per message)."""
+    if key in _sealers:
+        return _sealers[key]
+    sealer = None
+    try:
+        from Crypto.Cipher._mode_gcm import _GHASH, _ghash_clmul, _ghash_portable
+
+        ecb = AES.new(key, AES.MODE_ECB)  # stateless: safe for concurrent threads
+        subkey = ecb.encrypt(bytes(16))
+        ghash_c = _ghash_clmul or _ghash_portable
+
+        def seal(nonce: bytes, data: bytes) -> Tuple[bytes, bytes]:
+            size = len(data)
+            # J0 = nonce || 1 masks the tag; the data is encrypted with nonce || 2, nonce || 3 …
+            stream = ecb.encrypt(b"".join(nonce + i.to_bytes(4, "big") for i in range(1, (size + 15) // 16 + 2)))
+            ciphertext = (int.from_bytes(data, "big") ^ int.from_bytes(stream[16:16 + size], "big")).to_bytes(
+                size, "big")
+            ghash = _GHASH(subkey, ghash_c)
+            ghash.update(ciphertext + bytes(-size % 16) + bytes(8) + (8 * size).to_bytes(8, "big"))
+            tag = (int.from_bytes(ghash.digest(), "big") ^ int.from_bytes(stream[:16], "big")).to_bytes(16, "big")
+            return ciphertext, tag
+
+        for sample in (b"", b"flask-wecom: the sealing path checked against the library's GCM \xe4\xbc\x81"):
+            nonce = secrets.token_bytes(12)
+            if seal(nonce, sample) != AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt_and_digest(sample):
+                raise ValueError("differs from AES.new(MODE_GCM)")
+        sealer = seal
+    except Exception:  # noqa: BLE001 - another pycryptodome: its own GCM object per message, as before
+        sealer = None
+    _sealers[key] = sealer
+    return sealer
 
 
 class SecretBoxError(WeComError):
@@ -70,8 +114,12 @@ class SecretBox:
 
     def seal(self, plaintext: str) -> str:
         nonce = secrets.token_bytes(12)
-        cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce)
-        ciphertext, tag = cipher.encrypt_and_digest(plaintext.encode("utf-8"))
+        key = self._key
+        sealer = _gcm_sealer(key)
+        if sealer is not None:
+            ciphertext, tag = sealer(nonce, plaintext.encode("utf-8"))
+        else:
+            ciphertext, tag = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt_and_digest(plaintext.encode("utf-8"))
         return _PREFIX + base64.b64encode(nonce + ciphertext + tag).decode("ascii")
 
     def open(self, sealed: str) -> str:
