@@ -621,6 +621,13 @@ def test_several_corps_the_hub_asks_only_when_it_cannot_tell(corps_world):
     # signed in with the first corp, then the second-only client: a new WeCom sign-in with the second corp
     _, url = stranger.walk(w["second-only"].url + "/login", stop_at=fake.url)
     assert query_of(url.split("#")[0])["appid"] == second.auth_corp_id
+    page, _ = stranger.walk(url, second.members[0].userid)
+    info = w["second-only"].app.extensions["rp_tokens"][-1]["userinfo"]
+    assert info["wecom_corp_id"] == second.auth_corp_id and page.status_code == 200
+    # … and from now on the hub's session is that sign-in: the second-only client again, no WeCom
+    before = wecom_calls(fake)
+    stranger.walk(w["second-only"].url + "/login")
+    assert wecom_calls(fake) == before
 
     # a corp_id the client does not serve: an error back to the client, no code
     only = w["second-only"].url + "/callback"

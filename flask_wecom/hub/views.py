@@ -239,11 +239,13 @@ def authorize_view():
     if len(redirect_uris) != 1 or not client.check_redirect_uri(redirect_uris[0]):
         log.warning("hub: client %s asked for a redirect_uri that is not registered for it", client.client_id)
         return error_page("redirect_uri_mismatch", client=client)
-    # 2. which member: the hub's session, else this app's own WeCom login
+    # 2. which member: the latest WeCom sign-in, of the hub's session and this app's own login (the one the
+    #    hub just sent the member to, e.g. with another corp, is newer than the hub cookie)
     member = hub.read_session()
     from_app = False
-    if member is None:
-        member, from_app = _app_session_member(hub), True
+    app_member = _app_session_member(hub)
+    if app_member is not None and (member is None or app_member.auth_time >= member.auth_time):
+        member, from_app = app_member, True
     corp_id = values.get("corp_id") or None  # documented extension: the corp to sign in with
     if corp_id is not None and not client.allows_corp(corp_id):
         return _oauth_error(hub, OAuth2Error(error="invalid_request", description="corp_id is not allowed for "
