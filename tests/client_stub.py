@@ -19,6 +19,8 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from flask_wecom.testing.server import SHUTDOWN_POLL
+
 
 @dataclass
 class Call:
@@ -108,7 +110,7 @@ class StubWeCom:
     def start(self) -> str:
         self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL},
                                         daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_port}"

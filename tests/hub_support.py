@@ -14,6 +14,7 @@ from login_support import WXWORK_UA, confirm
 from werkzeug.serving import make_server
 
 from flask_wecom import WeCom
+from flask_wecom.testing.server import SHUTDOWN_POLL
 
 SECRET_KEY = "hub-tests-secret-key-0123456789abcdef"
 HUB_PATH = "/wecom/oidc"
@@ -28,7 +29,7 @@ class Served:
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.host = f"127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL},
                                        daemon=True)
         self.thread.start()
 

@@ -14,6 +14,8 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from flask_wecom.testing.server import SHUTDOWN_POLL
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -34,7 +36,8 @@ def demo_server(monkeypatch):
 
     app = create_app(sandbox=True)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="demo-server", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL},
+                              name="demo-server", daemon=True)
     thread.start()
     try:
         yield app, f"http://127.0.0.1:{server.server_port}"
