@@ -187,7 +187,7 @@ SETTINGS.update({
     "WECOM_HUB_SESSION_DAYS": (
         7,
         "days the hub keeps a member signed in after a WeCom sign-in (other tools then need no WeCom round "
-        "trip); 0 = every sign-in goes through WeCom",
+        "trip); 0 = no hub session (a tool's sign-in reuses only a WeCom sign-in of the last 2 minutes)",
     ),
 })
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_HUB_ISSUER", "WECOM_HUB_CLIENTS", "WECOM_HUB_SIGNING_KEY",
