@@ -105,7 +105,7 @@ DEFAULTS["WECOM_AUTO_UPGRADE"] = SETTINGS["WECOM_AUTO_UPGRADE"][0]
 SETTINGS["WECOM_DATABASE_OPTIONS"] = (
     None,
     "keyword arguments of the store's `sqlalchemy.create_engine` (a dict, or that dict as JSON); flask-wecom adds "
-    "2 s connect timeouts, PostgreSQL `statement_timeout` 5 s / `lock_timeout` 3 s and PyMySQL 7 s read/write "
+    "2 s connect timeouts, PostgreSQL `statement_timeout` 5 s / `lock_timeout` 3 s and PyMySQL 8 s read/write "
     "timeouts inside `connect_args` unless given here",
 )
 DEFAULTS["WECOM_DATABASE_OPTIONS"] = None

@@ -8,10 +8,11 @@ application passed its own (``WECOM_DATABASE_OPTIONS``):
 - PostgreSQL (psycopg2 / psycopg): ``connect_timeout`` of :data:`CONNECT_TIMEOUT` s (libpq's minimum) and,
   through the startup ``options``, ``statement_timeout`` / ``lock_timeout`` so a live server gives up on a
   statement stuck behind a lock (https://www.postgresql.org/docs/current/runtime-config-client.html);
-- MySQL/MariaDB (PyMySQL): ``connect_timeout`` and ``read_timeout`` / ``write_timeout`` (socket timeouts);
-- and for PostgreSQL a client-side :class:`Watchdog`: a statement (or commit) that gets no answer within
-  :data:`STATEMENT_DEADLINE` s, or the pool's pre-ping within :data:`PING_DEADLINE` s, has its socket shut
-  down, so the driver returns with an error, the connection is discarded and the caller answers 503 (a
+- MySQL/MariaDB (PyMySQL): ``connect_timeout`` and ``read_timeout`` / ``write_timeout`` (socket timeouts; the
+  server's greeting is awaited :data:`CONNECT_TIMEOUT` s, not ``read_timeout``);
+- and a client-side :class:`Watchdog` (PostgreSQL, MySQL/MariaDB): a statement (or commit) that gets no answer
+  within :data:`STATEMENT_DEADLINE` s, or the pool's pre-ping within :data:`PING_DEADLINE` s, has its socket
+  shut down, so the driver returns with an error, the connection is discarded and the caller answers 503 (a
   template callback: spooled and answered ``success``).
 
 Schema upgrades (long ``ALTER TABLE``) run without these limits (:func:`unlimited`).
@@ -40,8 +41,8 @@ STATEMENT_DEADLINE = STATEMENT_TIMEOUT + 2.0
 #: seconds the pool's pre-ping (``SELECT 1`` on a pooled connection) may take: a live server answers in
 #: milliseconds; a frozen one is found out quickly enough to spool a template callback within WeCom's 1000 ms
 PING_DEADLINE = 0.5
-#: PyMySQL's socket read/write timeout (seconds)
-MYSQL_IO_TIMEOUT = STATEMENT_DEADLINE
+#: PyMySQL's socket read/write timeout (seconds): a last resort behind the watchdog
+MYSQL_IO_TIMEOUT = STATEMENT_DEADLINE + 1.0
 
 #: execution option that switches the limits off for one connection (schema upgrades)
 UNLIMITED = "flask_wecom_unlimited"
@@ -75,13 +76,24 @@ def default_engine_options(url: sa.engine.URL, options: Dict[str, Any]) -> Dict[
 # -- the watchdog ------------------------------------------------------------------------------------
 
 
+def _fileno(dbapi_connection: Any) -> Optional[int]:
+    """The socket of a DBAPI connection: ``fileno()`` (psycopg2, psycopg) or PyMySQL's socket; None if closed."""
+    if getattr(dbapi_connection, "closed", False):
+        return None
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if callable(fileno):
+        return fileno()
+    sock = getattr(dbapi_connection, "_sock", None)  # PyMySQL: None once closed
+    return sock.fileno() if sock is not None else None
+
+
 def _cut(dbapi_connection: Any) -> bool:
     """Shut the connection's socket down (both ways): the blocked driver call returns with an error."""
-    if getattr(dbapi_connection, "closed", False):
-        return False
     try:
-        fd = dbapi_connection.fileno()
-    except Exception:  # noqa: BLE001 - closed meanwhile, or a driver without fileno()
+        fd = _fileno(dbapi_connection)
+    except Exception:  # noqa: BLE001 - closed meanwhile
+        return False
+    if fd is None or fd < 0:
         return False
     try:
         with socket.socket(fileno=os.dup(fd)) as sock:
@@ -99,25 +111,28 @@ class Watchdog:
         self._cond = threading.Condition(threading.Lock())
         #: id(dbapi connection) -> (deadline, connection, seconds)
         self._armed: Dict[int, tuple] = {}
-        #: ids of connections cut, until the driver's error has been seen (handle_error)
-        self.cut: Dict[int, float] = {}
+        #: id(connection) -> (seconds, connection, when) of connections cut, until the driver's error is seen
+        self.cut: Dict[int, tuple] = {}
         self._pid = 0
-        self._idle = True
+        #: when the watchdog thread wakes up next (monotonic; inf: it waits for an arm)
+        self._wake_at = float("inf")
 
     def _ensure_thread(self) -> None:
         if self._pid != os.getpid():  # first use, or a forked worker (threads do not survive fork)
             self._pid = os.getpid()
             self._cond = threading.Condition(threading.Lock())
             self._armed.clear()
-            self._idle = True
+            self._wake_at = float("inf")
             threading.Thread(target=self._run, name="flask-wecom-db-watchdog", daemon=True).start()
 
     def arm(self, dbapi_connection: Any, seconds: float) -> None:
         if self._pid != os.getpid():
             self._ensure_thread()
+        deadline = time.monotonic() + seconds
         with self._cond:
-            self._armed[id(dbapi_connection)] = (time.monotonic() + seconds, dbapi_connection, seconds)
-            if self._idle:
+            self._armed[id(dbapi_connection)] = (deadline, dbapi_connection, seconds)
+            if deadline < self._wake_at:  # earlier than the watchdog's next look (usually: it is idle)
+                self._wake_at = deadline
                 self._cond.notify()
 
     def disarm(self, dbapi_connection: Any) -> None:
@@ -127,28 +142,38 @@ class Watchdog:
     def was_cut(self, dbapi_connection: Any) -> Optional[float]:
         """The deadline (seconds) after which this connection was cut, once; None when it was not."""
         with self._cond:
-            return self.cut.pop(id(dbapi_connection), None)
+            entry = self.cut.get(id(dbapi_connection))
+            if entry is None or entry[1] is not dbapi_connection:
+                return None
+            del self.cut[id(dbapi_connection)]
+            return entry[0]
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 if not self._armed:
-                    self._idle = True
+                    self._wake_at = float("inf")
                     self._cond.wait()
-                    self._idle = False
                     continue
                 now = time.monotonic()
                 deadline = min(entry[0] for entry in self._armed.values())
                 if deadline > now:
-                    self._cond.wait(min(deadline - now, 1.0))
+                    self._wake_at = deadline
+                    self._cond.wait(deadline - now)
                     continue
                 expired = [(key, entry) for key, entry in self._armed.items() if entry[0] <= now]
                 for key, _ in expired:
                     del self._armed[key]
             for key, (_, connection, seconds) in expired:
-                if _cut(connection):
+                with self._cond:  # recorded first: the driver wakes up the moment the socket is shut
+                    now = time.monotonic()
+                    for old in [k for k, v in self.cut.items() if v[2] < now - 60]:  # never seen: forget
+                        del self.cut[old]
+                    self.cut[key] = (seconds, connection, now)
+                if not _cut(connection):
                     with self._cond:
-                        self.cut[key] = seconds
+                        self.cut.pop(key, None)
+                else:
                     log.error("flask-wecom store: no answer from the database within %.1f s; connection cut "
                               "(the request answers 503 / a template callback is spooled)", seconds)
 
@@ -187,11 +212,23 @@ def unlimited(conn: sa.engine.Connection) -> Iterator[sa.engine.Connection]:
 
 
 def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
-    """Bound every statement, commit and pre-ping of ``engine`` (PostgreSQL drivers with a socket)."""
-    if engine.dialect.name != "postgresql":
+    """Bound every statement, commit and pre-ping of ``engine`` (PostgreSQL, MySQL/MariaDB; SQLite has no socket
+    and its own busy timeout)."""
+    if engine.dialect.name not in ("postgresql", "mysql", "mariadb"):
         return
     dialect = engine.dialect
     ping = dialect.do_ping
+
+    if dialect.driver == "pymysql":
+        @sa.event.listens_for(engine, "do_connect")
+        def connect_quickly(dialect, conn_rec, cargs, cparams):
+            # PyMySQL waits for the server's greeting with read_timeout, not connect_timeout: with our
+            # read_timeout, wait CONNECT_TIMEOUT for it (a frozen server) and keep read_timeout for statements
+            if cparams.get("read_timeout") != MYSQL_IO_TIMEOUT:  # the application's own: left alone
+                return None
+            connection = dialect.loaded_dbapi.connect(*cargs, **dict(cparams, read_timeout=CONNECT_TIMEOUT))
+            connection._read_timeout = MYSQL_IO_TIMEOUT  # PyMySQL re-reads it before each socket read
+            return connection
 
     def guarded_ping(dbapi_connection) -> bool:
         watchdog.arm(dbapi_connection, PING_DEADLINE)

@@ -14,6 +14,7 @@ import time
 import pytest
 import sqlalchemy as sa
 from flask import Flask, jsonify
+from freezable_proxy import FreezableProxy
 from login_support import login, provision, start_login
 from private_postgres import PrivatePostgres
 from provider_app import app_config
@@ -66,7 +67,7 @@ def test_engine_options_add_timeouts_only_where_the_app_set_none() -> None:
     in_url = dbguard.default_engine_options(sa.engine.make_url("postgresql+psycopg2://u@h/db?connect_timeout=9"), {})
     assert "connect_timeout" not in in_url["connect_args"]
     my = dbguard.default_engine_options(sa.engine.make_url("mysql+pymysql://u@h/db"), {"connect_args": {"read_timeout": 60}})
-    assert my["connect_args"] == {"read_timeout": 60, "connect_timeout": 2, "write_timeout": 7.0}
+    assert my["connect_args"] == {"read_timeout": 60, "connect_timeout": 2, "write_timeout": 8.0}
     assert dbguard.default_engine_options(sa.engine.make_url("sqlite:///x.db"), {}) == {}
 
 
@@ -204,3 +205,66 @@ def test_a_template_event_with_the_database_frozen_is_spooled_and_answered_succe
             handle.close()
             state.wait_background(10)
             state.store.dispose()
+
+
+# -- MySQL/MariaDB: the machine's MariaDB behind a proxy that freezes ------------------------------------
+
+
+@pytest.fixture
+def frozen_mysql(fresh_mysql_url):
+    """(proxy, URL through it) for a throwaway MariaDB database; ``proxy.freeze()`` makes it a frozen server."""
+    url = sa.engine.make_url(fresh_mysql_url)
+    proxy = FreezableProxy(url.host or "127.0.0.1", url.port or 3306)
+    yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy.close()
+
+
+def test_a_frozen_mysql_answers_errors_in_bounded_time(frozen_mysql) -> None:
+    """PyMySQL with flask-wecom's defaults: the pre-ping of a pooled connection is cut after PING_DEADLINE, a new
+    connection gives up after CONNECT_TIMEOUT, a statement inside a transaction after STATEMENT_DEADLINE."""
+    proxy, url = frozen_mysql
+    store = Store(url, SecretBox("frozen-store-key-0123456789abcdef"))
+    try:
+        store.save_corp("wwFrozen", permanent_code="permanent")  # creates the tables; a connection stays pooled
+        proxy.freeze()
+        with pytest.raises(dbguard.DatabaseTimeout):  # the pooled connection's pre-ping, cut
+            store.get_corp("wwFrozen")
+        started = time.monotonic()
+        with pytest.raises(sa.exc.SQLAlchemyError):  # a new connection: no greeting from the server
+            store.get_corp("wwFrozen")
+        connect = time.monotonic() - started
+        proxy.thaw()
+        with pytest.raises(dbguard.DatabaseTimeout, match="did not answer within"):
+            with store.transaction():
+                assert store.get_permanent_code("wwFrozen") == "permanent"
+                proxy.freeze()
+                started = time.monotonic()
+                try:
+                    store.get_corp("wwFrozen")
+                finally:
+                    statement = time.monotonic() - started
+        proxy.thaw()
+        assert store.get_permanent_code("wwFrozen") == "permanent"  # back: a new connection works
+    finally:
+        proxy.thaw()
+        store.dispose()
+    print(f"frozen MariaDB: statement cut after {statement:.2f} s, new connection refused after {connect:.2f} s")
+    assert connect < dbguard.CONNECT_TIMEOUT + 1.5
+    assert dbguard.STATEMENT_DEADLINE - 0.1 <= statement < dbguard.STATEMENT_DEADLINE + 2
+
+
+def test_a_frozen_mysql_pre_ping_is_cut_quickly(frozen_mysql) -> None:
+    proxy, url = frozen_mysql
+    store = Store(url, SecretBox("frozen-store-key-0123456789abcdef"))
+    try:
+        store.save_corp("wwFrozen", permanent_code="permanent")
+        proxy.freeze()
+        started = time.monotonic()
+        with pytest.raises(dbguard.DatabaseTimeout, match="ping"):
+            store.get_corp("wwFrozen")
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.thaw()
+        store.dispose()
+    print(f"frozen MariaDB: pooled connection's pre-ping cut after {elapsed:.2f} s")
+    assert elapsed < dbguard.PING_DEADLINE + 1
