@@ -60,7 +60,7 @@ setup(
     zip_safe=False,
     install_requires=[
         "flask>=2.3",
-        "authlib>=1.2",
+        "authlib>=1.6",  # the OIDC hub (flask_wecom/hub) is tested with 1.6 (Python 3.9) and 1.9
         "requests>=2.28",
         "urllib3>=1.26",
         "pycryptodome>=3.15",
