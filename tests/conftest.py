@@ -1,5 +1,16 @@
-"""Shared fixtures: real services (Redis, PostgreSQL, Chromium) that skip on a laptop
-without them but fail under ``CI=true``, where a missing service is a defect."""
+"""The fixtures shared by our tests, in one place.
+
+- The simulator: ``fake_wecom`` comes from our own pytest plugin (flask_wecom.testing.pytest_plugin, the
+  ``pytest11`` entry point a user gets too); ``fake`` is the same served FakeWeCom under the short name our
+  tests use. A module sets the simulator's options with ``pytestmark = pytest.mark.fake_wecom(...)``, a
+  test with the same marker. ``url`` is its base URL.
+- A login test app (``app``, ``client``: tests/login_support.make_app in self-built mode).
+- ``clock``: one injectable clock, given to the app as ``WeCom(app, clock=clock)`` and moved with
+  ``clock.advance(seconds)`` — instead of patching a module's time function.
+- Real services (Redis, PostgreSQL, MariaDB, Chromium) that skip on a laptop without them but fail under
+  ``CI=true``, where a missing service is a defect; ``pg`` / ``database``: a PostgreSQL cluster of the
+  module's own, to stop, crash and freeze.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +21,8 @@ import uuid
 from typing import Iterator
 
 import pytest
+
+from flask_wecom.testing import FakeWeCom
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -134,3 +147,18 @@ def chromium_path() -> str:
     except ImportError:
         require_service("Playwright", "the 'playwright' package is not installed")
     return path
+
+
+# -- the simulator ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(fake_wecom: FakeWeCom) -> FakeWeCom:
+    """The served FakeWeCom of our plugin's ``fake_wecom`` (options: ``pytest.mark.fake_wecom(...)``)."""
+    return fake_wecom
+
+
+@pytest.fixture
+def url(fake: FakeWeCom) -> str:
+    """The base URL the simulator serves on (http://127.0.0.1:<port>)."""
+    return fake.url

@@ -1,23 +1,15 @@
-"""Shared by the simulator's own tests: a served fake, and plain JSON calls to it over real HTTP."""
+"""Shared by the simulator's own tests: plain JSON calls to it over real HTTP (the served ``fake`` and its
+``url`` are fixtures of tests/conftest.py; these modules mark it ``trusted_domain=TRUSTED_DOMAIN``)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
-import pytest
 import requests
 
 from flask_wecom.testing import FakeWeCom
 
-
-@pytest.fixture
-def fake() -> FakeWeCom:
-    return FakeWeCom(trusted_domain="app.example.com")
-
-
-@pytest.fixture
-def url(fake: FakeWeCom) -> Iterator[str]:
-    with fake.serve() as base:
-        yield base
+#: the trusted domain of the simulator's own tests: ``pytestmark = pytest.mark.fake_wecom(trusted_domain=...)``
+TRUSTED_DOMAIN = "app.example.com"
 
 
 def get(url: str, path: str, **params: Any) -> Dict[str, Any]:

@@ -15,20 +15,13 @@ import uuid
 import pytest
 import requests
 import sqlalchemy as sa
-from provider_app import Provider, make_app
+from flask import Flask
+from provider_app import Provider, app_config, make_app
 
-from flask_wecom import signals
+from flask_wecom import WeCom, signals
 from flask_wecom.crypto import MessageCrypto, signature
-from flask_wecom.testing import FakeWeCom
 from flask_wecom.testing.server import serve_app
 from flask_wecom.xmlutil import to_xml
-
-
-@pytest.fixture
-def fake():
-    fake = FakeWeCom()
-    with fake.serve():
-        yield fake
 
 
 @pytest.fixture
@@ -495,3 +488,97 @@ def test_no_secret_in_any_log_line_at_debug(provider, caplog):
     leaks = [(name, r.name, r.getMessage()[:120]) for r in caplog.records for name, value in secrets.items()
              if value in r.getMessage() or value in (r.exc_text or "")]
     assert not leaks, leaks
+
+
+# -- what is refused before anything is processed, and what goes on after ------------------------------------------
+
+
+def test_an_app_without_callback_settings_answers_404(fake, tmp_path):
+    """A self-built app that set no WECOM_TOKEN / WECOM_ENCODING_AES_KEY has no callback: 404 and why."""
+    app = Flask("no_callback_app", instance_path=str(tmp_path / "instance"))
+    app.config.update(app_config(fake, tmp_path, "internal"))
+    WeCom(app)
+    assert not app.config["WECOM_TOKEN"] and not app.config["WECOM_ENCODING_AES_KEY"]
+    answer = app.test_client().post("/wecom/callback?msg_signature=a&timestamp=1&nonce=1", data=b"<xml/>")
+    assert answer.status_code == 404 and "WECOM_TOKEN" in answer.get_data(as_text=True)
+
+
+def test_the_apps_own_max_content_length_gives_werkzeugs_413(serve):
+    """MAX_CONTENT_LENGTH below WECOM_CALLBACK_MAX_BODY: Flask's own 413 goes through, not a 503."""
+    p = serve(MAX_CONTENT_LENGTH=100)
+    params, body = _signed(p.fake, _ticket_fields(p.fake))
+    assert len(body.encode()) > 100
+    answer = requests.post(p.callback, params=params, data=body.encode(), timeout=10)
+    assert answer.status_code == 413
+    assert p.state.store.get_suite_ticket(p.fake.suite.suite_id) is None
+
+
+def test_a_signed_body_that_does_not_decrypt_is_400(provider):
+    """The signature is right (whoever made it has the Token) but the ciphertext is not WeCom's."""
+    fake, suite = provider.fake, provider.fake.suite
+    encrypt = "A" * 43 + "="  # valid base64, not a whole AES block
+    ts, nonce = str(int(time.time())), "42"
+    params = {"msg_signature": signature(suite.token, ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}
+    body = to_xml({"ToUserName": suite.suite_id, "Encrypt": encrypt, "AgentID": ""})
+    answer = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+    assert answer.status_code == 400 and "WECOM_ENCODING_AES_KEY" in answer.text
+    assert provider.state.store.get_suite_ticket(fake.suite.suite_id) is None
+
+
+def test_a_decrypted_message_that_is_not_xml_is_400(provider):
+    suite = provider.fake.suite
+    crypto = MessageCrypto(suite.token, suite.encoding_aes_key, None)
+    encrypt = crypto.encrypt("SuiteTicket=T-1&InfoType=suite_ticket", receive_id=suite.suite_id)
+    ts, nonce = str(int(time.time())), "43"
+    params = {"msg_signature": signature(suite.token, ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}
+    body = to_xml({"ToUserName": suite.suite_id, "Encrypt": encrypt, "AgentID": ""})
+    answer = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+    assert answer.status_code == 400 and "decrypted message is not acceptable XML" in answer.text
+    assert provider.state.store.get_suite_ticket(suite.suite_id) is None
+
+
+def test_a_message_without_infotype_on_the_template_url_reaches_the_handlers_once(provider):
+    """Not an instruction (no InfoType): nothing changes in the store, the app's handlers see it, once."""
+    fake, state = provider.fake, provider.state
+    seen = []
+    state.ext.on("enter_agent")(lambda event: seen.append(event.get("FromUserName")))
+    fields = {"ToUserName": fake.suite.suite_id, "FromUserName": "zhangsan", "CreateTime": 1700000002,
+              "MsgType": "event", "Event": "enter_agent", "AgentID": "1"}
+    params, body = _signed(fake, fields)
+    for _ in range(2):  # the second is a replay of the same delivery
+        answer = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+        assert answer.status_code == 200 and answer.text == "success"
+    assert seen == ["zhangsan"]
+    assert state.store.get_suite_ticket(fake.suite.suite_id) is None and state.store.list_corps() == []
+
+
+def test_a_template_event_neither_stored_nor_spooled_answers_503_and_the_retry_is_applied(provider, monkeypatch):
+    """The store fails and the spool folder cannot be written: a 503 is all that is left (no event is
+    answered `success` and then lost); the next delivery, with both back, is applied."""
+    fake, state = provider.fake, provider.state
+    _down_once(monkeypatch, state.store, "save_suite_ticket", "wecom_suite_ticket")
+    blocker = os.path.join(os.path.dirname(state.spool.directory), "not-a-folder")
+    open(blocker, "w").close()
+    real_directory = state.spool.directory
+    state.spool.directory = os.path.join(blocker, "wecom-spool")  # a folder under a file: the disk refuses
+    params, body = _signed(fake, _ticket_fields(fake, "T-lost?"))
+    first = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
+    assert first.status_code == 503 and first.text != "success"
+    state.spool.directory = real_directory
+    params, body = _signed(fake, _ticket_fields(fake, "T-lost?"), nonce="777")  # WeCom's next delivery
+    assert requests.post(provider.callback, params=params, data=body.encode(), timeout=10).text == "success"
+    assert state.store.get_suite_ticket(fake.suite.suite_id)[0] == "T-lost?"
+
+
+def test_change_auth_with_wecom_failing_still_signals_without_a_corp(provider, caplog):
+    fake, app = provider.fake, provider.app
+    provider.authorize()
+    changed = []
+    for path in ("/cgi-bin/service/get_auth_info", "/cgi-bin/service/v2/get_auth_info"):
+        fake.fail(path, 48002, times=None)  # API forbidden: not a token error, nothing to retry
+    with signals.corp_auth_changed.connected_to(lambda sender, **kw: changed.append(kw), sender=app):
+        assert fake.change_auth(provider.callback).success
+        provider.wait()
+    assert len(changed) == 1 and changed[0]["corp_id"] == fake.corp.auth_corp_id and changed[0]["corp"] is None
+    assert "could not refresh auth info" in caplog.text and "48002" in caplog.text
+    assert provider.state.store.get_corp(fake.corp.auth_corp_id).active  # the authorization is kept

@@ -15,17 +15,9 @@ from login_support import BROWSER_UA, WXWORK_UA, confirm
 from provider_app import Provider, make_app
 
 from flask_wecom import wecom_user
-from flask_wecom.testing import FakeWeCom
 from flask_wecom.testing.server import serve_app
 
 SECOND_NAME = "第二客户贸易有限公司"
-
-
-@pytest.fixture
-def fake():
-    fake = FakeWeCom()
-    with fake.serve():
-        yield fake
 
 
 @pytest.fixture

@@ -34,11 +34,8 @@ from flask_wecom.testing import DomainSettingError, FakeWeCom
 DAY = 86400
 
 
-@pytest.fixture
-def fake():
-    fake = FakeWeCom(trusted_domain=HOST, callback_ips=["101.226.103.0/25", "140.207.54.76"])
-    with fake.serve():
-        yield fake
+#: the simulator of the ``fake`` fixture (tests/conftest.py)
+pytestmark = pytest.mark.fake_wecom(trusted_domain=HOST, callback_ips=["101.226.103.0/25", "140.207.54.76"])
 
 
 def check_all_ok(results):

@@ -10,14 +10,9 @@ from doctor_support import HOST, assert_no_secret, make_app
 from flask import render_template_string
 
 from flask_wecom.doctor_flask import doctor_context, render_doctor_table, run_doctor
-from flask_wecom.testing import FakeWeCom
 
-
-@pytest.fixture
-def fake():
-    fake = FakeWeCom(trusted_domain=HOST)
-    with fake.serve():
-        yield fake
+#: the simulator of the ``fake`` fixture (tests/conftest.py)
+pytestmark = pytest.mark.fake_wecom(trusted_domain=HOST)
 
 
 def invoke(app, *args):

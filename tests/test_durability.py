@@ -29,19 +29,11 @@ from flask_wecom.crypto import MessageCrypto, signature
 from flask_wecom.secretbox import SecretBox
 from flask_wecom.spool import Spool
 from flask_wecom.store import Store
-from flask_wecom.testing import FakeWeCom
 from flask_wecom.testing.server import serve_app
 from flask_wecom.xmlutil import to_xml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXCHANGE = "/cgi-bin/service/get_permanent_code"
-
-
-@pytest.fixture
-def fake():
-    fake = FakeWeCom()
-    with fake.serve():
-        yield fake
 
 
 @pytest.fixture(scope="module")

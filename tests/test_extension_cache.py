@@ -5,20 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 
-import pytest
 import redis
 from flask import Flask
 from flask_caching import Cache
 
 from flask_wecom import WeCom
-from flask_wecom.testing import FakeWeCom
-
-
-@pytest.fixture
-def fake():
-    fake = FakeWeCom()
-    with fake.serve():
-        yield fake
 
 
 def _app(fake, instance, **config) -> Flask:

@@ -25,13 +25,6 @@ from flask_wecom.testing.server import serve_app
 from flask_wecom.xmlutil import to_xml
 
 
-@pytest.fixture
-def fake():
-    fake = FakeWeCom()
-    with fake.serve():
-        yield fake
-
-
 def _serve(fake, tmp_path, **config):
     app = make_app(fake, tmp_path, **config)
     handle = serve_app(app)

@@ -13,9 +13,12 @@ from typing import Any, Dict, Tuple
 
 import pytest
 import requests
-from simulator_support import fake, get, post, self_built_token, url  # noqa: F401 - fixtures
+from simulator_support import TRUSTED_DOMAIN, get, post, self_built_token
 
 from flask_wecom.testing import FakeWeCom
+
+#: the served ``fake`` and its ``url``: fixtures of tests/conftest.py
+pytestmark = pytest.mark.fake_wecom(trusted_domain=TRUSTED_DOMAIN)
 
 ERRMSG_RE = re.compile(
     r"^(?P<text>.+), hint: \[[^\]]+\], from ip: (?P<ip>[0-9.]+), "

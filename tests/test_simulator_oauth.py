@@ -12,9 +12,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from simulator_support import fake, get, post, self_built_token, url  # noqa: F401 - fixtures
+from simulator_support import TRUSTED_DOMAIN, get, post, self_built_token
 
 from flask_wecom.testing import AuthorizeError, FakeWeCom
+
+#: the served ``fake`` and its ``url``: fixtures of tests/conftest.py
+pytestmark = pytest.mark.fake_wecom(trusted_domain=TRUSTED_DOMAIN)
 
 REDIRECT = "https://app.example.com/wecom/callback"
 #: an OAuth code in a URL (not the data-errcode attribute)

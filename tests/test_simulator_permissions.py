@@ -2,11 +2,10 @@
 interface licences (接口许可, 97194) — the simulator refuses and withholds as WeCom does."""
 from __future__ import annotations
 
-from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from simulator_support import get, post, self_built_token
+from simulator_support import TRUSTED_DOMAIN, get, post, self_built_token
 
 from flask_wecom.testing import DEFAULT_PERMISSIONS, FakeWeCom
 
@@ -14,15 +13,8 @@ REDIRECT = "https://app.example.com/wecom/callback"
 DAY = 86400
 
 
-@pytest.fixture
-def fake() -> FakeWeCom:
-    return FakeWeCom(trusted_domain="app.example.com")
-
-
-@pytest.fixture
-def url(fake: FakeWeCom) -> Iterator[str]:
-    with fake.serve() as base:
-        yield base
+#: the served ``fake`` and its ``url``: fixtures of tests/conftest.py
+pytestmark = pytest.mark.fake_wecom(trusted_domain=TRUSTED_DOMAIN)
 
 
 def customized_token(fake: FakeWeCom, url: str) -> str:

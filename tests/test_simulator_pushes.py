@@ -63,15 +63,13 @@ class Receiver:
         return Response(self.answer)
 
 
-@pytest.fixture
-def fake() -> FakeWeCom:
-    return FakeWeCom(trusted_domain="app.example.com")
+#: the served ``fake`` (tests/conftest.py)
+pytestmark = pytest.mark.fake_wecom(trusted_domain="app.example.com")
 
 
 @pytest.fixture
-def api(fake: FakeWeCom) -> Iterator[str]:
-    with fake.serve() as base:
-        yield base
+def api(url: str) -> str:
+    return url
 
 
 @pytest.fixture

@@ -30,11 +30,8 @@ REDIRECT = f"https://{DOMAIN}/wecom/authorized"
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"
 
 
-@pytest.fixture
-def fake():
-    fake = FakeWeCom(trusted_domain=DOMAIN)
-    with fake.serve():
-        yield fake
+#: the simulator of the ``fake`` fixture (tests/conftest.py)
+pytestmark = pytest.mark.fake_wecom(trusted_domain=DOMAIN)
 
 
 def _page(url: str) -> requests.Response:
