@@ -264,7 +264,8 @@ def both(data):
 
 
 DOC_PARTS = ["<A>", "</A>", "<B>", "</B>", "<A/>", "x", " ", "\r\n", "中", "<![CDATA[", "]]>", "<!-- c -->",
-             "&amp;", "&lt;", "&#65;", "&#x4e2d;", "&#13;", "<?pi d?>", '<C k="v">', "</C>", "&bad;", "<", "&"]
+             "&amp;", "&lt;", "&#65;", "&#x4e2d;", "&#13;", "<?pi d?>", '<C k="v">', "</C>", "&bad;", "<", "&",
+             '<n:D xmlns:n="urn:n">', "</n:D>", "<n:D>", '<E xmlns="urn:e">', "</E>", "<p:F/>"]
 
 
 @settings(deadline=None, max_examples=300)
@@ -274,6 +275,14 @@ def test_same_values_as_the_defusedxml_parser(parts):
     new, old = both(doc)
     assert new == old
     assert both(doc.encode("utf-8")) == (new, old)
+
+
+@pytest.mark.parametrize("doc", [
+    '<xml><a:b xmlns:a="urn:x">1</a:b></xml>', "<xml><a:b>1</a:b></xml>", '<xml xmlns="urn:d"><A>1</A></xml>',
+    '<xml><A xmlns="">1</A><B xmlns="urn:b"><C>2</C></B></xml>',
+])
+def test_namespaces_as_elementtree_has_them(doc):
+    assert both(doc)[0] == both(doc)[1]
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
