@@ -32,17 +32,13 @@ from hub_support import (
 )
 
 from flask_wecom import WeCom
-from flask_wecom.testing import FakeWeCom
 
 GRAFANA_SECRET = "grafana-secret-0123456789abcdef"
 WIKI_SECRET = "wiki-secret-0123456789abcdef"
 
 
-@pytest.fixture
-def fake():
-    fake = FakeWeCom(allow_local_redirects=True)
-    with fake.serve():
-        yield fake
+#: the simulator of the ``fake`` fixture (tests/conftest.py)
+pytestmark = pytest.mark.fake_wecom(allow_local_redirects=True)
 
 
 @pytest.fixture
