@@ -162,3 +162,21 @@ def fake(fake_wecom: FakeWeCom) -> FakeWeCom:
 def url(fake: FakeWeCom) -> str:
     """The base URL the simulator serves on (http://127.0.0.1:<port>)."""
     return fake.url
+
+
+# -- a login test app ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(fake_wecom: FakeWeCom, tmp_path):
+    """A self-built app pointed at the served simulator, with /profile and /api/me behind login_required
+    (tests/login_support.make_app; a module's own ``app`` fixture wins)."""
+    from login_support import make_app
+
+    return make_app(fake_wecom, tmp_path)
+
+
+@pytest.fixture
+def client(app):
+    """The test client of ``app``."""
+    return app.test_client()

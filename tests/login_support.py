@@ -7,7 +7,6 @@ import re
 from typing import Any, Dict, Optional
 from urllib.parse import urljoin, urlsplit
 
-import pytest
 import requests
 from flask import Flask
 from provider_app import app_config
@@ -142,13 +141,3 @@ def fake_secrets(fake) -> list:
     values += list(model._access_tokens) + list(model._suite_tokens) + list(model._user_tickets)
     values += [t for t, _ in fake.suite.tickets]
     return [v for v in values if v]
-
-
-@pytest.fixture
-def app(fake_wecom, tmp_path):
-    return make_app(fake_wecom, tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()

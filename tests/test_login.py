@@ -12,12 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import render_template_string, session
-from login_support import (  # noqa: F401 - app and client are fixtures
+from login_support import (
     BROWSER_UA,
     WXWORK_UA,
-    app,
     back_to_app,
-    client,
     confirm,
     fake_secrets,
     login,

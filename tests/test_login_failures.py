@@ -11,12 +11,10 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from login_support import (  # noqa: F401 - app and client are fixtures
+from login_support import (
     BROWSER_UA,
     WXWORK_UA,
-    app,
     back_to_app,
-    client,
     confirm,
     login,
     make_app,

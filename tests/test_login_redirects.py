@@ -67,11 +67,6 @@ ENCODED_ATTACKS = [
 ]
 
 
-@pytest.fixture
-def app(fake_wecom, tmp_path):
-    return make_app(fake_wecom, tmp_path)
-
-
 @pytest.mark.parametrize("value", ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)",
                                    "/\t/evil.com", "http://evil.com/", "\\\\evil.com"])
 def test_open_redirect_attempts_after_login_land_on_the_default_page(app, value):

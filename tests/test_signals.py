@@ -94,11 +94,6 @@ def test_send_runs_async_receivers_in_an_app_context(tmp_path):
 # -- the login signals -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def app(fake_wecom, tmp_path):
-    return make_app(fake_wecom, tmp_path)
-
-
 def test_a_raising_user_logged_in_receiver_does_not_change_the_login(app, caplog):
     boom = Boom()
     with signals.user_logged_in.connected_to(boom.receive, sender=app):
