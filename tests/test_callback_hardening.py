@@ -582,3 +582,71 @@ def test_change_auth_with_wecom_failing_still_signals_without_a_corp(provider, c
     assert len(changed) == 1 and changed[0]["corp_id"] == fake.corp.auth_corp_id and changed[0]["corp"] is None
     assert "could not refresh auth info" in caplog.text and "48002" in caplog.text
     assert provider.state.store.get_corp(fake.corp.auth_corp_id).active  # the authorization is kept
+
+
+def test_an_exchange_that_cannot_be_started_is_left_for_flask_wecom_exchange(provider):
+    """The background pool refuses work (the process is shutting down): the create_auth is stored and
+    answered `success`, the AuthCode waits as pending, and `flask wecom exchange` completes it."""
+    fake, state = provider.fake, provider.state
+    assert fake.push_suite_ticket(provider.callback).success
+    provider.wait()
+    state.run_in_background(lambda: None).result(10)
+    state._executor.shutdown()
+    try:
+        assert fake.authorize(provider.callback).success
+        record = state.store.recent_auth_codes(1)[0]
+        assert record.status == "pending" and not state.store.list_corps()
+    finally:
+        state._executor = None  # a fresh pool for what follows
+    result = provider.app.test_cli_runner().invoke(args=["wecom", "exchange"])
+    assert result.exit_code == 0 and fake.corp.auth_corp_id in result.output, result.output
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
+
+
+def test_the_store_failing_at_the_claim_leaves_the_auth_code_pending(serve, monkeypatch, caplog):
+    p = serve(WECOM_EXCHANGE_IN_BACKGROUND=False)
+    fake, state = p.fake, p.state
+    assert fake.push_suite_ticket(p.callback).success
+    _down_once(monkeypatch, state.store, "lease_auth_code", "wecom_auth_code")
+    assert fake.authorize(p.callback).success  # recorded: the answer does not depend on the exchange
+    assert "exchanging AuthCode" in caplog.text and "flask wecom exchange" in caplog.text
+    assert state.store.recent_auth_codes(1)[0].status == "pending"
+    assert not fake.calls_to("/cgi-bin/service/v2/get_permanent_code")
+    result = p.app.test_cli_runner().invoke(args=["wecom", "exchange"])
+    assert result.exit_code == 0 and state.store.get_corp(fake.corp.auth_corp_id).active, result.output
+
+
+def test_a_refused_exchange_with_the_store_down_sends_no_failed_signal_and_no_500(serve, monkeypatch, caplog):
+    """WeCom refuses the code (40078) and the store cannot be read to see its state: logged, no signal
+    (the sweep comes back to it), `success` all the same."""
+    p = serve(WECOM_EXCHANGE_IN_BACKGROUND=False)
+    fake, state = p.fake, p.state
+    assert fake.push_suite_ticket(p.callback).success
+    for path in ("/cgi-bin/service/get_permanent_code", "/cgi-bin/service/v2/get_permanent_code"):
+        fake.fail(path, 40078)
+    real_exchange = state.provider.exchange_auth_code
+
+    def exchange_then_store_down(*args, **kwargs):  # the database goes away right after WeCom's refusal
+        corp = real_exchange(*args, **kwargs)
+        _down_once(monkeypatch, state.store, "get_auth_code", "wecom_auth_code")
+        return corp
+
+    monkeypatch.setattr(state.provider, "exchange_auth_code", exchange_then_store_down)
+    failed = []
+    with signals.auth_code_failed.connected_to(lambda sender, **kw: failed.append(kw), sender=p.app):
+        assert fake.authorize(p.callback).success
+    assert failed == [] and "cannot read its state (OperationalError)" in caplog.text
+    assert state.store.recent_auth_codes(1)[0].status == "failed"
+
+
+def test_change_auth_with_the_store_failing_still_signals_without_a_corp(provider, monkeypatch, caplog):
+    fake, app, state = provider.fake, provider.app, provider.state
+    provider.authorize()
+    _down_once(monkeypatch, state.store, "save_corp", "wecom_corp")
+    changed = []
+    with signals.corp_auth_changed.connected_to(lambda sender, **kw: changed.append(kw), sender=app):
+        assert fake.change_auth(provider.callback).success
+        provider.wait()
+    assert [(c["corp_id"], c["corp"]) for c in changed] == [(fake.corp.auth_corp_id, None)]
+    assert "could not refresh auth info" in caplog.text
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
