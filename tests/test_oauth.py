@@ -6,6 +6,7 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from sqlalchemy import exc as sa_exc
 
 from flask_wecom.errors import (
     ConfigError,
@@ -16,11 +17,13 @@ from flask_wecom.errors import (
     NoSuiteTicketError,
     TransportError,
     WeComAPIError,
+    WeComError,
 )
 from flask_wecom.oauth import (
     CORP_APP,
     SERVICE_APP,
     LoginFailure,
+    _call,
     authorize_url,
     choose_via,
     failure_from_error,
@@ -133,6 +136,13 @@ def test_web_login_url_refuses_unknown_login_type():
         web_login_url(SSO, login_type="corpapp", appid="a", redirect_uri=REDIRECT, state="s")
 
 
+def test_web_login_url_refuses_an_empty_appid_and_a_bad_state():
+    with pytest.raises(ConfigError, match="WECOM_CORP_ID"):
+        web_login_url(SSO, login_type=CORP_APP, appid="", redirect_uri=REDIRECT, state="s")
+    with pytest.raises(ValueError, match="84025"):
+        web_login_url(SSO, login_type=CORP_APP, appid="a", redirect_uri=REDIRECT, state="not/ok")
+
+
 @pytest.mark.parametrize("app_type,expected", [("internal", "CorpApp"), ("customized", "CorpApp"),
                                                ("third_party", "ServiceApp")])
 def test_login_type_for(app_type, expected):
@@ -243,12 +253,25 @@ def test_failure_reason_for_errcodes(errcode, reason):
     (CorpNotChosenError("several"), "corp_required"),
     (CorpNotFoundError("wwUnknown"), "corp_unknown"),
     (ConfigError("missing"), "config"),
+    (sa_exc.OperationalError("SELECT 1", {}, Exception("could not connect")), "store_unavailable"),
+    (WeComError("an answer without access_token"), "api_error"),
     (KeyError("boom"), "internal"),
 ])
 def test_failure_reason_for_other_errors(exc, reason):
     failure = failure_from_error(exc)
     assert failure.reason == reason
     assert "boom" not in str(failure) or reason != "internal"
+
+
+def test_an_unexpected_error_in_a_step_is_internal_and_logged_with_its_traceback(caplog):
+    def broken():
+        raise KeyError("boom")
+
+    with pytest.raises(LoginFailure) as caught:
+        _call("getuserinfo", broken)
+    assert caught.value.reason == "internal" and caught.value.step == "getuserinfo"
+    assert "boom" not in str(caught.value)  # the page never shows it; the log has the traceback
+    assert "getuserinfo failed unexpectedly" in caplog.text and "KeyError" in caplog.text
 
 
 def test_unknown_reason_falls_back_to_api_error():
