@@ -46,11 +46,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
-from . import domains, errcodes, permissions
-from .config import validate_config
-from .crypto import MessageCrypto, signature
-from .errors import CorpNotFoundError, NoSuiteTicketError, TransportError, WeComAPIError, WeComError
-from .redact import redact_text
+from .. import domains, errcodes, permissions
+from ..config import validate_config
+from ..crypto import MessageCrypto, signature
+from ..errors import CorpNotFoundError, NoSuiteTicketError, TransportError, WeComAPIError, WeComError
+from ..redact import redact_text
 
 log = logging.getLogger("flask_wecom.doctor")
 
@@ -1566,8 +1566,8 @@ _STORE_TITLE = "数据库与本地队列 / Store, schema and spool"
 def check_store(ctx: DoctorContext) -> List[CheckResult]:
     """Check 9: the store's database answers, its schema is current (else ``flask wecom db upgrade``), no spooled
     callback event or exchange answer was set aside in ``failed/``, no AuthCode claim lapsed unfinished."""
-    from .health import auth_codes_line, schema_line, spool_line, store_health
-    from .schema import APP_VERSION_TABLE, HEAD, UPGRADE_COMMAND
+    from ..health import auth_codes_line, schema_line, spool_line, store_health
+    from ..schema import APP_VERSION_TABLE, HEAD, UPGRADE_COMMAND
 
     store = getattr(ctx.provider, "store", None)
     if store is None:
