@@ -152,8 +152,8 @@ def main() -> int:
                     "bare": timed_get(client, "/bare", {}, 200),
                 }, args.rounds)
                 print(f"{label:>10}: /wecom/authorized {median(figures['authorized']) * 1e3:6.1f} ms, the three "
-                      f"calls in sequence {median(figures['sequential']) * 1e3:6.1f} ms; WeCom requests per round "
-                      f"(one login + the three calls + two sign-in page hits) {per_login:.1f}")
+                      f"calls in sequence {median(figures['sequential']) * 1e3:6.1f} ms; WeCom API requests per round "
+                      f"(one login, then the three calls) {per_login:.1f}")
                 line, passed = verdict(f"{label:>10} /wecom/authorized / sequential sum of its 3 WeCom calls",
                                        ratio(figures, "authorized", "sequential"), TARGET)
                 lines.append(line)
