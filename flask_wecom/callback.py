@@ -27,8 +27,8 @@ from . import signals
 from .crypto import MessageCrypto
 from .errors import ParseXMLError, SignatureError, WeComError
 from .events import CallbackEvent, parse_event
-from .extension import WeCom, WeComState
 from .provider import receive_id_rule
+from .state import WeComState, get_state
 from .xmlutil import parse_xml
 
 log = logging.getLogger("flask_wecom.callback")
@@ -107,7 +107,7 @@ def handle_callback(endpoint: str) -> Response:
 
 
 def _handle_callback(endpoint: str) -> Response:
-    state = WeCom.state()
+    state = get_state()
     token, aes_key = _crypto_settings(state, endpoint)
     if not token or not aes_key:
         return _refuse(404, "callback is not configured: set WECOM_TOKEN and WECOM_ENCODING_AES_KEY")

@@ -3,28 +3,33 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_caching import Cache
 
+from .blueprint import create_blueprint
 from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
 from .config import DEFAULTS, as_text, database_options, validate_config, with_fallbacks, with_whole_numbers
+from .cookies import harden_session_cookie
 from .errors import ConfigError
+from .hub import init_hub
+from .lazy_cli import wecom_group  # flask_wecom.cli, imported when a `flask wecom` command runs
+from .lazy_store import LazyStore
+from .login import init_login, login_required
+from .outage import init_outage, register_store_errors
 from .provider import Provider, infer_app_type
+from .recovery import kick
 from .secretbox import LockedSecretBox, SecretBox
+from .spool import Spool
+from .state import EXTENSION_KEY, WeComState, get_state
 from .tokens import TokenManager
 
 if TYPE_CHECKING:  # the store module imports SQLAlchemy: only when the store is built (flask_wecom.lazy_store)
     from .store import Store
 
 log = logging.getLogger("flask_wecom")
-
-EXTENSION_KEY = "wecom"
-
 
 def exit_if_flask_cli(error: ConfigError) -> None:
     """While the ``flask`` command loads the app: print ``error`` as one line and exit with status 2.
@@ -58,69 +63,6 @@ def config_error_line(error: ConfigError) -> str:
         line += (f" (另有 / also: {keys}; WECOM_CHECK_CONFIG=False 时 `flask wecom doctor` 逐项列出 / with "
                  "WECOM_CHECK_CONFIG=False, `flask wecom doctor` lists each)")
     return " ".join(line.split())
-
-
-class WeComState:
-    """Everything flask-wecom keeps for one app, in ``app.extensions["wecom"]``."""
-
-    def __init__(self, ext: WeCom, app: Flask, config: Dict[str, Any], app_type: str, client: WeComClient,
-                 cache: Cache, tokens: TokenManager, store: Store, provider: Provider,
-                 problems: List[Any]) -> None:
-        self.ext = ext
-        self.app = app
-        self.config = config
-        self.app_type = app_type
-        self.client = client
-        self.cache = cache
-        self.tokens = tokens
-        self.store = store
-        self.provider = provider
-        self.config_problems = problems
-        #: the OIDC hub (flask_wecom.hub.views.Hub) when WECOM_HUB_ISSUER is set, else None
-        self.hub = None
-        self._executor: Optional[ThreadPoolExecutor] = None
-        self._futures: List[Future] = []
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<WeComState app_type={self.app_type!r} store={self.store!r}>"
-
-    @property
-    def cache_backend(self):
-        """The Flask-Caching backend the token manager talks to."""
-        return self.app.extensions["cache"][self.cache]
-
-    @property
-    def shared_cache(self):
-        """That backend behind the circuit breaker and in-process fallback (never raises, never blocks
-        for more than the backend's timeouts once per cool-down): use it for request-path cache work."""
-        return self.tokens.cache
-
-    def run_in_background(self, func: Callable[[], Any]) -> Future:
-        """Run ``func`` in an app context after the response (WeCom wants `success` within 1000 ms)."""
-        app = self.app
-
-        def job():
-            with app.app_context():
-                try:
-                    return func()
-                except Exception:  # the thread pool would keep it silently in the future
-                    log.exception("flask-wecom background job %r failed", func)
-                    raise
-
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wecom")
-            future = self._executor.submit(job)
-            self._futures = [f for f in self._futures if not f.done()] + [future]
-        return future
-
-    def wait_background(self, timeout: float = 30) -> bool:
-        """Block until background work (AuthCode exchanges) is finished. True when all finished."""
-        with self._lock:
-            futures = list(self._futures)
-        done, not_done = wait(futures, timeout=timeout)
-        return not not_done
 
 
 class WeCom:
@@ -204,19 +146,10 @@ class WeCom:
         app.extensions[EXTENSION_KEY] = state
         self._init_recovery(app, state)
 
-        from .blueprint import create_blueprint
-        from .lazy_cli import wecom_group  # flask_wecom.cli, imported when a `flask wecom` command runs
-
         app.register_blueprint(create_blueprint(self), url_prefix=config["WECOM_URL_PREFIX"])
         app.cli.add_command(wecom_group)
-        self._init_login(app)
-
-        from .cookies import harden_session_cookie
-        from .outage import init_outage
-
+        init_login(self, app)  # the login layer: templates context, user proxy
         init_outage(app)  # the store down on a page that needs it: 503 and "try again shortly", not 500
-        from .hub import init_hub
-
         init_hub(app, state)  # the OIDC hub, when WECOM_HUB_ISSUER is set
         harden_session_cookie(app, config)  # Secure over HTTPS, SameSite=Lax, unless the app chose
 
@@ -224,26 +157,14 @@ class WeCom:
     def _init_recovery(app: Flask, state: WeComState) -> None:
         """The spool for what the store cannot take, AuthCode leases, and the per-process sweeper that
         replays and takes over (flask_wecom.recovery); started by the first request of each process."""
-        from .spool import Spool
-
         state.spool = Spool(os.path.join(app.instance_path, "wecom-spool"), state.store.secret_box)
         state.provider.spool = state.spool
         state.provider.lease = float(max(1, int(state.config["WECOM_EXCHANGE_LEASE"])))
 
         def kick_recovery() -> None:
-            from .recovery import kick
-
             kick(state)
 
         app.before_request(kick_recovery)
-
-    def _init_login(self, app: Flask) -> None:
-        """Hook for the login layer (templates context, user proxy)."""
-        try:
-            from .login import init_login
-        except ImportError:  # pragma: no cover - login layer not present
-            return
-        init_login(self, app)
 
     @staticmethod
     def _cache_config(app: Flask, config: Dict[str, Any]) -> Dict[str, Any]:
@@ -315,9 +236,6 @@ class WeCom:
         if not config["WECOM_DATABASE_URI"] and not database_options(config):
             # The default SQLite file: nothing the user wrote to check now, so the store (and SQLAlchemy) is
             # built when first used; the 503 handler for its errors is registered then (flask_wecom.outage).
-            from .lazy_store import LazyStore
-            from .outage import register_store_errors
-
             def build() -> Store:
                 from .store import Store
 
@@ -341,12 +259,7 @@ class WeCom:
     @staticmethod
     def state(app: Optional[Flask] = None) -> WeComState:
         """The per-app state (``current_app`` when no app is given)."""
-        app = app or current_app
-        try:
-            return app.extensions[EXTENSION_KEY]
-        except KeyError:
-            raise RuntimeError("flask-wecom is not initialised on this app: call WeCom(app) or "
-                               "wecom.init_app(app)") from None
+        return get_state(app)
 
     # -- hooks --------------------------------------------------------------------------
 
@@ -371,8 +284,6 @@ class WeCom:
 
     def login_required(self, func: Callable) -> Callable:
         """Same as ``from flask_wecom import login_required``."""
-        from .login import login_required
-
         return login_required(func)
 
     def unauthorized_handler(self, func: Callable) -> Callable:

@@ -29,7 +29,7 @@ import hmac
 import logging
 import time
 from functools import wraps
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union, cast
 from urllib.parse import urlsplit
 
 from flask import current_app, g, has_request_context, jsonify, redirect, request, session, url_for
@@ -62,6 +62,9 @@ STATES_KEY = "_wecom_login"
 #: requests that never need a login (CORS preflight), as in Flask-Login
 EXEMPT_METHODS = frozenset({"OPTIONS"})
 _G_KEY = "_wecom_user"
+
+#: a view function (sync or async) that ``login_required`` wraps and returns with its own type
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 
 def _wecom():
@@ -99,7 +102,11 @@ def _get_user() -> Union[WeComUser, AnonymousUser]:
 
 #: The member who logged in with WeCom (:class:`~flask_wecom.user.WeComUser`), or an
 #: :class:`~flask_wecom.user.AnonymousUser` whose ``is_authenticated`` is False.
-wecom_user: Union[WeComUser, AnonymousUser] = LocalProxy(_get_user)  # type: ignore[assignment]
+#:
+#: Typed as :class:`WeComUser`, what it is where it is meant to be read (a ``login_required`` view),
+#: the way Flask types ``request`` as a Request: outside such views check ``is_authenticated`` first
+#: (an anonymous user's fields are ``None``). Our own code reads the union through ``_get_user()``.
+wecom_user: WeComUser = LocalProxy(_get_user)  # type: ignore[assignment]  # a proxy standing for the user
 
 
 def login_user(user: WeComUser, app_user: Any = None) -> None:
@@ -195,19 +202,20 @@ def unauthorized():
     return redirect(login_url)
 
 
-def login_required(func: Callable) -> Callable:
+def login_required(func: ViewT) -> ViewT:
     """Let only members who logged in with WeCom through; everyone else gets :func:`unauthorized`.
 
-    ``from flask_wecom import login_required`` and ``@wecom.login_required`` are the same.
+    ``from flask_wecom import login_required`` and ``@wecom.login_required`` are the same. The view
+    keeps its type (its signature) for the type checker.
     """
 
     @wraps(func)
-    def decorated_view(*args: Any, **kwargs: Any):
+    def decorated_view(*args: Any, **kwargs: Any) -> Any:
         if request.method not in EXEMPT_METHODS and not _get_user().is_authenticated:
             return unauthorized()
         return current_app.ensure_sync(func)(*args, **kwargs)
 
-    return decorated_view
+    return cast(ViewT, decorated_view)
 
 
 # -- `next` --------------------------------------------------------------------------------

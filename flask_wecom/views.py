@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 from flask import current_app, jsonify, redirect, render_template, request, session, url_for
 
 from . import domains, errcodes, signals
-from .extension import WeCom
 from .login import (
     STATES_KEY,
     login_user,
@@ -48,6 +47,7 @@ from .oauth import (
     login_url,
 )
 from .redact import redact_query
+from .state import get_state
 
 log = logging.getLogger("flask_wecom.login")
 
@@ -124,7 +124,7 @@ def _warn_once_about_redirect_host(state, uri: str) -> None:
 
 
 def login_view():
-    state = WeCom.state()
+    state = get_state()
     config = state.config
     provider = state.provider
     next_url = safe_next(request.args.get("next")) or config["WECOM_LOGIN_VIEW_NEXT"]
@@ -182,7 +182,7 @@ def _state_key(value: str) -> str:
 
 def _seen(value: str) -> bool:
     try:
-        return marks_for(WeCom.state().shared_cache).seen(_state_key(value))
+        return marks_for(get_state().shared_cache).seen(_state_key(value))
     except Exception:  # noqa: BLE001 - a cache outage must not block logins; the session check remains
         log.warning("login: token cache unavailable; cannot check whether a state was used before")
         return False
@@ -192,7 +192,7 @@ def _mark_used(value: str) -> bool:
     """Record ``value`` as used (in the token cache, shared by the workers); False if it already was.
 
     One atomic operation on every backend (flask_wecom.marks): two requests with one state, one wins."""
-    state = WeCom.state()
+    state = get_state()
     timeout = max(int(state.config["WECOM_STATE_MAX_AGE"]), 60) * 2
     try:
         return marks_for(state.shared_cache).mark(_state_key(value), timeout)
@@ -227,7 +227,7 @@ def _take_state(value: str) -> Dict[str, Any]:
 
 
 def authorized_view():
-    state = WeCom.state()
+    state = get_state()
     default_next = state.config["WECOM_LOGIN_VIEW_NEXT"]
     entry: Dict[str, Any] = {}
     try:
@@ -538,7 +538,7 @@ def _secret_fix(app_type: str) -> tuple:
 
 def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     """Everything the failure page (and the JSON answer) shows, with no secret and no traceback."""
-    state = WeCom.state()
+    state = get_state()
     reason = failure.reason if failure.reason in _TEXT else "api_error"
     status, title_zh, title_en, what_zh, what_en, fix_zh, fix_en = _TEXT[reason]
     uri = redirect_uri()

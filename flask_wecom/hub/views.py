@@ -22,6 +22,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..errors import ConfigError
 from ..login import SESSION_KEY, logout_user, safe_next, wecom_user
+from ..state import get_state
 from .claims import member_claims
 from .clients import SCOPES, HubClient, parse_clients
 from .keys import KeyRing
@@ -176,9 +177,7 @@ class Hub:
 
 
 def _hub() -> Hub:
-    from ..extension import WeCom
-
-    return WeCom.state().hub
+    return get_state().hub
 
 
 def error_page(reason: str, **context: Any):
