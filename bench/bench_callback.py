@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import urlencode
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
@@ -49,7 +50,7 @@ HTTP_TARGET = 1.5
 #: the served app's settings (JSON), for gunicorn's worker
 CONFIG_ENV = "BENCH_CALLBACK_CONFIG"
 
-Delivery = Tuple[Dict[str, str], bytes, str]  # query, body, the ticket it carries
+Delivery = Tuple[str, bytes, str]  # query string, body, the ticket it carries
 
 
 # -- the app ------------------------------------------------------------------------------------------
@@ -122,7 +123,8 @@ def make_deliveries(fake, count: int) -> List[Delivery]:
         fields = {"SuiteId": suite.suite_id, "InfoType": "suite_ticket", "TimeStamp": now, "SuiteTicket": ticket}
         body, params = encrypt_envelope(suite.token, suite.encoding_aes_key, to_xml(fields), suite.suite_id,
                                         {"ToUserName": suite.suite_id, "Encrypt": ENCRYPT, "AgentID": ""}, now)
-        out.append((params, body.encode("utf-8"), ticket))
+        # the query string made up front too, as the bare route's URL is: only the server's work differs
+        out.append((urlencode(params), body.encode("utf-8"), ticket))
     return out
 
 
@@ -146,7 +148,7 @@ class Supply:
 
 def _estimate(rounds: int, turn: float, fastest: float) -> int:
     """Deliveries needed: every turn at ``fastest`` seconds per call, plus the calibration."""
-    return int(rounds * turn / fastest * 1.3) + int(turn / fastest) * 4 + 200
+    return int(rounds * turn / fastest * 1.3) + int(turn / fastest) * 4 + 250
 
 
 def filesystem_of(path: str) -> str:
@@ -193,8 +195,8 @@ def run_in_process(fake, folder: str, rounds: int, turn: float) -> Tuple[List[st
     headers = {"Content-Type": "text/xml"}
 
     def delivery() -> None:
-        params, body, _ = supply()
-        answer = client.post("/wecom/callback", query_string=params, data=body, headers=headers)
+        query, body, _ = supply()
+        answer = client.post("/wecom/callback?" + query, data=body, headers=headers)
         if answer.status_code != 200 or answer.data != b"success":
             raise SystemExit(f"bench_callback: the delivery was answered {answer.status_code} {answer.data!r}")
 
@@ -202,17 +204,27 @@ def run_in_process(fake, folder: str, rounds: int, turn: float) -> Tuple[List[st
     turns = iter(range(1 << 62))
 
     def wechatpy_case() -> None:
-        params, body, _ = peer_pool[next(turns) % len(peer_pool)]
-        assert client.post("/wechatpy", query_string=params, data=body, headers=headers).data == b"success"
+        query, body, _ = peer_pool[next(turns) % len(peer_pool)]
+        assert client.post("/wechatpy?" + query, data=body, headers=headers).data == b"success"
 
     cases: Dict[str, Callable[[], object]] = {"bare": lambda: client.get("/bare"), "delivery": delivery}
     if has_peer:
         cases["wechatpy"] = wechatpy_case
+    warm_up(cases)
     figures = interleaved(cases, rounds=rounds, turn_seconds=turn)
     lines, ok = _report(figures, TARGET, has_peer)
     _check_processed(state, fake, supply)
     state.store.dispose()
     return lines, ok, supply.used
+
+
+def warm_up(cases: Dict[str, Callable[[], object]]) -> None:
+    """A few calls of each case before the clock runs: the store's first use (schema check, key derivation)
+    and the per-process sweeper's first pass are not timed."""
+    for _ in range(20):
+        for func in cases.values():
+            func()
+    time.sleep(0.3)
 
 
 def _check_processed(state, fake, supply: Supply) -> None:
@@ -265,8 +277,8 @@ def run_http(fake, folder: str, rounds: int, turn: float) -> Tuple[List[str], bo
         headers = {"Content-Type": "text/xml"}
 
         def delivery() -> None:
-            params, body, _ = supply()
-            answer = session.post(base + "/wecom/callback", params=params, data=body, headers=headers, timeout=10)
+            query, body, _ = supply()
+            answer = session.post(base + "/wecom/callback?" + query, data=body, headers=headers, timeout=10)
             if answer.status_code != 200 or answer.text != "success":
                 raise SystemExit(f"bench_callback: the delivery was answered {answer.status_code} {answer.text!r}")
 
@@ -274,13 +286,14 @@ def run_http(fake, folder: str, rounds: int, turn: float) -> Tuple[List[str], bo
         turns = iter(range(1 << 62))
 
         def wechatpy_case() -> None:
-            params, body, _ = peer_pool[next(turns) % len(peer_pool)]
-            session.post(base + "/wechatpy", params=params, data=body, headers=headers, timeout=10)
+            query, body, _ = peer_pool[next(turns) % len(peer_pool)]
+            session.post(base + "/wechatpy?" + query, data=body, headers=headers, timeout=10)
 
         cases: Dict[str, Callable[[], object]] = {"bare": lambda: session.get(base + "/bare", timeout=10),
                                                    "delivery": delivery}
         if has_peer:
             cases["wechatpy"] = wechatpy_case
+        warm_up(cases)
         figures = interleaved(cases, rounds=rounds, turn_seconds=turn)
         lines, ok = _report(figures, HTTP_TARGET, has_peer)
     finally:

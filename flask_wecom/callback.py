@@ -231,9 +231,10 @@ def store_template_event(state: WeComState, event: CallbackEvent, mark: Optional
         outcome = state.provider.handle_template_event(event, received_at=received_at)
         if outcome.action == "ticket_stored":
             # AuthCodes waiting for a ticket (or whose claim expired), read in this transaction rather than in
-            # one of their own after it. A code recorded meanwhile by another process is exchanged by that
-            # process (its exchange reads the ticket) or, had it seen no ticket, by the sweep.
-            outcome.pending = state.store.pending_auth_codes(expired=True, lease=state.provider.lease)
+            # one of their own after it, and only when this process knows some may wait (Store.
+            # auth_codes_waiting_for_ticket; the sweep takes the others). A code recorded meanwhile by another
+            # process is exchanged by that process (its exchange reads the ticket) or, had it seen none, by the sweep.
+            outcome.pending = state.store.auth_codes_waiting_for_ticket(state.provider.lease)
         return outcome
 
 

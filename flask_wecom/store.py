@@ -248,6 +248,9 @@ class Store:
         self._clock = clock
         self._local = threading.local()  # the transaction open in this thread, if any
         self._next_prune = 0.0
+        # AuthCodes that may wait for a ticket, as far as this process knows (see auth_codes_waiting_for_ticket):
+        # bumped when one may have been left waiting; the value a ticket's read last found none at
+        self._waits_noted, self._waits_checked = 1, 0
         #: set by :meth:`dispose`: background sweepers of this store stop
         self.closed = False
         #: create/upgrade the tables on first use (False: the application runs the migrations; see schema.py)
@@ -318,6 +321,8 @@ class Store:
         with self._conn() as conn:
             if conn.execute(update, params).rowcount:
                 return
+            # the suite's first ticket: AuthCodes any process recorded before it may be waiting for it
+            self._waits_noted += 1
             if not _insert_ignore(conn, suite_tickets, {"suite_id": suite_id, "ticket": sealed, "received_at": now}):
                 # inserted meanwhile by another process: latest wins
                 conn.execute(update, params)
@@ -354,6 +359,7 @@ class Store:
             code_id = conn.execute(
                 sa.select(auth_codes.c.id).where(auth_codes.c.code_hash == code_hash)
             ).scalar_one()
+        self._waits_noted += 1
         return code_id, created
 
     def _lease_expired(self, now: float, lease: float):
@@ -422,6 +428,8 @@ class Store:
             query = query.where(auth_codes.c.status != "done")
         with self._conn() as conn:
             conn.execute(query.values(**values))
+        if retry:
+            self._waits_noted += 1
 
     def get_auth_code(self, code_id: int) -> Optional[AuthCodeRecord]:
         with self._conn() as conn:
@@ -439,6 +447,21 @@ class Store:
         with self._conn() as conn:
             rows = conn.execute(_pending_query(expired, stuck_after is not None), params).all()
         return [self._auth_code_record(row) for row in rows]
+
+    def auth_codes_waiting_for_ticket(self, lease: float = LEASE_SECONDS) -> List[AuthCodeRecord]:
+        """What a newly stored suite_ticket should exchange: :meth:`pending_auth_codes` with ``expired``, read
+        only when some may wait as far as this process knows — since its start, or since it recorded an AuthCode,
+        put one back to ``pending``, or stored the suite's first ticket (codes of any process may wait for that
+        one). Otherwise ``[]`` without a query: a code another process left waiting (its exchange failed, e.g. on
+        a stale ticket) or whose claim expired is exchanged by the sweep, within WECOM_EXCHANGE_LEASE +
+        WECOM_SWEEP_INTERVAL, well inside the 10 minutes it lives."""
+        noted = self._waits_noted
+        if noted == self._waits_checked:
+            return []
+        found = self.pending_auth_codes(expired=True, lease=lease)
+        if not found:
+            self._waits_checked = noted  # one noted meanwhile bumped _waits_noted: read again next time
+        return found
 
     def recent_auth_codes(self, limit: int = 20) -> List[AuthCodeRecord]:
         with self._conn() as conn:

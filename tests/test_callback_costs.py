@@ -1,8 +1,9 @@
 """What a template callback does per delivery (issue 12, target 2): pinned here, timed only by
 bench/bench_callback.py.
 
-One transaction with the replay mark, the ticket and the read of the AuthCodes waiting for it; no prune
-and no spool-folder read per request; the ticket sealed by the cached GCM path, which is the library's GCM.
+One transaction with the replay mark and the ticket (the AuthCodes waiting for a ticket are read in it only
+when this process knows some may wait); no prune and no spool-folder read per request; the ticket sealed by
+the cached GCM path, which is the library's GCM.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import base64
 import os
 import re
 import sys
+import threading
 import time
 import types
 
@@ -49,22 +51,28 @@ def app(fake, tmp_path):
 
 
 def _statements(engine, into: list) -> None:
-    """Record ``INSERT wecom_delivery``, ``SELECT wecom_auth_code``…, and ``COMMIT``, in order."""
+    """Record ``INSERT wecom_delivery``, ``SELECT wecom_auth_code``…, and ``COMMIT``, in order: those of this
+    thread (the test client's requests), not the sweeper's or a background exchange's."""
+    me = threading.get_ident()
+
     def record(conn, cursor, statement, *args) -> None:
+        if threading.get_ident() != me:
+            return
         found = re.match(r"\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT\b.*?\bFROM)\s+(\w+)", statement, re.S | re.I)
         into.append(f"{found.group(1).split()[0].upper()} {found.group(2)}" if found else statement)
 
     sa.event.listen(engine, "before_cursor_execute", record)
-    sa.event.listen(engine, "commit", lambda conn: into.append("COMMIT"))
+    sa.event.listen(engine, "commit", lambda conn: into.append("COMMIT") if threading.get_ident() == me else None)
 
 
-TICKET_DELIVERY = ["INSERT wecom_delivery", "UPDATE wecom_suite_ticket", "SELECT wecom_auth_code", "COMMIT"]
+TICKET_DELIVERY = ["INSERT wecom_delivery", "UPDATE wecom_suite_ticket", "COMMIT"]
 
 
-def test_a_ticket_delivery_is_one_transaction_of_three_statements(app, fake):
+def test_a_ticket_delivery_is_one_transaction_of_two_statements(app, fake):
     client = app.test_client()
     state = WeCom.state(app)
-    assert fake.push_suite_ticket(client).success  # the first: schema check and the first prune
+    # the first: schema check, the first prune, and the read of AuthCodes recorded before the suite's first ticket
+    assert fake.push_suite_ticket(client).success
     seen: list = []
     _statements(state.store.engine, seen)
     for _ in range(3):
@@ -97,6 +105,55 @@ def test_an_auth_code_waiting_for_the_ticket_is_read_in_the_tickets_transaction(
                         "SELECT wecom_auth_code", "COMMIT"]
     assert state.store.get_corp(fake.corp.auth_corp_id).active
     assert state.store.recent_auth_codes(1)[0].status == "done"
+
+
+def test_a_code_another_process_recorded_before_the_first_ticket_is_exchanged_when_it_arrives(app, fake, tmp_path):
+    """Fresh install, several workers: the create_auth reached another worker before WeCom's first ticket; that
+    first ticket, stored here, reads the waiting code in its transaction and exchanges it."""
+    from flask_wecom.store import Store
+
+    client = app.test_client()
+    state = WeCom.state(app)
+    assert state.store.auth_codes_waiting_for_ticket() == []  # this process has read: it knows of nothing
+    other = Store("sqlite:///" + str(tmp_path / "instance" / "wecom.sqlite3"), SecretBox(SECRET_KEY))
+    with fake.model.lock:
+        _, code = fake.model.create_authorization(None, "")
+    code_id, _ = other.record_auth_code(fake.suite.suite_id, "create_auth", code)
+    other.finish_auth_code(code_id, error="no suite_ticket yet", retry=True)
+    other.dispose()
+    seen: list = []
+    _statements(state.store.engine, seen)
+    assert fake.push_suite_ticket(client).success
+    assert state.wait_background(30)
+    # the process's first delivery also prunes old replay marks
+    assert seen[:6] == ["DELETE wecom_delivery", "INSERT wecom_delivery", "UPDATE wecom_suite_ticket",
+                        "INSERT wecom_suite_ticket", "SELECT wecom_auth_code", "COMMIT"]
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
+
+
+def test_a_code_another_process_left_waiting_is_exchanged_by_the_sweep(app, fake, tmp_path):
+    """A code that another process recorded and put back to pending (its exchange failed) after this process's
+    last read: the next ticket here does not read it (this process cannot know of it); the sweep exchanges it,
+    within WECOM_EXCHANGE_LEASE + WECOM_SWEEP_INTERVAL."""
+    from flask_wecom.recovery import sweep
+    from flask_wecom.store import Store
+
+    client = app.test_client()
+    state = WeCom.state(app)
+    assert fake.push_suite_ticket(client).success  # this process has read: nothing waits
+    other = Store("sqlite:///" + str(tmp_path / "instance" / "wecom.sqlite3"), SecretBox(SECRET_KEY))
+    with fake.model.lock:
+        _, code = fake.model.create_authorization(None, "")
+    code_id, _ = other.record_auth_code(fake.suite.suite_id, "create_auth", code, received_at=time.time() - 60)
+    other.finish_auth_code(code_id, error="WeCom unreachable", retry=True)
+    other.dispose()
+    seen: list = []
+    _statements(state.store.engine, seen)
+    assert fake.push_suite_ticket(client).success
+    assert seen == TICKET_DELIVERY and state.store.get_corp(fake.corp.auth_corp_id) is None
+    with app.app_context():
+        assert sweep(state)["exchanged"] == 1
+    assert state.store.get_corp(fake.corp.auth_corp_id).active
 
 
 def test_the_spool_folder_is_not_read_on_every_request(app, monkeypatch):
