@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from flask import Flask
@@ -70,13 +71,16 @@ class WeCom:
 
     ``WeCom(app)`` or ``wecom = WeCom(); wecom.init_app(app)``. Keyword options give defaults
     for ``WECOM_*`` keys (``WeCom(app, corp_id="ww…")`` = ``WECOM_CORP_ID``; app config wins),
-    plus ``cache=`` (an existing Flask-Caching ``Cache``), ``store=`` and ``client=``.
+    plus ``cache=`` (an existing Flask-Caching ``Cache``), ``store=``, ``client=`` and ``clock=`` (a callable
+    giving epoch seconds, default :func:`time.time`: the app's time for login states, tokens, the store, the
+    spool and the hub, so a test moves one clock instead of patching modules).
     """
 
     def __init__(self, app: Optional[Flask] = None, **options: Any) -> None:
         self._cache = options.pop("cache", None)
         self._store = options.pop("store", None)
         self._client = options.pop("client", None)
+        self._clock: Callable[[], float] = options.pop("clock", None) or time.time
         self._options = {f"WECOM_{key.upper()}": value for key, value in options.items()}
         unknown = sorted(set(self._options) - set(DEFAULTS))
         if unknown:
@@ -133,16 +137,18 @@ class WeCom:
         if slow:
             log.warning("flask-wecom token cache: %s", slow)
         tokens = TokenManager(backend, margin=int(config["WECOM_TOKEN_MARGIN"]),
-                              refresh_ahead=int(config["WECOM_TOKEN_REFRESH_AHEAD"]))
-        store = self._store or self._make_store(app, config)
+                              refresh_ahead=int(config["WECOM_TOKEN_REFRESH_AHEAD"]), clock=self._clock)
+        store = self._store or self._make_store(app, config, self._clock)
         provider = Provider(
             app_type=app_type, client=client, tokens=tokens, store=store,
             suite_id=config["WECOM_SUITE_ID"], suite_secret=config["WECOM_SUITE_SECRET"],
             provider_corp_id=config["WECOM_PROVIDER_CORP_ID"], corp_id=config["WECOM_CORP_ID"],
             agent_id=config["WECOM_AGENT_ID"], secret=config["WECOM_SECRET"],
             login_suite_id=config["WECOM_LOGIN_SUITE_ID"], login_suite_secret=config["WECOM_LOGIN_SUITE_SECRET"],
+            clock=self._clock,
         )
         state = WeComState(self, app, config, app_type, client, cache, tokens, store, provider, problems)
+        state.clock = self._clock
         app.extensions[EXTENSION_KEY] = state
         self._init_recovery(app, state)
 
@@ -157,7 +163,7 @@ class WeCom:
     def _init_recovery(app: Flask, state: WeComState) -> None:
         """The spool for what the store cannot take, AuthCode leases, and the per-process sweeper that
         replays and takes over (flask_wecom.recovery); started by the first request of each process."""
-        state.spool = Spool(os.path.join(app.instance_path, "wecom-spool"), state.store.secret_box)
+        state.spool = Spool(os.path.join(app.instance_path, "wecom-spool"), state.store.secret_box, clock=state.clock)
         state.provider.spool = state.spool
         state.provider.lease = float(max(1, int(state.config["WECOM_EXCHANGE_LEASE"])))
 
@@ -218,7 +224,7 @@ class WeCom:
         return cache
 
     @staticmethod
-    def _make_store(app: Flask, config: Dict[str, Any]) -> Store:
+    def _make_store(app: Flask, config: Dict[str, Any], clock: Callable[[], float] = time.time) -> Store:
         url = config["WECOM_DATABASE_URI"]
         if not url:
             os.makedirs(app.instance_path, exist_ok=True)
@@ -239,7 +245,7 @@ class WeCom:
             def build() -> Store:
                 from .store import Store
 
-                return Store(url, box, auto_upgrade=bool(auto_upgrade))
+                return Store(url, box, auto_upgrade=bool(auto_upgrade), clock=clock)
 
             return LazyStore(build, box, url, on_build=lambda: register_store_errors(app))
         from sqlalchemy.exc import ArgumentError
@@ -247,7 +253,8 @@ class WeCom:
         from .store import Store
 
         try:
-            return Store(url, box, auto_upgrade=bool(auto_upgrade), engine_options=database_options(config))
+            return Store(url, box, auto_upgrade=bool(auto_upgrade), engine_options=database_options(config),
+                         clock=clock)
         except (ImportError, ArgumentError) as exc:  # never the URL itself in the message: it may hold a password
             raise ConfigError(
                 f"WECOM_DATABASE_URI is not a usable SQLAlchemy URL ({_first_line(exc)}) — 检查数据库地址并安装其驱动 "

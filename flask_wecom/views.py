@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import logging
 import threading
-import time
 import weakref
 from typing import Any, Dict, Optional, Set
 from urllib.parse import urlsplit
@@ -58,8 +57,9 @@ MAX_PENDING_STATES = 5
 _USED_STATE_PREFIX = "login-state-used|"
 
 
-def _now() -> float:  # tests move the clock by patching this
-    return time.time()
+def _now() -> float:
+    """The app's clock (``WeCom(app, clock=...)``; time.time unless a test gives another)."""
+    return current_app.extensions["wecom"].clock()
 
 
 def register_login_views(bp, wecom) -> None:

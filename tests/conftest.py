@@ -23,6 +23,7 @@ from typing import Iterator
 import pytest
 
 from flask_wecom.testing import FakeWeCom
+from flask_wecom.testing.model import Clock
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -162,6 +163,13 @@ def fake(fake_wecom: FakeWeCom) -> FakeWeCom:
 def url(fake: FakeWeCom) -> str:
     """The base URL the simulator serves on (http://127.0.0.1:<port>)."""
     return fake.url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The app's clock for this test: ``WeCom(app, clock=clock)``, then ``clock.advance(seconds)`` (forward
+    only). Real time until moved. ``WeCom(app, clock=fake.clock)`` shares the simulator's instead."""
+    return Clock()
 
 
 # -- a login test app ----------------------------------------------------------------------------------------

@@ -20,13 +20,14 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
 HOST = "localhost"
 
 
-def make_app(fake, tmp_path, mode: str = "internal", **config: Any) -> Flask:
+def make_app(fake, tmp_path, mode: str = "internal", *, clock=None, **config: Any) -> Flask:
     """A Flask app with WeCom pointed at ``fake`` (served), in ``internal`` / ``customized`` / ``third_party``
-    mode. For the last two the suite ticket and the authorization arrive through the real callback view."""
+    mode. For the last two the suite ticket and the authorization arrive through the real callback view.
+    ``clock``: the app's clock (the ``clock`` fixture), else real time."""
     app = Flask("login_test_app", instance_path=str(tmp_path / "instance"))
     app.config.update(app_config(fake, tmp_path, mode))
     app.config.update(config)
-    wecom = WeCom(app)
+    wecom = WeCom(app, clock=clock)
     app.extensions["test_wecom"] = wecom
 
     @app.route("/")

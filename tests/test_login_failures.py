@@ -80,11 +80,11 @@ def test_malformed_state(client):
     assert_failure_page(client.get("/wecom/authorized?code=a&state=has%20space"), "state_mismatch", 400)
 
 
-def test_expired_state(client, monkeypatch, fake_wecom):
+def test_expired_state(fake_wecom, tmp_path, clock):
+    client = make_app(fake_wecom, tmp_path, clock=clock).test_client()
     location = start_login(client, "?next=/profile").location
     answer = confirm(location)
-    real_now = views._now
-    monkeypatch.setattr(views, "_now", lambda: real_now() + 601)  # WECOM_STATE_MAX_AGE = 600
+    clock.advance(601)  # WECOM_STATE_MAX_AGE = 600
     page = assert_failure_page(back_to_app(client, answer), "state_expired", 400, retry=True)
     assert "600" in page
     assert 'href="/wecom/login?next=/profile&amp;via=qr"' in page  # start again: same page, same way

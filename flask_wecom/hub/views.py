@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import time
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlencode, urlsplit
 
@@ -39,8 +38,9 @@ _LOGOUT_CSRF_KEY = "_wecom_hub_logout"
 FRESH_LOGIN = 120
 
 
-def _now() -> float:  # tests move the hub's clock by patching this
-    return time.time()
+def _now() -> float:
+    """The app's clock (``WeCom(app, clock=...)``; time.time unless a test gives another)."""
+    return current_app.extensions["wecom"].clock()
 
 #: (HTTP status, title zh, title en, what zh, what en, fix zh, fix en) — the hub's own error pages
 HUB_ERRORS: Dict[str, Tuple[int, str, str, str, str, str, str]] = {
@@ -110,8 +110,9 @@ class Hub:
         if not secret_key:
             raise ConfigError("SECRET_KEY must be set: the hub signs its session cookie with it")
         self._cookies = URLSafeTimedSerializer(secret_key, salt="flask-wecom hub session v1")
-        self.storage = HubStorage(state.store)
-        self.keys = KeyRing(state.store, configured_pem=config.get("WECOM_HUB_SIGNING_KEY") or None)
+        self.storage = HubStorage(state.store, clock=state.clock)
+        self.keys = KeyRing(state.store, configured_pem=config.get("WECOM_HUB_SIGNING_KEY") or None,
+                            clock=state.clock)
         self.server = create_server(self)
 
     def __repr__(self) -> str:

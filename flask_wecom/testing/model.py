@@ -195,7 +195,10 @@ class DomainSettingError(ValueError):
 
 
 class Clock:
-    """Wall-clock time plus an offset that :meth:`advance` moves forward (never back)."""
+    """Wall-clock time plus an offset that :meth:`advance` moves forward (never back).
+
+    Callable like :func:`time.time`, so the app under test can share it: ``WeCom(app, clock=fake.clock)``.
+    """
 
     def __init__(self) -> None:
         self._offset = 0.0
@@ -203,6 +206,9 @@ class Clock:
 
     def now(self) -> float:
         return time.time() + self._offset
+
+    def __call__(self) -> float:
+        return self.now()
 
     def advance(self, seconds: float) -> float:
         if seconds < 0:
