@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 from . import callback
+from .install import register_install_views
+from .views import register_login_views
 
 
 def create_blueprint(wecom) -> Blueprint:
@@ -12,12 +14,6 @@ def create_blueprint(wecom) -> Blueprint:
     methods = ["GET", "POST"]
     bp.add_url_rule("/callback", "callback", callback.template_callback, methods=methods)
     bp.add_url_rule("/callback/data", "callback_data", callback.data_callback, methods=methods)
-    try:
-        from .views import register_login_views
-    except ImportError:  # pragma: no cover - until the login layer lands
-        return bp
     register_login_views(bp, wecom)
-    from .install import register_install_views
-
     register_install_views(bp)
     return bp

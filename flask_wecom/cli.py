@@ -8,9 +8,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .extension import WeCom
 from .health import auth_codes_line, schema_line, spool_line, store_health
 from .redact import mask
+from .state import get_state
 from .store import unavailable_reason
 
 
@@ -82,7 +82,7 @@ def status_lines(state) -> list:
 @with_appcontext
 def status_command() -> None:
     """Mode, suite ticket age, authorized corps, token cache backend (secrets masked)."""
-    state = WeCom.state()
+    state = get_state()
     for line in status_lines(state):
         click.echo(line)
     try:
@@ -110,7 +110,7 @@ def _print_corps(state, corps) -> None:
 @with_appcontext
 def corps_command() -> None:
     """List the corps that authorized the app."""
-    state = WeCom.state()
+    state = get_state()
     _print_corps(state, state.store.list_corps())
 
 
@@ -119,7 +119,7 @@ def corps_command() -> None:
 @with_appcontext
 def secret_command(corp_id: str) -> None:
     """Print CORP_ID's permanent code (for 代开发: the app secret)."""
-    state = WeCom.state()
+    state = get_state()
     from .errors import CorpNotFoundError
 
     try:
@@ -137,7 +137,7 @@ def secret_command(corp_id: str) -> None:
 @with_appcontext
 def forget_command(corp_id: str, yes: bool) -> None:
     """Remove CORP_ID and its secret and cached tokens from this app."""
-    state = WeCom.state()
+    state = get_state()
     if state.store.get_corp(corp_id) is None:
         raise click.ClickException(f"no corp {corp_id!r} in the store")
     if not yes:
@@ -159,7 +159,7 @@ def exchange_command(stuck: bool) -> None:
     the manual tool."""
     from .callback import exchange_and_notify
 
-    state = WeCom.state()
+    state = get_state()
     lease = state.provider.lease
     pending = state.store.pending_auth_codes(expired=stuck, lease=lease)
     if not pending:
@@ -185,7 +185,7 @@ def exchange_command(stuck: bool) -> None:
 def unblock_command(corp_id) -> None:
     """Ask WeCom again at once after fixing a secret: forget the remembered token failure (wrong secret,
     45009 rate limit…) of CORP_ID, or of the suite and every corp when no CORP_ID is given."""
-    state = WeCom.state()
+    state = get_state()
     for what, record in state.provider.blocks(corp_id):
         click.echo(f"{what} token: errcode {record.get('errcode')} (strike {record.get('strikes')}, "
                    f"until {_when(record.get('until'))})")

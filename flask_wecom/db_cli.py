@@ -8,7 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from .errors import SchemaError
-from .extension import WeCom
+from .state import get_state
 
 __all__ = ["db_cli"]
 
@@ -25,7 +25,7 @@ def current_command(check: bool) -> None:
     """Show the schema revision of the database and the one this flask-wecom needs."""
     from . import schema  # it imports SQLAlchemy: in the command, not when the CLI is registered by WeCom(app)
 
-    store = WeCom.state().store
+    store = get_state().store
     status = schema.current_status(store.engine)
     click.echo(f"database:      {store!r}")
     click.echo(f"current:       {status.describe()}")
@@ -58,7 +58,7 @@ def upgrade_command(revision: str, sql: bool) -> None:
     """
     from . import schema
 
-    store = WeCom.state().store
+    store = get_state().store
     if sql:
         url = store.engine.url.set(password=None).render_as_string(hide_password=False)  # offline: no connection
         click.echo(schema.upgrade_sql(url, revision), nl=False)

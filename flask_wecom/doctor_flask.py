@@ -1,4 +1,4 @@
-"""Flask glue of the doctor: build the checks' inputs from ``WeCom.state(app)`` and run them.
+"""Flask glue of the doctor: build the checks' inputs from ``get_state(app)`` and run them.
 
 ::
 
@@ -28,7 +28,7 @@ from flask import Flask, current_app, has_request_context, render_template, requ
 
 from .config import as_configured
 from .doctor import CheckResult, DoctorContext, Probe, run_checks, summarize
-from .extension import WeCom
+from .state import get_state
 
 __all__ = ["run_doctor", "build_context", "make_probe", "doctor_context", "render_doctor_table",
            "report"]
@@ -101,7 +101,7 @@ def build_context(app: Optional[Flask] = None, public_url: Optional[str] = None,
     (the sandbox demo): the trusted-domain row then warns, saying real WeCom would refuse.
     """
     app = app or current_app._get_current_object()
-    state = WeCom.state(app)
+    state = get_state(app)
     base, source = _public_url(app, public_url)
     callback, data, authorized = _paths(app)
     probe_base = None

@@ -25,9 +25,9 @@ from flask import current_app, render_template, request, session, url_for
 
 from .callback import exchange_and_notify
 from .errors import NoSuiteTicketError, TransportError, WeComAPIError, WeComError
-from .extension import WeCom
 from .oauth import generate_state, is_valid_state
 from .provider import THIRD_PARTY, install_page_url, record_install_code
+from .state import get_state
 
 log = logging.getLogger("flask_wecom.install")
 
@@ -88,7 +88,7 @@ def _failure_page(exc: BaseException, step: str):
 
 
 def install_view():
-    state = WeCom.state()
+    state = get_state()
     if state.app_type != THIRD_PARTY:
         return _not_third_party()
     value = generate_state()
@@ -121,7 +121,7 @@ def _take_state(value: str) -> bool:
 
 
 def installed_view():
-    state = WeCom.state()
+    state = get_state()
     if state.app_type != THIRD_PARTY:
         return _not_third_party()
     auth_code = request.args.get("auth_code", "")

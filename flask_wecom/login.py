@@ -37,6 +37,7 @@ from markupsafe import Markup, escape
 from werkzeug.local import LocalProxy
 
 from . import signals
+from .state import WeComState, get_state
 from .user import AnonymousUser, WeComUser
 
 log = logging.getLogger("flask_wecom.login")
@@ -67,10 +68,8 @@ _G_KEY = "_wecom_user"
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 
-def _wecom():
-    from .extension import WeCom
-
-    return WeCom.state()
+def _wecom() -> WeComState:
+    return get_state()
 
 
 # -- the current user ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Dict
 
 from .errors import SchemaError
 from .events import parse_event
-from .extension import WeComState
+from .state import WeComState
 
 log = logging.getLogger("flask_wecom.recovery")
 

@@ -5,6 +5,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..errors import ConfigError
+from ..state import get_state
 from .clients import describe_clients, parse_clients
 
 __all__ = ["hub_cli"]
@@ -16,9 +17,7 @@ def hub_cli() -> None:
 
 
 def _hub():
-    from ..extension import WeCom
-
-    hub = WeCom.state().hub
+    hub = get_state().hub
     if hub is None:
         raise click.ClickException("the hub is off: set WECOM_HUB_ISSUER (and WECOM_HUB_CLIENTS) to turn it on")
     return hub
