@@ -92,6 +92,9 @@ setup(
             # tests/test_production.py serves the deploy/ recipe with 4 workers (23.x is the last for 3.9)
             "gunicorn>=21.2",
             "ruff",
+            # .ci/run type-checks the package; tests/test_typing.py runs mypy as a user's project would
+            "mypy",
+            "types-requests",
             # lets tests/test_packaging.py build a wheel without fetching build tools
             "setuptools>=61",
             "wheel",

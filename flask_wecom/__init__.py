@@ -9,7 +9,7 @@ importing Flask's request machinery.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ConfigError,
@@ -28,6 +28,15 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    # What type checkers see: the real objects behind the lazy names below, so `mypy` in a user's
+    # project knows WeCom, login_required and wecom_user (PEP 562 __getattr__ alone reads as Any).
+    # At run time these imports do not happen; __getattr__ loads each module on first use.
+    from . import signals
+    from .extension import WeCom
+    from .login import login_required, wecom_user
+    from .user import AnonymousUser, WeComUser
 
 _LAZY = {
     "WeCom": "flask_wecom.extension",

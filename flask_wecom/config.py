@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Literal, Mapping, Tuple, cast
 
 from .errors import ConfigError
 
@@ -193,10 +193,14 @@ SETTINGS.update({
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_HUB_ISSUER", "WECOM_HUB_CLIENTS", "WECOM_HUB_SIGNING_KEY",
                                                      "WECOM_HUB_SESSION_DAYS")})
 
-INTERNAL = "internal"
-CUSTOMIZED = "customized"
-THIRD_PARTY = "third_party"
-APP_TYPES = (INTERNAL, CUSTOMIZED, THIRD_PARTY)
+#: ``WECOM_APP_TYPE``: a self-built app (自建, ``internal``), a 代开发 app (``customized``) or a third-party
+#: app (``third_party``, 第三方应用). One type for every module that branches on it; compare with the
+#: constants below, so a typo is a mypy error rather than a branch that never runs.
+AppType = Literal["internal", "customized", "third_party"]
+INTERNAL: AppType = "internal"
+CUSTOMIZED: AppType = "customized"
+THIRD_PARTY: AppType = "third_party"
+APP_TYPES: Tuple[AppType, ...] = (INTERNAL, CUSTOMIZED, THIRD_PARTY)
 
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -240,18 +244,18 @@ class ConfigProblem:
         return f"{self.key}: {self.problem} — {self.fix}"
 
 
-def required_keys(app_type: str, config: Mapping[str, Any]) -> List[str]:
+def required_keys(app_type: AppType, config: Mapping[str, Any]) -> List[str]:
     """The keys an app type cannot work without (doc 97159)."""
-    if app_type == "internal":
+    if app_type == INTERNAL:
         return ["WECOM_CORP_ID", "WECOM_SECRET", "WECOM_AGENT_ID"]
     keys = ["WECOM_SUITE_ID", "WECOM_SUITE_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY"]
-    if app_type == "customized" and config.get("WECOM_SECRET") and config.get("WECOM_CORP_ID"):
+    if app_type == CUSTOMIZED and config.get("WECOM_SECRET") and config.get("WECOM_CORP_ID"):
         # A 代开发 user who already holds the permanent code runs like a self-built app.
         return ["WECOM_CORP_ID", "WECOM_SECRET", "WECOM_AGENT_ID"]
     return keys
 
 
-def infer_app_type(config: Mapping[str, Any], *, strict: bool = True) -> str:
+def infer_app_type(config: Mapping[str, Any], *, strict: bool = True) -> AppType:
     """``WECOM_APP_TYPE`` if set, else from the keys: a ``dk…`` suite id is 代开发 (template ids start with
     ``dk``, developer.work.weixin.qq.com/document/path/97162), another suite id third-party, no suite
     self-built. Key sets that fit two app types are reported by :func:`app_type_problems`.
@@ -262,7 +266,7 @@ def infer_app_type(config: Mapping[str, Any], *, strict: bool = True) -> str:
     if explicit and (strict or explicit in APP_TYPES):
         if explicit not in APP_TYPES:
             raise ConfigError(f"WECOM_APP_TYPE must be one of {', '.join(APP_TYPES)}, not {explicit!r}")
-        return explicit
+        return cast(AppType, explicit)  # one of APP_TYPES, checked just above
     suite_id = str(config.get("WECOM_SUITE_ID") or "")
     if not suite_id:
         return INTERNAL
@@ -320,7 +324,7 @@ def app_type_problems(config: Mapping[str, Any]) -> List[ConfigProblem]:
     return problems
 
 
-def _third_party_problems(config: Mapping[str, Any], app_type: str) -> List[ConfigProblem]:
+def _third_party_problems(config: Mapping[str, Any], app_type: AppType) -> List[ConfigProblem]:
     """The 登录授权 suite of third-party web login and the install-from-website settings."""
     problems: List[ConfigProblem] = []
     login_suite, login_secret = config.get("WECOM_LOGIN_SUITE_ID"), config.get("WECOM_LOGIN_SUITE_SECRET")
@@ -421,7 +425,7 @@ def as_configured(used: Mapping[str, Any], configured: Mapping[str, Any]) -> Dic
     return result
 
 
-def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any = None) -> List[ConfigProblem]:
+def validate_config(config: Mapping[str, Any], app_type: AppType, *, secret_key: Any = None) -> List[ConfigProblem]:
     """Every problem with the ``WECOM_*`` settings, formats first; framework-free (used by init_app and the doctor)."""
     problems: List[ConfigProblem] = app_type_problems(config) + _third_party_problems(config, app_type)
     problems += _database_options_problems(config)
@@ -453,14 +457,14 @@ def validate_config(config: Mapping[str, Any], app_type: str, *, secret_key: Any
         problems.append(ConfigProblem("WECOM_AGENT_ID", f"must be numeric (got {agent_id!r})",
                                       "AgentId 是应用详情页里的数字 / the AgentId is the number on the app page"))
     suite_id = config.get("WECOM_SUITE_ID") or ""
-    if app_type == "customized" and suite_id and not suite_id.startswith("dk"):
+    if app_type == CUSTOMIZED and suite_id and not suite_id.startswith("dk"):
         problems.append(ConfigProblem("WECOM_SUITE_ID", f"代开发 template ids start with 'dk' (got {suite_id[:4]!r}…)",
                                       "使用代开发模板ID（dk开头），不是第三方应用的 suite_id / use the template id"))
-    if app_type == "third_party" and suite_id.startswith("dk"):
+    if app_type == THIRD_PARTY and suite_id.startswith("dk"):
         problems.append(ConfigProblem("WECOM_APP_TYPE",
                                       "a 'dk…' suite id is a 代开发 template, not a third-party suite",
                                       "set WECOM_APP_TYPE=customized (or leave it unset)"))
-    if app_type in ("customized", "third_party") and not config.get("WECOM_PROVIDER_CORP_ID"):
+    if app_type in (CUSTOMIZED, THIRD_PARTY) and not config.get("WECOM_PROVIDER_CORP_ID"):
         problems.append(ConfigProblem(
             "WECOM_PROVIDER_CORP_ID", "is not set: WeCom signs URL verification with the provider's corp id",
             "在服务商管理后台「应用开发-通用开发参数」复制 CorpID / copy it from the provider console",

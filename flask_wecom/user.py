@@ -41,18 +41,20 @@ class WeComUser:
 
     userid: str
     corp_id: str
-    name: Optional[str] = None
-    email: Optional[str] = None
-    biz_mail: Optional[str] = None
-    avatar: Optional[str] = None
+    # Text fields are ``str``: ``None`` (or nothing) given here reads as ``""`` after __post_init__ and
+    # ``name`` as the userid, so the types a user's mypy sees are the values the code reads.
+    name: str = ""
+    email: str = ""
+    biz_mail: str = ""
+    avatar: str = ""
     #: "0" unknown, "1" male, "2" female — as WeCom sends it
-    gender: Optional[str] = None
-    mobile: Optional[str] = None
+    gender: str = ""
+    mobile: str = ""
     department: List[int] = field(default_factory=list)
     main_department: Optional[int] = None
-    position: Optional[str] = None
-    alias: Optional[str] = None
-    open_userid: Optional[str] = None
+    position: str = ""
+    alias: str = ""
+    open_userid: str = ""
     #: "member" for everyone who gets this far (non-members are refused at login)
     kind: str = "member"
     #: fields WeCom withheld for lack of permission (代开发 apps, doc 98980), e.g. ``("name", "email")``
@@ -141,24 +143,24 @@ class WeComUser:
 class AnonymousUser:
     """Who ``wecom_user`` is before login: falsy-authenticated, with every field ``None``."""
 
-    userid = None
-    corp_id = None
-    name = None
-    email = None
-    biz_mail = None
-    avatar = None
-    gender = None
-    mobile = None
-    department: List[int] = []
-    main_department = None
-    position = None
-    alias = None
-    open_userid = None
-    kind = "anonymous"
+    userid: Optional[str] = None
+    corp_id: Optional[str] = None
+    name: Optional[str] = None
+    email: Optional[str] = None
+    biz_mail: Optional[str] = None
+    avatar: Optional[str] = None
+    gender: Optional[str] = None
+    mobile: Optional[str] = None
+    department: List[int] = []  # noqa: RUF012 -- read-only, the same empty list for every anonymous user
+    main_department: Optional[int] = None
+    position: Optional[str] = None
+    alias: Optional[str] = None
+    open_userid: Optional[str] = None
+    kind: str = "anonymous"
     withheld: Tuple[str, ...] = ()
-    app_user = None
-    display_name = ""
-    gender_label = "-"
+    app_user: Any = None
+    display_name: str = ""
+    gender_label: str = "-"
 
     @property
     def is_authenticated(self) -> bool:

@@ -1,0 +1,141 @@
+"""What a user's mypy sees: the public names with their real types, not ``Any`` (issue 11, item 5).
+
+``flask_wecom/__init__.py`` loads the Flask layer lazily (PEP 562 ``__getattr__``), which alone hides
+every type; the names are re-exported under ``if TYPE_CHECKING:``. These tests run mypy, as a user's
+project would, on a small app module against the package installed the way pip installs it (a copy
+of ``flask_wecom/`` with its ``py.typed`` on the interpreter's path: the editable install's import
+hook is invisible to mypy), and read what it reveals.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+import flask_wecom
+
+pytest.importorskip("mypy", reason="mypy is in the [test] extra")
+
+PACKAGE = Path(flask_wecom.__file__).resolve().parent
+
+USER_APP = '''
+from typing import Any, Dict
+
+from flask import Flask
+
+from flask_wecom import ConfigError, WeCom, WeComUser, login_required, signals, wecom_user
+from flask_wecom.config import AppType, infer_app_type
+from flask_wecom.testing import FakeWeCom
+
+app = Flask(__name__)
+wecom = WeCom(app)
+
+
+@app.get("/")
+@login_required
+def index() -> str:
+    return f"{wecom_user.name}|{wecom_user.email}"
+
+
+def test_first_login(fake_wecom: FakeWeCom, tmp_path: Any) -> None:
+    config: Dict[str, Any] = fake_wecom.flask_config(tmp_path)
+    reveal_type(config)  # R:config
+
+
+app_type: AppType = infer_app_type({"WECOM_SUITE_ID": "dk123"})
+reveal_type(wecom)  # R:wecom
+reveal_type(WeCom())  # R:WeCom()
+reveal_type(wecom_user)  # R:wecom_user
+reveal_type(wecom_user.email)  # R:email
+reveal_type(wecom_user.name)  # R:name
+reveal_type(wecom_user.department)  # R:department
+reveal_type(wecom_user.is_authenticated)  # R:is_authenticated
+reveal_type(index)  # R:index
+reveal_type(signals.user_logged_in)  # R:signal
+reveal_type(ConfigError("x"))  # R:ConfigError
+reveal_type(app_type)  # R:app_type
+
+# mistakes mypy must now catch (each line is expected to fail, see EXPECTED_ERRORS)
+count: int = wecom_user.email  # E:assignment
+wecom.no_such_method()  # E:attr-defined
+index(1)  # E:call-arg
+bad_type: AppType = "selfbuilt"  # E:assignment
+user: WeComUser = wecom_user
+'''
+
+EXPECTED_REVEALS = {
+    "config": "dict[str, Any]",
+    "wecom": "flask_wecom.extension.WeCom",
+    "WeCom()": "flask_wecom.extension.WeCom",
+    "wecom_user": "flask_wecom.user.WeComUser",
+    "email": "str",
+    "name": "str",
+    "department": "list[int]",
+    "is_authenticated": "bool",
+    "index": "def () -> str",
+    "signal": "blinker.base.NamedSignal",
+    "ConfigError": "flask_wecom.errors.ConfigError",
+    "app_type": "Literal['internal'] | Literal['customized'] | Literal['third_party']",
+}
+
+
+def _mypy_on_user_app(tmp_path: Path, *flags: str) -> Tuple[Dict[str, str], Dict[int, List[str]], str]:
+    """Run mypy on USER_APP with the package "installed" beside it; (reveals by tag, error codes by line, output)."""
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE, site / "flask_wecom", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    assert (site / "flask_wecom" / "py.typed").is_file()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "user_app.py").write_text(textwrap.dedent(USER_APP), encoding="utf-8")
+    # the interpreter's sys.path (PYTHONPATH included) is where mypy looks for installed packages
+    env = dict(os.environ, PYTHONPATH=str(site), MYPYPATH="")
+    (project / "mypy.ini").write_text("[mypy]\n", encoding="utf-8")  # the user's, not our pyproject.toml
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--python-executable", sys.executable, "--no-incremental",
+         "--cache-dir", str(tmp_path / "cache"), "--show-error-codes", "--no-error-summary",
+         "--config-file", "mypy.ini", *flags, "user_app.py"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    lines = (project / "user_app.py").read_text(encoding="utf-8").splitlines()
+    reveals: Dict[str, str] = {}
+    errors: Dict[int, List[str]] = {}
+    for match in re.finditer(r"^user_app\.py:(\d+): (note|error): (.*)$", output, re.M):
+        number, kind, text = int(match.group(1)), match.group(2), match.group(3)
+        source = lines[number - 1]
+        if kind == "note" and text.startswith("Revealed type is "):
+            tag = source.split("# R:")[1].strip()
+            # mypy 1.x (the one Python 3.9 installs) writes builtins.str where mypy 2 writes str
+            revealed = text[len("Revealed type is "):].strip('"').replace("builtins.", "")
+            # one Literal of three values, however this mypy version spells it
+            revealed = re.sub(r"Literal\[([^]]*)\]", lambda m: " | ".join(
+                f"Literal[{v.strip()}]" for v in m.group(1).split(",")), revealed)
+            reveals[tag] = revealed
+        elif kind == "error":
+            code = re.search(r"\[([a-z-]+)\]$", text)
+            errors.setdefault(number, []).append(code.group(1) if code else text)
+    return reveals, errors, output
+
+
+def _expected_errors() -> Dict[int, str]:
+    lines = textwrap.dedent(USER_APP).splitlines()
+    return {i + 1: line.split("# E:")[1].strip() for i, line in enumerate(lines) if "# E:" in line}
+
+
+@pytest.mark.parametrize("flags", [(), ("--strict",)], ids=["default", "strict"])
+def test_users_mypy_sees_the_real_types(tmp_path: Path, flags: Tuple[str, ...]) -> None:
+    reveals, errors, output = _mypy_on_user_app(tmp_path, *flags)
+    assert "Cannot find implementation or library stub" not in output, output
+    assert "import-untyped" not in output, output  # py.typed is honoured
+    for tag, expected in EXPECTED_REVEALS.items():
+        assert tag in reveals, f"no reveal for {tag}:\n{output}"
+        assert "Any" not in reveals[tag] or tag == "config", f"{tag} reads as {reveals[tag]}"
+        assert reveals[tag] == expected, f"{tag}: {reveals[tag]!r} != {expected!r}\n{output}"
+    # the mistakes are caught, and nothing else in the user's module is an error (even under --strict)
+    assert {line: [code] for line, code in _expected_errors().items()} == errors, output
