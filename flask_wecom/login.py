@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 from functools import wraps
 from typing import Any, Callable, Optional, TypeVar, Union, cast
 from urllib.parse import urlsplit
@@ -117,7 +116,7 @@ def login_user(user: WeComUser, app_user: Any = None) -> None:
     app = current_app._get_current_object()
     user.app_user = app_user
     record = user.to_session()
-    record["_at"] = int(time.time())
+    record["_at"] = int(app.extensions["wecom"].clock())  # the app's clock (WeCom(app, clock=...))
     session[SESSION_KEY] = record
     g._wecom_user = user
     if app_user is not None and _flask_login_in_use(app):

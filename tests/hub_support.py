@@ -55,7 +55,7 @@ def hub_config(fake, folder, hub: Served, clients: List[Dict[str, Any]], mode: s
 
 
 def make_hub(fake, tmp_path, hub: Served, clients: List[Dict[str, Any]], mode: str = "internal",
-             folder=None, **extra: Any) -> Flask:
+             folder=None, clock=None, **extra: Any) -> Flask:
     """The hub app (the extension itself), on ``hub``'s port; the fake's corps trust that host."""
     fake.allow_local_redirects = True
     for corp in fake.corps:
@@ -63,7 +63,7 @@ def make_hub(fake, tmp_path, hub: Served, clients: List[Dict[str, Any]], mode: s
         corp.web_login_domain = hub.host
     app = Flask("hub_app", instance_path=str(tmp_path / "hub-instance"))
     app.config.update(hub_config(fake, folder or tmp_path, hub, clients, mode, **extra))
-    WeCom(app)
+    WeCom(app, clock=clock)
     hub.app = app
     return app
 

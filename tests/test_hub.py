@@ -56,7 +56,7 @@ def servers():
 
 
 @pytest.fixture
-def world(fake, servers, tmp_path, monkeypatch):
+def world(fake, servers, tmp_path, monkeypatch, clock):
     """The hub with three clients: grafana and wiki (confidential) and spa (public, PKCE)."""
     hub, grafana, wiki, spa = servers(), servers(), servers(), servers()
     clients = [
@@ -65,12 +65,13 @@ def world(fake, servers, tmp_path, monkeypatch):
         {"client_id": "wiki", "client_secret": WIKI_SECRET, "name": "Wiki", "redirect_uris": [wiki.url + "/callback"]},
         {"client_id": "spa", "name": "Single-page app", "redirect_uris": [spa.url + "/callback"]},
     ]
-    app = make_hub(fake, tmp_path, hub, clients)
+    app = make_hub(fake, tmp_path, hub, clients, clock=clock)
     issuer = hub.url + HUB_PATH
     make_rp(grafana, issuer, "grafana", GRAFANA_SECRET, name="grafana")
     make_rp(wiki, issuer, "wiki", WIKI_SECRET, name="wiki")
     make_rp(spa, issuer, "spa", None, pkce=True, name="spa")
-    return {"fake": fake, "app": app, "hub": hub, "issuer": issuer, "grafana": grafana, "wiki": wiki, "spa": spa}
+    return {"fake": fake, "app": app, "hub": hub, "issuer": issuer, "grafana": grafana, "wiki": wiki, "spa": spa,
+            "clock": clock}
 
 
 def test_discovery_names_the_endpoints_and_what_the_hub_supports(world):
@@ -210,23 +211,18 @@ def test_a_second_tool_signs_in_with_no_wecom_round_trip(world):
     assert grafana_info["sub"] == wiki_info["sub"] and grafana_info["wecom_userid"] == member.userid
 
 
-def test_the_hub_session_lasts_wecom_hub_session_days(world, monkeypatch):
-    from flask_wecom.hub import views
-
-    fake = world["fake"]
+def test_the_hub_session_lasts_wecom_hub_session_days(world):
+    fake, clock = world["fake"], world["clock"]
     browser = Browser()
     browser.walk(world["grafana"].url + "/login")
     before = wecom_calls(fake)
-    later = time.time() + 6 * 86400
-    monkeypatch.setattr(views, "_now", lambda: later)
+    clock.advance(6 * 86400)
     browser.walk(world["wiki"].url + "/login")
     assert wecom_calls(fake) == before  # 6 days later: still signed in
-    much_later = time.time() + 7 * 86400 + 60
-    monkeypatch.setattr(views, "_now", lambda: much_later)
+    clock.advance(86400 + 60)
     _, url = browser.walk(world["wiki"].url + "/login", stop_at=fake.url)
     assert url.startswith(fake.url + "/connect/oauth2/authorize")  # past 7 days: WeCom again
-    monkeypatch.undo()  # the new WeCom sign-in happens now
-    page, _ = browser.walk(url)
+    page, _ = browser.walk(url)  # the new WeCom sign-in, 7 days on
     assert fake.corp.members[0].name in page.text
 
 
@@ -319,12 +315,10 @@ def test_a_code_is_bound_to_its_client_and_redirect_uri(world):
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
 
 
-def test_a_code_is_valid_for_60_seconds(world, monkeypatch):
-    app = world["app"]
-    storage = WeCom.state(app).hub.storage
+def test_a_code_is_valid_for_60_seconds(world):
     browser = Browser()
     code, redirect_uri = get_code(world, browser, "grafana")
-    monkeypatch.setattr(storage, "_clock", lambda: time.time() + 61)
+    world["clock"].advance(61)
     late = token_request(world, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
                          auth=("grafana", GRAFANA_SECRET))
     assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
@@ -880,9 +874,7 @@ def test_gunicorn_with_two_workers_signs_in_with_one_key(fake, servers, tmp_path
 
 
 @pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "60"}])
-def test_prompt_login_and_max_age_send_an_older_sign_in_back_to_wecom(world, monkeypatch, extra):
-    from flask_wecom.hub import views
-
+def test_prompt_login_and_max_age_send_an_older_sign_in_back_to_wecom(world, extra):
     fake = world["fake"]
     browser = Browser()
     browser.walk(world["grafana"].url + "/login")
@@ -890,10 +882,8 @@ def test_prompt_login_and_max_age_send_an_older_sign_in_back_to_wecom(world, mon
     before = wecom_calls(fake)
     _, url = browser.walk(authorize_url(world, "wiki", redirect_uri, **extra), stop_at=redirect_uri)
     assert "code" in query_of(url) and wecom_calls(fake) == before  # signed in just now: no new sign-in
-    later = time.time() + 300
-    monkeypatch.setattr(views, "_now", lambda: later)
+    world["clock"].advance(300)
     _, url = browser.walk(authorize_url(world, "wiki", redirect_uri, **extra), stop_at=fake.url)
     assert url.startswith(fake.url)  # five minutes later: WeCom again
-    monkeypatch.undo()
     _, url = browser.walk(url, stop_at=redirect_uri)
     assert "code" in query_of(url)
