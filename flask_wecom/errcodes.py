@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from . import console
+
 __all__ = ["ErrorInfo", "ERRORS", "lookup", "hint", "parse_from_ip", "query_url"]
 
 QUERY_URL = "https://open.work.weixin.qq.com/devtool/query?e={code}"
@@ -402,11 +404,7 @@ _TABLE = [
     ),
     ErrorInfo(
         60020, "不安全的访问IP", "unsafe caller IP (not on the app's trusted IPs / the provider's IP whitelist)",
-        "把服务器出口IP加入白名单：自建应用 → 应用详情「企业可信IP」；代开发/第三方应用 → 服务商管理后台"
-        "「服务商信息-基本信息-IP白名单」；配置约1分钟后生效",
-        "add this server's egress IP to the whitelist: self-built app → app detail page 「企业可信IP」; "
-        "代开发 / third-party app → provider console 「服务商信息-基本信息-IP白名单」 (service provider "
-        "info → basic info → IP whitelist); it takes about 1 minute to apply",
+        *console.whitelist_fix(None, None),  # both whitelists: the app type is not known here
     ),
     ErrorInfo(
         60021, "userid不在应用可见范围内", "userid outside the app's visibility scope",
@@ -556,21 +554,6 @@ def parse_from_ip(errmsg: str) -> Optional[str]:
         return None
 
 
-def _whitelist_fix(ip: Optional[str]) -> tuple[str, str]:
-    who_zh = f"IP {ip}" if ip else "服务器出口IP"
-    who_en = f"{ip}" if ip else "this server's egress IP"
-    fix_zh = (
-        f"把 {who_zh} 加入白名单：自建应用 → 应用详情「企业可信IP」；代开发/第三方应用 → 服务商管理后台"
-        "「服务商信息-基本信息-IP白名单」；配置约1分钟后生效"
-    )
-    fix_en = (
-        f"add {who_en} to the whitelist: self-built app → app detail page 「企业可信IP」; 代开发 / "
-        "third-party app → provider console 「服务商信息-基本信息-IP白名单」 (service provider info → basic "
-        "info → IP whitelist); it takes about 1 minute to apply"
-    )
-    return fix_zh, fix_en
-
-
 def hint(code: int, errmsg: str = "") -> str:
     """A bilingual ``"meaning — fix"`` sentence for *code*.
 
@@ -590,5 +573,5 @@ def hint(code: int, errmsg: str = "") -> str:
         )
     fix_zh, fix_en = info.fix_zh, info.fix_en
     if info.code == 60020:
-        fix_zh, fix_en = _whitelist_fix(parse_from_ip(errmsg))
+        fix_zh, fix_en = console.whitelist_fix(None, parse_from_ip(errmsg))
     return f"{info.zh} / {info.en} — {fix_zh} / {fix_en}"

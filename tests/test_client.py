@@ -206,7 +206,7 @@ def test_60020_error_names_the_ip_and_whitelist(stub, client):
         client.get_token(CORP_ID, SECRET)
     text = str(info.value)
     assert "add 198.51.100.23 to the whitelist" in text
-    assert "服务商信息-基本信息-IP白名单" in text and "企业可信IP" in text
+    assert "服务商信息 → 基本信息 → IP白名单" in text and "企业可信IP" in text
 
 
 def test_unknown_errcode_points_at_devtool(stub, client):

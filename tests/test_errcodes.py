@@ -116,7 +116,7 @@ def test_60020_hint_names_the_ip_and_both_whitelists():
     assert "add 203.0.113.7 to the whitelist" in text
     assert "203.0.113.7" in text.split(" / ")[0] or "IP 203.0.113.7" in text
     assert "企业可信IP" in text  # 自建
-    assert "服务商信息-基本信息-IP白名单" in text  # 代开发 / 第三方
+    assert "服务商信息 → 基本信息 → IP白名单" in text  # 代开发 / 第三方 (the console path as every text writes it)
     assert "1 minute" in text and "1分钟" in text
 
 

@@ -1,16 +1,15 @@
 """Check 5: ``agent/get`` per corp — trusted domain, web-login domain, app status, visible range."""
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Tuple
+from typing import Any, List, Mapping
 
-from .. import domains
+from .. import console, domains
 from ..errors import TransportError, WeComError
 from .base import (
     CUSTOMIZED,
     FAIL,
     OK,
     SKIP,
-    THIRD_PARTY,
     WARN,
     CheckResult,
     DoctorContext,
@@ -22,18 +21,8 @@ from .base import (
     _result,
 )
 
-
-def _trusted_domain_place(app_type: str) -> Tuple[str, str]:
-    """Where the trusted domain is set (doc 91022)."""
-    if app_type == CUSTOMIZED:
-        return ("服务商管理后台为该企业「开始代开发应用 → 配置开发信息」中的「可信域名」",
-                "the provider console: 开始代开发应用 → 配置开发信息 (development settings) of this corp's "
-                "app → 可信域名 (trusted domain)")
-    if app_type == THIRD_PARTY:
-        return ("服务商管理后台应用详情中的「可信域名」", "the provider console: the app's page → 可信域名 "
-                                       "(trusted domain)")
-    return ("管理后台「应用管理 → 本应用 → 网页授权及JS-SDK → 可信域名」",
-            "the admin console: 应用管理 → this app → 网页授权及JS-SDK → 可信域名 (trusted domain)")
+_trusted_domain_place = console.trusted_domain_place
+_web_login_place = console.web_login_place
 
 
 #: what users see inside the WeCom client when the redirect URI is not on the trusted domain (errcode 50001
@@ -141,21 +130,6 @@ def _domain_row(ctx: DoctorContext, corp_id: str, label: str, data: Mapping[str,
                    step=5, corp_id=corp_id, details=details, label=label)
 
 
-def _web_login_place(app_type: str) -> Tuple[str, str]:
-    """Where the 授权回调域 is set (98173: 应用 → 企业微信授权登录 → 设置授权回调域).
-
-    Unconfirmed for 代开发 whether the provider or the customer's admin sets it: both are named.
-    """
-    if app_type == THIRD_PARTY:
-        return ("服务商管理后台「登录授权」设置中的「授权回调域」",
-                "the provider console's 登录授权 (login authorization) settings → 授权回调域")
-    app_zh = "（代开发：服务商为该企业配置的代开发应用，或企业管理后台中的该应用）" if app_type == CUSTOMIZED else ""
-    app_en = (" (代开发: the app the provider configured for this corp, or the app in the corp's admin console)"
-              if app_type == CUSTOMIZED else "")
-    return (f"应用详情「企业微信授权登录 → 设置授权回调域」{app_zh}",
-            f"the app's page → 企业微信授权登录 (WeCom login) → 设置授权回调域 (web-login callback domain){app_en}")
-
-
 def _web_login_row(ctx: DoctorContext, corp_id: str, label: str) -> CheckResult:
     """The 授权回调域 to enter for web / QR login (developer.work.weixin.qq.com/document/path/98152, 98173).
 
@@ -257,10 +231,7 @@ def _visible_row(ctx: DoctorContext, corp_id: str, label: str, data: Mapping[str
                              "没有人能登录（企业微信提示“成员不在应用可见范围”）",
                              "the app's visible range is empty: nobody can log in (WeCom says the "
                              "member is outside the app's visible range)"),
-                       _both("请企业管理员在「管理后台 → 应用管理 → 本应用 → "
-                             "可见范围」中添加成员或部门（变更会推送 change_auth）",
-                             "the corp admin must add members or departments under admin console → 应用管理 "
-                             "→ this app → 可见范围 (visible range); the change pushes change_auth"),
+                       _both(*console.VISIBLE_RANGE),
                        step=5, corp_id=corp_id, label=label)
     return _result("visible_range", title, OK, f"{summary}", step=5, corp_id=corp_id, label=label)
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
-from .. import domains, errcodes
+from .. import console, domains, errcodes
 from ..errors import TransportError, WeComAPIError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
@@ -24,15 +24,8 @@ Probe = Callable[[str, Mapping[str, str]], Tuple[int, str]]
 
 INTERNAL, CUSTOMIZED, THIRD_PARTY = "internal", "customized", "third_party"
 
-# Where things live in the WeCom consoles (doc 96238, doc 97162, doc 91022, doc 90313), zh / en.
-_PROVIDER_WHITELIST = ("服务商管理后台「服务商信息 → 基本信息 → IP白名单」",
-                       "the provider console: 服务商信息 → 基本信息 → IP白名单 (service provider info → "
-                       "basic info → IP whitelist)")
-_CORP_TRUSTED_IP = ("管理后台「应用管理 → 本应用 → 企业可信IP」",
-                    "the admin console: 应用管理 → this app → 企业可信IP (trusted corp IPs)")
-_REFRESH_TICKET = ("在服务商管理后台的模板（应用）详情「回调配置」中点击「刷新Ticket」手动推送",
-                   "click 刷新Ticket (refresh ticket) under 回调配置 on the template (app) page of the "
-                   "provider console to push one now")
+#: how to have WeCom push a suite_ticket now (the words live in flask_wecom.console)
+_REFRESH_TICKET = console.REFRESH_TICKET
 
 
 @dataclass
@@ -186,25 +179,9 @@ def trusted_host(url: str) -> Optional[str]:
     return checked.host if checked is not None else None
 
 
-def _whitelist_place(app_type: str) -> Tuple[str, str]:
-    """Where the IP whitelist lives for this app type (doc 90313)."""
-    if app_type == INTERNAL:
-        return _CORP_TRUSTED_IP
-    if app_type == CUSTOMIZED:
-        # doc 90313: the provider-level list; a per-app IP白名单 also shows in the 代开发 开发信息 form
-        # (UNCONFIRMED whether it is separate), so both are named.
-        return (_PROVIDER_WHITELIST[0] + "（若代开发应用「开发信息」中也有 IP白名单，一并添加）",
-                _PROVIDER_WHITELIST[1] + " (and the IP白名单 of the 代开发 app's 开发信息, if it shows one)")
-    return _PROVIDER_WHITELIST
-
-
 def _whitelist_fix(app_type: str, errmsg: str) -> str:
-    ip = errcodes.parse_from_ip(errmsg)
-    where_zh, where_en = _whitelist_place(app_type)
-    who_zh = f"IP {ip}" if ip else "本服务器的出口 IP"
-    who_en = ip or "this server's egress IP"
-    return _both(f"把 {who_zh} 加入{where_zh}，约1分钟后生效",
-                 f"add {who_en} to {where_en}; it takes about 1 minute to apply")
+    """60020: add the IP WeCom names in ``errmsg`` to this app type's whitelist (doc 90313)."""
+    return _both(*console.whitelist_fix(app_type, errcodes.parse_from_ip(errmsg)))
 
 
 def _api_error_text(exc: BaseException) -> Tuple[str, int, str]:
@@ -247,37 +224,11 @@ def _corp_label(ctx: DoctorContext, corp_id: str) -> str:
 
 def _secret_fix(ctx: DoctorContext, from_config: bool) -> Tuple[str, str]:
     """(zh, en): what to do about a wrong or reset secret (the first cause of 40001, document 90313)."""
-    if ctx.app_type == CUSTOMIZED and from_config:
-        # a 代开发 app run with its permanent code: the secret is reset in the provider console
-        return ("WECOM_SECRET（代开发应用的 secret，即 permanent_code）已被替换或有误："
-                "服务商在代开发应用详情点击「重新获取secret」后旧值失效——把新的 permanent_code 填入 "
-                "WECOM_SECRET（或配置模板 WECOM_SUITE_ID / WECOM_SUITE_SECRET 以自动接收 "
-                "reset_permanent_code）",
-                "WECOM_SECRET (the 代开发 app's secret, i.e. its permanent_code) was replaced or is wrong: "
-                "after 重新获取secret on the app page in the provider console the old value stops working — "
-                "put the new permanent_code in WECOM_SECRET (or configure the template's WECOM_SUITE_ID / "
-                "WECOM_SUITE_SECRET to receive reset_permanent_code)")
-    if ctx.app_type == INTERNAL or from_config:
-        return ("WECOM_SECRET 与应用的 Secret 不一致：在管理后台「应用管理 → 本应用」查看 Secret "
-                "后更新 WECOM_SECRET（代开发应用的 secret 即 permanent_code）",
-                "WECOM_SECRET does not match the app's Secret: copy it from the admin console "
-                "(应用管理 → this app) into WECOM_SECRET (a 代开发 app's secret is its "
-                "permanent_code)")
-    return ("permanent_code（即代开发应用的 secret）已被替换或有误："
-            "服务商在代开发应用详情点击「重新获取secret」后，企业微信推送 reset_permanent_code，"
-            "须用其中的 AuthCode（10分钟内有效）换取新的 permanent_code——运行 `flask wecom "
-            "exchange`；若已错过，再点一次「重新获取secret」或请企业管理员重新授权",
-            "the permanent_code (= the 代开发 app's secret) was replaced or is wrong: after "
-            "重新获取secret on the app page WeCom pushes reset_permanent_code, whose AuthCode "
-            "(valid 10 minutes) must be exchanged for the new permanent_code — run `flask wecom "
-            "exchange`; if it was missed, click 重新获取secret again or have the corp admin "
-            "authorize again")
+    return console.secret_fix(ctx.app_type, from_config)
 
 
 #: 50003 / a disabled app: where to re-enable it
-_REENABLE = ("请企业管理员在「管理后台 → 应用管理 → 本应用」重新启用（代开发应用的停用/启用会推送 change_auth）",
-             "the corp admin must re-enable it under admin console → 应用管理 → this app (for 代开发, "
-             "disabling and enabling push change_auth)")
+_REENABLE = console.REENABLE
 
 
 def _disabled_or_secret_fix(ctx: DoctorContext, from_config: bool, closed: Optional[bool]) -> str:
