@@ -28,7 +28,7 @@ from .crypto import MessageCrypto
 from .errors import ParseXMLError, SignatureError, WeComError
 from .events import CallbackEvent, parse_event
 from .provider import receive_id_rule
-from .state import WeComState, get_state
+from .state import WeComState, current_app_object, get_state
 from .xmlutil import parse_xml
 
 log = logging.getLogger("flask_wecom.callback")
@@ -194,7 +194,7 @@ def _take_template_event(state: WeComState, event: CallbackEvent, plaintext: str
     """Template (指令) events: WeCom wants `success` and documents no retry
     (developer.work.weixin.qq.com/document/path/97172), so an event the store cannot take is kept in the
     local spool and answered `success`; it is applied, once, when the store is back."""
-    app = current_app._get_current_object()
+    app = current_app_object()
     try:
         outcome = store_template_event(state, event, (msg_signature, nonce))
     except Exception as exc:  # noqa: BLE001 - the store is down (or a bug): keep the event, answer success
@@ -276,7 +276,7 @@ def _verify_url(state: WeComState, crypto: MessageCrypto, endpoint: str, msg_sig
 
 
 def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optional[str]:
-    app = current_app._get_current_object()
+    app = current_app_object()
     notify(signals.callback_received, app, event=event, endpoint=endpoint)
     reply = None
     for handler in state.ext.handlers_for(event.type):

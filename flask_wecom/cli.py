@@ -5,12 +5,11 @@ import datetime as dt
 import time
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from .health import auth_codes_line, schema_line, spool_line, store_health
 from .redact import mask
-from .state import get_state
+from .state import current_app_object, get_state
 from .store import unavailable_reason
 
 
@@ -169,7 +168,7 @@ def exchange_command(stuck: bool) -> None:
         click.echo(f"no pending AuthCodes (AuthCodes are valid for 10 minutes){hint}")
         return
     for record in pending:
-        corp = exchange_and_notify(state, current_app._get_current_object(), record.id, record.info_type,
+        corp = exchange_and_notify(state, current_app_object(), record.id, record.info_type,
                                    take_over=stuck)
         if corp is not None:
             result = f"corp {corp.corp_id} ({corp.corp_name})"

@@ -24,11 +24,11 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, has_request_context, render_template, request, url_for
+from flask import Flask, has_request_context, render_template, request, url_for
 
 from .config import as_configured
 from .doctor import CheckResult, DoctorContext, Probe, run_checks, summarize
-from .state import get_state
+from .state import current_app_object, get_state
 
 __all__ = ["run_doctor", "build_context", "make_probe", "doctor_context", "render_doctor_table",
            "report"]
@@ -69,7 +69,7 @@ def _paths(app: Flask) -> Tuple[str, str, str]:
             authorized = prefix + "/authorized"
         return callback, data, authorized
 
-    if has_request_context() and current_app._get_current_object() is app:
+    if has_request_context() and current_app_object() is app:
         return build()
     with app.test_request_context("/"):
         return build()
@@ -86,7 +86,7 @@ def _public_url(app: Flask, public_url: Optional[str]) -> Tuple[Optional[str], s
         # url_for(_external=True) — the login's redirect URI without WECOM_PUBLIC_URL — uses it
         scheme = app.config.get("PREFERRED_URL_SCHEME") or "http"
         return f"{scheme}://{server_name}", "SERVER_NAME"
-    if has_request_context() and current_app._get_current_object() is app:
+    if has_request_context() and current_app_object() is app:
         return request.host_url, "the current request / 当前请求"
     return None, ""
 
@@ -100,7 +100,7 @@ def build_context(app: Optional[Flask] = None, public_url: Optional[str] = None,
     ``allow_local_redirects=True`` only when ``app`` talks to a FakeWeCom with that leniency on
     (the sandbox demo): the trusted-domain row then warns, saying real WeCom would refuse.
     """
-    app = app or current_app._get_current_object()
+    app = app or current_app_object()
     state = get_state(app)
     base, source = _public_url(app, public_url)
     callback, data, authorized = _paths(app)

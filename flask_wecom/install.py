@@ -27,7 +27,7 @@ from .callback import exchange_and_notify
 from .errors import NoSuiteTicketError, TransportError, WeComAPIError, WeComError
 from .oauth import generate_state, is_valid_state
 from .provider import THIRD_PARTY, install_page_url, record_install_code
-from .state import get_state
+from .state import current_app_object, get_state
 
 log = logging.getLogger("flask_wecom.install")
 
@@ -146,7 +146,7 @@ def installed_view():
                      fix_zh="请在 10 分钟内刷新本页重试。", fix_en="Reload this page within 10 minutes.")
     corp = None
     if created:
-        corp = exchange_and_notify(state, current_app._get_current_object(), code_id, "create_auth")
+        corp = exchange_and_notify(state, current_app_object(), code_id, "create_auth")
     record = state.store.get_auth_code(code_id)
     if corp is None and record is not None and record.corp_id:
         corp = state.store.get_corp(record.corp_id)

@@ -36,7 +36,7 @@ from markupsafe import Markup, escape
 from werkzeug.local import LocalProxy
 
 from . import signals
-from .state import WeComState, get_state
+from .state import WeComState, current_app_object, get_state
 from .user import AnonymousUser, WeComUser
 
 log = logging.getLogger("flask_wecom.login")
@@ -113,7 +113,7 @@ def login_user(user: WeComUser, app_user: Any = None) -> None:
     The login view renews the session (``session.clear()``) before calling this, so a session id
     or state planted before the login does not survive it.
     """
-    app = current_app._get_current_object()
+    app = current_app_object()
     user.app_user = app_user
     record = user.to_session()
     record["_at"] = int(app.extensions["wecom"].clock())  # the app's clock (WeCom(app, clock=...))
@@ -128,7 +128,7 @@ def login_user(user: WeComUser, app_user: Any = None) -> None:
 
 def logout_user() -> Optional[WeComUser]:
     """Forget the logged-in member; returns who it was (None when nobody was logged in)."""
-    app = current_app._get_current_object()
+    app = current_app_object()
     user = _get_user()
     session.pop(SESSION_KEY, None)
     g._wecom_user = AnonymousUser()

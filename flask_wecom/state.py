@@ -19,13 +19,14 @@ if TYPE_CHECKING:  # names for the annotations only: this module imports nothing
     from flask_caching import Cache
 
     from .client import WeComClient
+    from .config import AppType
     from .extension import WeCom
     from .provider import Provider
     from .spool import Spool
     from .store import Store
     from .tokens import TokenManager
 
-__all__ = ["EXTENSION_KEY", "WeComState", "get_state"]
+__all__ = ["EXTENSION_KEY", "WeComState", "get_state", "current_app_object"]
 
 log = logging.getLogger("flask_wecom")
 
@@ -38,8 +39,13 @@ class WeComState:
 
     #: the spool for what the store cannot take (flask_wecom.spool), set by ``WeCom.init_app``
     spool: Spool
+    #: flask_wecom.recovery's bookkeeping (monotonic times, the pid of the process running the sweeper),
+    #: set on first use
+    _spool_looked: float
+    _spool_kicked: float
+    _sweeper_pid: int
 
-    def __init__(self, ext: WeCom, app: Flask, config: Dict[str, Any], app_type: str, client: WeComClient,
+    def __init__(self, ext: WeCom, app: Flask, config: Dict[str, Any], app_type: AppType, client: WeComClient,
                  cache: Cache, tokens: TokenManager, store: Store, provider: Provider,
                  problems: List[Any]) -> None:
         self.ext = ext
@@ -105,7 +111,15 @@ def get_state(app: Optional[Flask] = None) -> WeComState:
     """The per-app state of ``app`` (``current_app`` when no app is given); ``WeCom.state(app)`` is the same."""
     app = app or current_app
     try:
-        return app.extensions[EXTENSION_KEY]
+        state: WeComState = app.extensions[EXTENSION_KEY]
     except KeyError:
         raise RuntimeError("flask-wecom is not initialised on this app: call WeCom(app) or "
                            "wecom.init_app(app)") from None
+    return state
+
+
+def current_app_object() -> Flask:
+    """The app behind ``current_app`` (a signal's sender, what a thread keeps): Flask types the proxy as
+    ``Flask``, which hides the proxy's ``_get_current_object()`` from type checkers."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy at run time
+    return app

@@ -46,7 +46,7 @@ from .oauth import (
     login_url,
 )
 from .redact import redact_query
-from .state import get_state
+from .state import current_app_object, get_state
 
 log = logging.getLogger("flask_wecom.login")
 
@@ -588,7 +588,7 @@ def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None, v
 
     "Start again" leads to ``/login`` with the same ``next`` and, when known, the same ``via``.
     """
-    app = current_app._get_current_object()
+    app = current_app_object()
     signals.send(signals.login_failed, app, error=failure)
     details = describe_failure(failure)
     via = via if via in (OAUTH, QR) else None
