@@ -18,31 +18,20 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 
 from . import dbguard
 from .errors import CorpNotFoundError
+from .hub import tables as _hub_tables  # noqa: F401 - the hub's tables are on this metadata (wecom_0003), used or not
+from .metadata import CaseSensitiveId, EpochSeconds, metadata
 from .secretbox import SecretBox
 
 log = logging.getLogger("flask_wecom.store")
-
-metadata = sa.MetaData()
 
 #: Seconds an AuthCode claim lasts without progress; a live exchange renews it (WECOM_EXCHANGE_LEASE).
 LEASE_SECONDS = 30.0
 #: Seconds between two prunings of expired replay marks by one Store (not on every delivery).
 PRUNE_INTERVAL = 300.0
-
-#: Corp and suite ids are case-sensitive (post-2022 encrypted ids, doc 97104). SQLite and
-#: PostgreSQL compare case-sensitively already; MySQL/MariaDB's default collations do not, so those
-#: columns use a binary collation there ("wwAbC" and "wwabc" are different corps).
-CaseSensitiveId = sa.String(128).with_variant(mysql.VARCHAR(128, collation="utf8mb4_bin"), "mysql", "mariadb")
-
-#: Epoch seconds (``time.time()``). ``sa.Float`` is double precision on PostgreSQL and SQLite but a 4-byte FLOAT
-#: on MySQL/MariaDB (24-bit mantissa: today's epoch to about ±64 s), which breaks 30 s leases and 10-minute
-#: AuthCode windows; there it is DOUBLE (revision wecom_0004 converts older tables).
-EpochSeconds = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 #: Latest suite_ticket per suite ("latest wins"; WeCom says always use the newest one).
 suite_tickets = sa.Table(
@@ -634,7 +623,3 @@ def unavailable_reason(exc: BaseException) -> Optional[str]:
     if cause is exc and "[SQL:" in text:
         text = text.split("[SQL:", 1)[0].strip()
     return f"{type(cause).__name__}: {text[:200]}" if text else type(cause).__name__
-
-
-# The OIDC hub's tables belong to this metadata (revision wecom_0003), whether or not the hub is used.
-from .hub import tables as _hub_tables  # noqa: E402,F401,I001

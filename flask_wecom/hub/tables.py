@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..store import EpochSeconds, metadata
+from ..metadata import EpochSeconds, metadata
 
 #: Signing keys. ``slot`` is ``"active"`` for the one key that signs (unique: two workers creating the
 #: first key at once end with one), NULL once retired; a retired key stays in JWKS until ``retired_at`` +
