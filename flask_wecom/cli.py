@@ -1,13 +1,26 @@
-"""``flask wecom …`` commands: what people otherwise do by hand in the WeCom console or with curl."""
+"""``flask wecom …`` commands: what people otherwise do by hand in the WeCom console or with curl.
+
+``flask wecom doctor`` (the doctor's checks as a table or JSON) is here too; ``flask wecom db …`` lives in
+:mod:`flask_wecom.db_cli` and ``flask wecom hub …`` in :mod:`flask_wecom.hub.cli`, added to the group below.
+``WeCom(app)`` registers the group without importing this module (:mod:`flask_wecom.lazy_cli`).
+"""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from typing import Any, Dict, List, Optional
 
 import click
 from flask.cli import with_appcontext
 
+from .callback import exchange_and_notify
+from .db_cli import db_cli
+from .doctor import CheckResult, DoctorContext, run_checks, summarize
+from .doctor_flask import build_context, report
+from .errors import CorpNotFoundError
 from .health import auth_codes_line, schema_line, spool_line, store_health
+from .hub.cli import hub_cli
 from .redact import mask
 from .state import current_app_object, get_state
 from .store import unavailable_reason
@@ -119,8 +132,6 @@ def corps_command() -> None:
 def secret_command(corp_id: str) -> None:
     """Print CORP_ID's permanent code (for 代开发: the app secret)."""
     state = get_state()
-    from .errors import CorpNotFoundError
-
     try:
         code = state.store.get_permanent_code(corp_id)
     except CorpNotFoundError as exc:
@@ -156,8 +167,6 @@ def exchange_command(stuck: bool) -> None:
 
     Each worker's sweep does the same within WECOM_EXCHANGE_LEASE + WECOM_SWEEP_INTERVAL seconds; this is
     the manual tool."""
-    from .callback import exchange_and_notify
-
     state = get_state()
     lease = state.provider.lease
     pending = state.store.pending_auth_codes(expired=stuck, lease=lease)
@@ -196,7 +205,57 @@ def unblock_command(corp_id) -> None:
         click.echo(f"nothing remembered for {scope}")
 
 
-__all__ = ["wecom_cli", "status_lines"]
-from .doctor_cli import doctor_command; wecom_cli.add_command(doctor_command)  # noqa: E402,E702,I001
-from .db_cli import db_cli; wecom_cli.add_command(db_cli)  # noqa: E402,E702,I001
-from .hub.cli import hub_cli; wecom_cli.add_command(hub_cli)  # noqa: E402,E702,I001
+# -- flask wecom doctor ----------------------------------------------------------------------------
+
+
+def format_table(results: List[CheckResult], context: Optional[DoctorContext] = None) -> List[str]:
+    """The results as readable lines: ``✓ [n] title`` then the finding, details and fix indented."""
+    lines: List[str] = []
+    if context is not None:
+        public = context.public_url or "(unknown: set WECOM_PUBLIC_URL or pass --public-url)"
+        source = f" [{context.public_url_source}]" if context.public_url_source else ""
+        lines.append(f"flask-wecom doctor — mode {context.app_type}, public URL {public}{source}")
+        lines.append("")
+    for r in results:
+        lines.append(f"{r.symbol} [{r.step or '-'}] {r.title}")
+        lines.append(f"      {r.finding}")
+        for detail in r.details:
+            lines.append(f"        · {detail}")
+        if r.fix:
+            lines.append(f"      → {r.fix}")
+    s = summarize(results)
+    lines.append("")
+    lines.append(f"{s['ok']} ✓ ok, {s['warn']} ! warnings, {s['fail']} ✗ failed, {s['skip']} – skipped"
+                 + ("" if s["passed"] else " — fix the ✗ rows first / 请先处理 ✗ 行"))
+    return lines
+
+
+@wecom_cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="print the results as JSON (for scripts)")
+@click.option("--public-url", default=None, metavar="URL",
+              help="public base URL users reach this app at (default: WECOM_PUBLIC_URL)")
+@click.option("--warn-days", default=14, show_default=True, type=int,
+              help="warn this many days before a trial or edition expires")
+@with_appcontext
+def doctor_command(as_json: bool, public_url: Optional[str], warn_days: int) -> None:
+    """Check the WeCom setup (config, callback, suite ticket, tokens, trusted domain, authorization…).
+
+    Exit status 1 when any check fails. No secret is printed.
+    """
+    app = current_app_object()
+    context = build_context(app, public_url, expiry_warning_days=warn_days)
+    results = run_checks(context=context)
+    if as_json:
+        data: Dict[str, Any] = report(results, context)
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in format_table(results, context):
+            click.echo(line)
+    if not summarize(results)["passed"]:
+        raise click.exceptions.Exit(1)
+
+
+wecom_cli.add_command(db_cli)
+wecom_cli.add_command(hub_cli)
+
+__all__ = ["wecom_cli", "status_lines", "doctor_command", "format_table"]

@@ -30,7 +30,7 @@ from flask_wecom.testing.model import AuthorizeError
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = re.compile(r"§|wecom-api|UNCONFIRMED")
 #: modules whose docstrings are user-visible (click turns command docstrings into --help)
-CLI_MODULES = {"flask_wecom/cli.py", "flask_wecom/doctor_cli.py", "flask_wecom/testing/__main__.py"}
+CLI_MODULES = {"flask_wecom/cli.py", "flask_wecom/testing/__main__.py"}
 #: the old notes file, its folder next to the repository (written so this file does not match itself)
 OUTSIDE_POINTERS = re.compile(r"wecom-api[.]md|[.][.][/]shared\b|/work[/]shared\b")
 #: 0.1.0's store, kept verbatim for the schema tests; its first lines say where the notes went
