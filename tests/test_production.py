@@ -8,7 +8,8 @@ Redis (a key prefix of its own, deleted afterwards). The browser side plays ngin
 
 Checked: workers booting together on an empty database serve concurrent first requests without an
 error; 8 concurrent copies of one create_auth → one get_permanent_code at WeCom; 40 concurrent logins
-(full OAuth round trips, one ``requests.Session`` per user) → one gettoken.
+(full OAuth round trips, one ``requests.Session`` per user) → one gettoken; a login in a worker makes
+user/get and getuserdetail at the same time (issue 12).
 """
 from __future__ import annotations
 
@@ -272,3 +273,32 @@ def test_forty_concurrent_logins_make_one_gettoken(production):
     log = production.log()
     assert "Traceback" not in log, log[-4000:]
     print(f"40 concurrent logins in {elapsed:.1f} s")
+
+
+def test_a_login_in_a_worker_makes_user_get_and_getuserdetail_at_the_same_time(production, monkeypatch):
+    """Issue 12: in a gunicorn worker (gthread, built after the fork) the login's pool makes user/get and
+    getuserdetail together: the fake holds each until the other has arrived, and their calls overlap."""
+    fake = production.fake
+    paths = ("/cgi-bin/user/get", "/cgi-bin/auth/getuserdetail")
+    arrived = {path: threading.Event() for path in paths}
+    original = fake.app._respond
+
+    def respond(request, ip, path, call):
+        if path in arrived:
+            arrived[path].set()
+            for event in arrived.values():
+                event.wait(5)  # one after the other, the first waits in vain and they do not overlap
+        return original(request, ip, path, call)
+
+    monkeypatch.setattr(fake.app, "_respond", respond)
+    before = {path: len(fake.calls_to(path)) for path in paths}
+    browser = production.browser()
+    start = browser.get(PUBLIC + "/wecom/login?next=/me&via=oauth", allow_redirects=False, timeout=30)
+    assert start.status_code == 302, start.text[:1000]
+    picked = confirm(start.headers["Location"])
+    me = browser.get(picked.headers["Location"], timeout=30)
+    assert me.status_code == 200 and me.url == PUBLIC + "/me", (me.status_code, me.text[:1000])
+    assert me.json()["name"] == fake.corp.members[0].name
+    member, detail = (fake.calls_to(path)[before[path]:] for path in paths)
+    assert len(member) == 1 and len(detail) == 1
+    assert member[0].time < detail[0].ended and detail[0].time < member[0].ended
