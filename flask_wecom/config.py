@@ -125,7 +125,7 @@ def database_options(config: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _database_options_problems(config: Mapping[str, Any]) -> List[ConfigProblem]:
     value = config.get("WECOM_DATABASE_OPTIONS")
-    if value is None or isinstance(value, Mapping) or isinstance(value, str) and not value.strip():
+    if value is None or isinstance(value, Mapping) or (isinstance(value, str) and not value.strip()):
         return []
     if isinstance(value, str):
         try:

@@ -139,7 +139,7 @@ def serve_advice(domain: Optional[str]) -> Tuple[str, str]:
 
 def login_warning(redirect_uri: str, checked: RedirectHost) -> str:
     """The one log line the login view writes per host WeCom would refuse for in-client login."""
-    why_zh, why_en = why_refused(checked.problem or LOCAL)
+    _why_zh, why_en = why_refused(checked.problem or LOCAL)
     _zh, advice = serve_advice(checked.advisable)
     return (f"in-client WeCom login (OAuth) cannot work with redirect_uri {redirect_uri}: its host {checked.host} "
             f"{why_en}; WeCom shows 'redirect_uri需使用应用可信域名' (50001) instead of coming back. "

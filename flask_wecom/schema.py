@@ -265,7 +265,7 @@ def _mysql_lock(conn, timeout: float) -> Iterator[None]:
 
 def sqlite_lock_path(database: Optional[str]) -> Optional[str]:
     """The lock file beside a SQLite database file; None for an in-memory database."""
-    if not database or database == ":memory:" or database.startswith("file:") and "mode=memory" in database:
+    if not database or database == ":memory:" or (database.startswith("file:") and "mode=memory" in database):
         return None
     path = database[len("file:"):].split("?", 1)[0] if database.startswith("file:") else database
     return os.path.abspath(path) + ".wecom-schema.lock"

@@ -103,7 +103,7 @@ class WeComState:
         """Block until background work (AuthCode exchanges) is finished. True when all finished."""
         with self._lock:
             futures = list(self._futures)
-        done, not_done = wait(futures, timeout=timeout)
+        _done, not_done = wait(futures, timeout=timeout)
         return not not_done
 
 

@@ -183,7 +183,7 @@ class _CacheAddLocker:
     def __init__(self, guard: GuardedCache, lock_timeout: float, fallback: _ThreadLocker) -> None:
         self.guard = guard
         self.backend = guard.inner
-        self.lock_timeout = max(1, int(math.ceil(lock_timeout)))
+        self.lock_timeout = max(1, math.ceil(lock_timeout))
         self.fallback = fallback
 
     def _add(self, backend: Any, key: str, owner: str) -> bool:
@@ -523,7 +523,7 @@ class TokenManager:
                 record["salt"] = uuid.uuid4().hex[:16]
                 record["fp"] = _fingerprint(record["salt"], current)
         # Kept past `until` (for `longest`) so that a failure right after the block doubles it.
-        self._write(key, record, int(math.ceil(duration + longest)))
+        self._write(key, record, math.ceil(duration + longest))
         log.warning("%s token of %s: WeCom answered errcode %s; not asking again for %.0f s (strike %d)%s",
                     kind, owner, exc.errcode, duration, strikes,
                     "" if rate_limited else " — fix the credential, then `flask wecom unblock`")
@@ -549,7 +549,7 @@ class TokenManager:
             raise TransportError("WeCom answered without a usable expires_in") from None
         entry = {"token": token, "expires_at": fetched_at + life, "fetched_at": fetched_at}
         _, use_until = self._bounds(entry)
-        self._write(key, entry, max(1, int(math.ceil(use_until - fetched_at))))
+        self._write(key, entry, max(1, math.ceil(use_until - fetched_at)))
         return token
 
     def _fetch_and_store(self, kind: str, owner: str, key: str, fetch: Fetch,
@@ -672,7 +672,7 @@ def _remembered(kind: str, errcode: int) -> bool:
 
 def _blocked_error(record: dict, now: float) -> WeComAPIError:
     """The remembered answer as the same :class:`WeComAPIError`, saying until when it stands."""
-    left = max(1, int(math.ceil(float(record.get("until", now)) - now)))
+    left = max(1, math.ceil(float(record.get("until", now)) - now))
     until = time.strftime("%H:%M:%S", time.localtime(float(record.get("until", now))))
     if int(record.get("errcode", 0)) in RATE_LIMIT_ERRCODES:
         note = (f"（频率拦截期间不再请求，{left} 秒后（{until}）再试 / WeCom's rate-limit block lasts its whole "

@@ -213,9 +213,9 @@ def test_plain_corp_id_and_secret_stay_a_self_built_app(tmp_path):
 
 
 def test_contradictions_are_refused(tmp_path):
-    with pytest.raises(ConfigError, match="WECOM_APP_TYPE.*internal.*WECOM_SUITE_ID"):
+    with pytest.raises(ConfigError, match=r"WECOM_APP_TYPE.*internal.*WECOM_SUITE_ID"):
         _start(tmp_path, WECOM_APP_TYPE="internal", WECOM_CORP_ID="ww0123456789abcdef", WECOM_SUITE_ID="dkX")
-    with pytest.raises(ConfigError, match="WECOM_SECRET.*third-party"):
+    with pytest.raises(ConfigError, match=r"WECOM_SECRET.*third-party"):
         _start(tmp_path / "t", WECOM_SUITE_ID="wwSuite", WECOM_SUITE_SECRET="s", WECOM_TOKEN="t",
                WECOM_ENCODING_AES_KEY="a" * 43, WECOM_PROVIDER_CORP_ID="wwP", WECOM_LOGIN_SUITE_ID="wwL",
                WECOM_LOGIN_SUITE_SECRET="l")

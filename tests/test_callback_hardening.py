@@ -284,7 +284,8 @@ def test_a_template_event_the_store_cannot_take_is_spooled_and_applied_once(prov
     assert first.text == "success" and len(state.spool) == 1
     assert state.store.get_suite_ticket(fake.suite.suite_id) is None
     names = os.listdir(state.spool.directory)
-    assert "T-spooled" not in open(os.path.join(state.spool.directory, names[0])).read()  # sealed
+    with open(os.path.join(state.spool.directory, names[0])) as fh:
+        assert "T-spooled" not in fh.read()  # sealed
     # the same delivery again (an undocumented retry): processed now, so the spooled copy is a duplicate
     again = requests.post(provider.callback, params=params, data=body.encode(), timeout=10)
     assert again.text == "success"

@@ -99,7 +99,7 @@ def test_a_good_config_keeps_the_commands(tmp_path: Path) -> None:
 def test_outside_the_flask_command_it_is_a_config_error(tmp_path: Path) -> None:
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
     app.config.update(_base(tmp_path), WECOM_APP_TYPE="selfbuilt")
-    with pytest.raises(ConfigError, match="WECOM_APP_TYPE.*selfbuilt"):
+    with pytest.raises(ConfigError, match=r"WECOM_APP_TYPE.*selfbuilt"):
         WeCom(app)
 
 
@@ -193,5 +193,5 @@ def test_a_number_that_is_not_whole_is_refused_naming_the_key(tmp_path: Path, mo
     app = Flask("env_float", instance_path=str(tmp_path / "instance"))
     app.config.update(_base(tmp_path))
     app.config.from_prefixed_env()
-    with pytest.raises(ConfigError, match="WECOM_TOKEN.*from_prefixed_env"):
+    with pytest.raises(ConfigError, match=r"WECOM_TOKEN.*from_prefixed_env"):
         WeCom(app)

@@ -271,7 +271,7 @@ def test_reply_timestamp_signed_as_given(a, timestamp):
 
 def test_padding_is_to_32_bytes(a):
     # 16 + 4 + len(msg) + 18 (corp id): a 26-byte message fills 64 exactly -> a full 32-byte pad block.
-    for size in range(0, 80):
+    for size in range(80):
         raw = base64.b64decode(a.encrypt("x" * size))
         assert len(raw) % BLOCK_SIZE == 0
         padded_len = 16 + 4 + size + len(A_CORP)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Optional
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,7 +32,7 @@ def _page(response) -> str:
     return response.get_data(as_text=True)
 
 
-def assert_failure_page(response, reason: str, status: int, *, errcode=None, retry: bool = None) -> str:
+def assert_failure_page(response, reason: str, status: int, *, errcode=None, retry: Optional[bool] = None) -> str:
     page = _page(response)
     assert response.status_code == status, page[:3000]
     assert f'data-reason="{reason}"' in page, page[:3000]

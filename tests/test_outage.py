@@ -210,7 +210,7 @@ def _walk(app, client, fake, label: str) -> list:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("wecom."):
             continue
-        values = {name: "wecom.css" for name in rule.arguments}
+        values = dict.fromkeys(rule.arguments, "wecom.css")
         path = rule.build(values)[1] if rule.arguments else rule.rule
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             for query in ("", "?next=/corp&corp_id=" + fake.corp.auth_corp_id, "?code=abc&state=abc123"):

@@ -468,7 +468,7 @@ def test_auto_upgrade_off_refuses_a_0_1_0_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.sqlite3'}"
     ids = _fill_0_1_0(url)
     store = Store(url, SecretBox(KEY), auto_upgrade=False)
-    with pytest.raises(SchemaError, match="0.1.0 tables"):
+    with pytest.raises(SchemaError, match=r"0\.1\.0 tables"):
         store.get_suite_ticket("dkSuite")
     assert schema.upgrade(store.engine) == "0.1.0"
     _assert_0_1_0_data_intact(store, ids)

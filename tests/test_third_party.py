@@ -122,7 +122,7 @@ def test_web_login_without_the_login_suite_is_refused_naming_the_keys(tmp_path):
         # forcing web login without it cannot work: refused at start
         with pytest.raises(ConfigError, match="WECOM_LOGIN_SUITE_ID"):
             _make_app(fake, tmp_path / "qr", WECOM_LOGIN_SUITE_ID=None, WECOM_LOGIN_VIA="qr")
-        with pytest.raises(ConfigError, match="WECOM_LOGIN_SUITE_ID.*own suite id"):
+        with pytest.raises(ConfigError, match=r"WECOM_LOGIN_SUITE_ID.*own suite id"):
             _make_app(fake, tmp_path / "own", WECOM_LOGIN_SUITE_ID=fake.suite.suite_id)
 
 

@@ -139,3 +139,24 @@ def test_users_mypy_sees_the_real_types(tmp_path: Path, flags: Tuple[str, ...]) 
         assert reveals[tag] == expected, f"{tag}: {reveals[tag]!r} != {expected!r}\n{output}"
     # the mistakes are caught, and nothing else in the user's module is an error (even under --strict)
     assert {line: [code] for line, code in _expected_errors().items()} == errors, output
+
+
+def test_the_typed_names_still_load_lazily() -> None:
+    """The TYPE_CHECKING re-exports cost nothing at run time: ``import flask_wecom`` loads no Flask."""
+    code = ("import sys, flask_wecom\n"
+            "assert 'flask' not in sys.modules and 'flask_wecom.extension' not in sys.modules, sorted(sys.modules)\n"
+            "from flask_wecom import WeCom, login_required, wecom_user\n"
+            "from flask_wecom.extension import WeCom as Real\n"
+            "assert WeCom is Real and callable(login_required) and 'flask_wecom.login' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_ci_runs_ruff_and_mypy_before_the_tests() -> None:
+    root = PACKAGE.parent
+    script = (root / ".ci" / "run").read_text(encoding="utf-8")
+    ruff, mypy, tests = (script.index('"$PY" -m ruff check .'), script.index('"$PY" -m mypy'),
+                         script.index('run_tests "$PY"'))
+    assert ruff < mypy < tests
+    assert 'die "ruff or mypy found problems' in script
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert "[tool.mypy]" in pyproject and 'files = ["flask_wecom"]' in pyproject

@@ -155,7 +155,7 @@ def run_checks(config: Optional[Mapping[str, Any]] = None, app_type: Optional[st
 
 def summarize(results: Iterable[CheckResult]) -> Dict[str, Any]:
     """Counts per status and ``passed`` (no ``fail``)."""
-    counts = {status: 0 for status in STATUSES}
+    counts = dict.fromkeys(STATUSES, 0)
     for r in results:
         counts[r.status] += 1
     return {**counts, "passed": counts[FAIL] == 0}

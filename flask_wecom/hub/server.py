@@ -53,11 +53,11 @@ class HubMember:
 class HubCodeChallenge(CodeChallenge):
     """PKCE with ``S256`` only (``plain`` protects nothing against a leaked authorization request)."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012 - Authlib reads this class attribute
 
 
 class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012 - Authlib API
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         hub = self.server.hub

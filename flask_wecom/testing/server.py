@@ -289,7 +289,7 @@ class FakeWeComApp:
         if request.method not in ("GET", "POST"):
             return Response("405 Method Not Allowed", status=405, mimetype="text/plain")
         source = request.form if request.method == "POST" else request.args
-        params = {k: v for k, v in source.items()}
+        params = dict(source.items())
         try:
             with self.model.lock:
                 req = self.model.validate_login(kind, {k: v for k, v in params.items()
