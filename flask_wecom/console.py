@@ -20,6 +20,7 @@ __all__ = [
     "CORP_TRUSTED_IP",
     "REFRESH_TICKET",
     "REENABLE",
+    "VISIBLE_RANGE_PLACE",
     "VISIBLE_RANGE",
     "whitelist_place",
     "whitelist_fix",
@@ -51,11 +52,13 @@ REENABLE: Text = (
     "请企业管理员在「管理后台 → 应用管理 → 本应用」重新启用（代开发应用的停用/启用会推送 change_auth）",
     "the corp admin must re-enable it under admin console → 应用管理 → this app (for 代开发, disabling and "
     "enabling push change_auth)")
+#: the app's visible range (可见范围): who may log in
+VISIBLE_RANGE_PLACE: Text = ("管理后台「应用管理 → 本应用 → 可见范围」",
+                             "the admin console: 应用管理 → this app → 可见范围 (visible range)")
 #: who adds members to the app's visible range, and where (a change pushes change_auth, doc 90642)
-VISIBLE_RANGE: Text = (
-    "请企业管理员在「管理后台 → 应用管理 → 本应用 → 可见范围」中添加成员或部门（变更会推送 change_auth）",
-    "the corp admin must add members or departments under admin console → 应用管理 → this app → 可见范围 "
-    "(visible range); the change pushes change_auth")
+VISIBLE_RANGE: Text = (f"请企业管理员在{VISIBLE_RANGE_PLACE[0]}中添加成员或部门（变更会推送 change_auth）",
+                       f"the corp admin must add members or departments under {VISIBLE_RANGE_PLACE[1]}; the change "
+                       "pushes change_auth")
 
 
 def whitelist_place(app_type: Optional[str]) -> Text:

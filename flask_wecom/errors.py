@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from typing import Optional
 
+from . import reasons
+
+
+def _explained(reason: str) -> str:
+    """A login-failure reason's title, what happened and fix, Chinese / English, as one message."""
+    record = reasons.get(reason)
+    return (f"{record.title[0]}：{record.what[0]}{record.fix[0]} / "
+            f"{record.title[1]}: {record.what[1]} {record.fix[1]}")
+
 
 class WeComError(Exception):
     """Base class of every error raised by flask-wecom.
@@ -146,13 +155,7 @@ def _rebuild_api_error(cls, errcode, errmsg, hint, path):
 class NoSuiteTicketError(WeComError):
     """No suite_ticket has reached our callback URL yet, so no suite token can be had."""
 
-    description = (
-        "还没有收到 suite_ticket：企业微信尚未成功推送到指令回调 URL。请确认回调 URL 可从公网访问、"
-        "Token/EncodingAESKey 与后台一致，然后在服务商后台的代开发模板详情里点击「刷新Ticket」。 / "
-        "No suite_ticket yet: WeCom has not reached the template callback URL. Check that the URL is "
-        "public and Token/EncodingAESKey match the console, then click 刷新Ticket (refresh ticket) "
-        "on the template page of the provider console to trigger a push."
-    )
+    description = _explained("no_suite_ticket")  # the words of its login page (flask_wecom.reasons)
 
 
 class CorpNotFoundError(WeComError):

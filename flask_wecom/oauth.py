@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
 
-from . import errcodes, permissions
+from . import errcodes, permissions, reasons
 from .errors import (
     ConfigError,
     CorpNotChosenError,
@@ -80,40 +80,10 @@ WECOM_CLIENT_MARKER = "wxwork"
 STATE_PATTERN = re.compile(r"^[A-Za-z0-9]{1,128}$")
 STATE_LENGTH = 32
 
-#: The failure reasons the login layer distinguishes (each has its own page text in views.py).
-REASONS = (
-    "state_missing",      # no state in the callback / no login in progress
-    "state_mismatch",     # forged, from another browser, or already consumed
-    "state_expired",      # older than WECOM_STATE_MAX_AGE
-    "state_replayed",     # a state that was already used once
-    "cancelled",          # WeCom came back without a code (the user refused / closed)
-    "code_invalid",       # 40029 / 42022: code reused or older than 5 minutes
-    "not_member",         # openid only: the user is not a member of the corp
-    "not_visible",        # member outside the app's visible range
-    "ip_not_whitelisted",  # 60020
-    "app_unavailable",    # app disabled / expired / offline / authorization cancelled
-    "no_licence",         # 701016: the trial is over and the member holds no active licence (doc 97194)
-    "trusted_domain",     # 50001: redirect_uri not on the app's trusted domain
-    "no_corp",            # no corp has authorized the app yet
-    "corp_required",      # several corps authorized the app and the request names none
-    "corp_unknown",       # the corp the request names has not authorized the app (or cancelled)
-    "no_suite_ticket",    # 代开发/third-party: no suite_ticket yet, so no suite token
-    "login_suite_missing",  # third-party web login without WECOM_LOGIN_SUITE_ID / _SECRET (doc 98171)
-    "secret_rejected",    # 40001: wrong or reset secret — or the app is disabled (same errcode, doc 90313)
-    "agent_mismatch",     # 301002: the access_token's app is not the agentid's app
-    "config",             # our credentials are wrong (40013, 40084 …) or settings missing
-    "refused",            # the app's user_loader refused the user
-    "unreachable",        # WeCom could not be reached
-    "store_unavailable",  # our database is down or unreachable: 503, try again shortly
-    "api_error",          # any other errcode
-    "internal",           # a bug on our side (logged with its traceback, never shown)
-)
+#: The failure reasons the login layer distinguishes: one record each in flask_wecom.reasons (status,
+#: retry, the page's words, the errcodes that mean it).
+REASONS = reasons.REASONS
 
-_CODE_INVALID = frozenset({40029, 42022})
-_NOT_VISIBLE = frozenset({50002, 60011, 60021, 92000})
-#: 301002 (token/agentid mismatch) and 670001 (sharing scope) are settings, not a disabled app (doc 90313)
-_APP_UNAVAILABLE = frozenset({48004, 48006, 50003, 84085, 90302})
-_CONFIG = frozenset({40013, 40056, 40080, 40083, 40084, 40085, 40091, 48003, 670001, 710000})
 #: errcodes of auth/getuserdetail after which the login goes on without the sensitive fields
 _DETAIL_OPTIONAL = frozenset({48002, 84014, 84015, 84090, 92001})
 #: errcodes of user/get after which the login goes on with what getuserinfo gave
@@ -328,27 +298,15 @@ class LoginFailure(LoginError):
     def info(self) -> Optional[errcodes.ErrorInfo]:
         return errcodes.lookup(self.errcode) if self.errcode is not None else None
 
+    @property
+    def record(self) -> reasons.Reason:
+        """The registry's record of :attr:`reason`: HTTP status, retry, the words of its page."""
+        return reasons.get(self.reason)
+
 
 def reason_for_errcode(errcode: int) -> str:
-    if errcode in _CODE_INVALID:
-        return "code_invalid"
-    if errcode == 60020:
-        return "ip_not_whitelisted"
-    if errcode in _NOT_VISIBLE:
-        return "not_visible"
-    if errcode in _APP_UNAVAILABLE:
-        return "app_unavailable"
-    if errcode == 701016:
-        return "no_licence"
-    if errcode == 50001:
-        return "trusted_domain"
-    if errcode == 40001:
-        return "secret_rejected"
-    if errcode == 301002:
-        return "agent_mismatch"
-    if errcode in _CONFIG:
-        return "config"
-    return "api_error"
+    """The reason a WeCom errcode means (the mapping lives with the reasons, :mod:`flask_wecom.reasons`)."""
+    return reasons.reason_for_errcode(errcode)
 
 
 def failure_from_error(exc: BaseException, step: str = "") -> LoginFailure:
