@@ -79,6 +79,8 @@ setup(
         "test": [
             "pytest>=7",
             "pytest-timeout",
+            # `coverage run -m pytest` (README, "Running our tests"); branch settings in pyproject.toml
+            "coverage[toml]>=7",
             "hypothesis",
             # tests/test_xmlutil.py compares the expat parser with the defusedxml one it replaced
             "defusedxml>=0.7",

@@ -172,6 +172,30 @@ def clock() -> Clock:
     return Clock()
 
 
+# -- a PostgreSQL cluster of the module's own ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """A PostgreSQL cluster on a private port (tests/private_postgres.py), for tests that stop, crash or
+    freeze the database; never the machine's. One per test module."""
+    from private_postgres import PrivatePostgres
+
+    cluster = PrivatePostgres()
+    cluster.start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def database(pg):
+    """``pg`` with a new database of this test's (``database.db_url``); afterwards the cluster is thawed and
+    running again, whatever the test did to it."""
+    pg.db_url = pg.new_database()
+    yield pg
+    pg.recover()
+
+
 # -- a login test app ----------------------------------------------------------------------------------------
 
 

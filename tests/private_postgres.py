@@ -122,6 +122,16 @@ class PrivatePostgres:
                 pass
         self._frozen = []
 
+    def running(self) -> bool:
+        command = self._as + [os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "status"]
+        return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+
+    def recover(self) -> None:
+        """Running and answering again, whatever a test did to it (stopped, crashed, frozen)."""
+        self.thaw()
+        if not self.running():
+            self.start()
+
     def close(self) -> None:
         self.thaw()
         try:

@@ -21,7 +21,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 from flask import Flask
-from private_postgres import PrivatePostgres
 from provider_app import SECRET_KEY, app_config
 
 from flask_wecom import WeCom
@@ -34,25 +33,6 @@ from flask_wecom.xmlutil import to_xml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXCHANGE = "/cgi-bin/service/get_permanent_code"
-
-
-@pytest.fixture(scope="module")
-def pg():
-    cluster = PrivatePostgres()
-    cluster.start()
-    yield cluster
-    cluster.close()
-
-
-@pytest.fixture
-def database(pg):
-    """A new database in the private cluster; running again after the test (which may crash it)."""
-    pg.db_url = pg.new_database()
-    yield pg
-    try:
-        pg.start()
-    except RuntimeError:  # already running
-        pass
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from flask import Flask, jsonify
 from freezable_proxy import FreezableProxy
 from login_support import login, provision, start_login
-from private_postgres import PrivatePostgres
 from provider_app import app_config
 
 from flask_wecom import WeCom, dbguard, login_required, wecom_user
@@ -27,22 +26,6 @@ from flask_wecom.testing.server import serve_app
 
 #: the issue's bound for any answer with the database frozen
 BOUND = 15.0
-
-
-@pytest.fixture(scope="module")
-def pg():
-    cluster = PrivatePostgres()
-    cluster.start()
-    yield cluster
-    cluster.close()
-
-
-@pytest.fixture
-def database(pg):
-    """A new database in the private cluster; thawed again after the test, whatever happened."""
-    pg.db_url = pg.new_database()
-    yield pg
-    pg.thaw()
 
 
 def _no_timeouts_in(url: str) -> str:

@@ -92,6 +92,16 @@ def test_expired_state(fake_wecom, tmp_path, clock):
     assert _exchange_calls(fake_wecom) == []
 
 
+def test_the_apps_clock_can_be_the_simulators(fake_wecom, tmp_path):
+    """WeCom(app, clock=fake_wecom.clock): fake_wecom.advance() moves the app's time too (the README's
+    "Testing your app"), and a login at the new time works end to end."""
+    client = make_app(fake_wecom, tmp_path, clock=fake_wecom.clock).test_client()
+    answer = confirm(start_login(client, "?next=/profile").location)
+    fake_wecom.advance(601)  # WECOM_STATE_MAX_AGE = 600
+    assert_failure_page(back_to_app(client, answer), "state_expired", 400, retry=True)
+    assert login(client).location == "/profile"
+
+
 def test_replayed_state_same_browser(app, client):
     answer = confirm(start_login(client).location)
     location = urlsplit(answer.headers["Location"])

@@ -15,7 +15,6 @@ import sys
 import pytest
 from flask import Flask, jsonify
 from login_support import HOST, back_to_app, confirm, login, make_app, provision, start_login
-from private_postgres import PrivatePostgres
 from provider_app import app_config
 
 from flask_wecom import WeCom, login_required, wecom_user
@@ -25,26 +24,6 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 UNREACHABLE = "postgresql+psycopg2://nobody@127.0.0.1:9/none?connect_timeout=1"
-
-
-@pytest.fixture(scope="module")
-def pg():
-    cluster = PrivatePostgres()
-    cluster.start()
-    yield cluster
-    cluster.close()
-
-
-@pytest.fixture
-def database(pg):
-    """The private cluster, running, with a new database (``database.db_url``); a test may stop the cluster
-    (it is running again for the next test)."""
-    pg.db_url = pg.new_database()
-    yield pg
-    try:
-        pg.start()
-    except RuntimeError:  # already running
-        pass
 
 
 @pytest.fixture
