@@ -1,14 +1,19 @@
 """The blueprint ``WeCom(app)`` registers under ``WECOM_URL_PREFIX`` (default ``/wecom``)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint
 
 from . import callback
 from .install import register_install_views
 from .views import register_login_views
 
+if TYPE_CHECKING:
+    from .extension import WeCom
 
-def create_blueprint(wecom) -> Blueprint:
+
+def create_blueprint(wecom: WeCom) -> Blueprint:
     bp = Blueprint("wecom", __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static")
     methods = ["GET", "POST"]

@@ -6,7 +6,7 @@ their message.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple, Type
 
 from . import reasons
 
@@ -144,11 +144,11 @@ class WeComAPIError(WeComError):
             text += f" — {self.hint}"
         super().__init__(text, code=self.errcode)
 
-    def __reduce__(self):  # keep pickling (multiprocessing, caches) working, path included
+    def __reduce__(self) -> Tuple[Any, ...]:  # keep pickling (multiprocessing, caches) working, path included
         return (_rebuild_api_error, (self.__class__, self.errcode, self.errmsg, self.hint, self.path))
 
 
-def _rebuild_api_error(cls, errcode, errmsg, hint, path):
+def _rebuild_api_error(cls: Type[WeComAPIError], errcode: int, errmsg: str, hint: str, path: str) -> WeComAPIError:
     return cls(errcode, errmsg, hint, path=path)
 
 

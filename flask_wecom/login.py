@@ -28,16 +28,19 @@ import hashlib
 import hmac
 import logging
 from functools import wraps
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 from urllib.parse import urlsplit
 
-from flask import current_app, g, has_request_context, jsonify, redirect, request, session, url_for
+from flask import Flask, current_app, g, has_request_context, jsonify, redirect, request, session, url_for
 from markupsafe import Markup, escape
 from werkzeug.local import LocalProxy
 
 from . import signals
 from .state import WeComState, current_app_object, get_state
 from .user import AnonymousUser, WeComUser
+
+if TYPE_CHECKING:
+    from .extension import WeCom
 
 log = logging.getLogger("flask_wecom.login")
 
@@ -95,7 +98,8 @@ def _load_user() -> Union[WeComUser, AnonymousUser]:
 def _get_user() -> Union[WeComUser, AnonymousUser]:
     if _G_KEY not in g:
         g._wecom_user = _load_user()
-    return g._wecom_user
+    user: Union[WeComUser, AnonymousUser] = g._wecom_user
+    return user
 
 
 #: The member who logged in with WeCom (:class:`~flask_wecom.user.WeComUser`), or an
@@ -142,7 +146,7 @@ def logout_user() -> Optional[WeComUser]:
     return None
 
 
-def _flask_login_in_use(app) -> bool:
+def _flask_login_in_use(app: Flask) -> bool:
     """Flask-Login is installed, the app set up a LoginManager, and WECOM_FLASK_LOGIN allows it."""
     if not app.config.get("WECOM_FLASK_LOGIN", True) or getattr(app, "login_manager", None) is None:
         return False
@@ -182,7 +186,7 @@ def _current_path() -> str:
     return path
 
 
-def unauthorized():
+def unauthorized() -> Any:
     """What an anonymous request to a ``login_required`` view gets.
 
     ``@wecom.unauthorized_handler`` replaces it. Default: JSON 401 for requests that want JSON,
@@ -251,7 +255,7 @@ def code_spans(text: Any) -> Markup:
                            for i, part in enumerate(parts))
 
 
-def init_login(wecom, app) -> None:
+def init_login(wecom: WeCom, app: Flask) -> None:
     """Called by ``WeCom.init_app``: make ``wecom_user`` and the logout token available in templates."""
     app.add_template_filter(code_spans, "wecom_code")
 

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Optional
 
 from flask import Flask, Response, request
+from flask.typing import ResponseReturnValue
 
 from .errors import SchemaError
 from .login import safe_next
@@ -48,7 +49,7 @@ def raised_in_flask_wecom(exc: BaseException) -> bool:
     return False
 
 
-def unavailable_response(reason: str):
+def unavailable_response(reason: str) -> ResponseReturnValue:
     """The 503 page (or JSON) of a store outage, with ``Retry-After``; ``reason`` goes to the log only."""
     from .lazy_store import store_unavailable_reason as unavailable_reason
     from .views import RETRY_AFTER, describe_failure, render_failure
@@ -68,7 +69,7 @@ def unavailable_response(reason: str):
                         headers={"Retry-After": str(RETRY_AFTER["store_unavailable"])})
 
 
-def _handle_store_error(exc: Exception):
+def _handle_store_error(exc: Exception) -> ResponseReturnValue:
     from .store import unavailable_reason
 
     reason = unavailable_reason(exc)

@@ -18,12 +18,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple, Union
 from urllib.parse import urlencode
 
 from . import permissions
 from .client import WeComClient
-from .config import APP_TYPES, CUSTOMIZED, INTERNAL, THIRD_PARTY, infer_app_type  # noqa: F401 - re-exported
+from .config import APP_TYPES, CUSTOMIZED, INTERNAL, THIRD_PARTY, AppType, infer_app_type  # noqa: F401 - re-exported
 from .errors import (
     ConfigError,
     CorpNotChosenError,
@@ -72,10 +72,10 @@ class Provider:
     #: where an exchange answer that the store cannot take is kept (set by the extension)
     spool: Optional[Spool] = None
 
-    def __init__(self, *, app_type: str, client: WeComClient, tokens: TokenManager, store: Store,
+    def __init__(self, *, app_type: AppType, client: WeComClient, tokens: TokenManager, store: Store,
                  suite_id: Optional[str] = None, suite_secret: Optional[str] = None,
                  provider_corp_id: Optional[str] = None, corp_id: Optional[str] = None,
-                 agent_id: Optional[str] = None, secret: Optional[str] = None, clock=time.time,
+                 agent_id: Optional[str] = None, secret: Optional[str] = None, clock: Callable[[], float] = time.time,
                  login_suite_id: Optional[str] = None, login_suite_secret: Optional[str] = None) -> None:
         self.app_type = app_type
         #: third-party web login (login_type=ServiceApp): the provider's separate 登录授权 suite
@@ -123,6 +123,7 @@ class Provider:
         if not self.has_suite:
             raise ConfigError("WECOM_SUITE_ID and WECOM_SUITE_SECRET are required for this call "
                               "(代开发模板 / 第三方应用的 suite_id 与 secret)")
+        assert self.suite_id and self._suite_secret  # has_suite  (for the type checker)
         return SuiteTokenSource(self.client, self.tokens, self.suite_id, self._suite_secret, self.suite_ticket)
 
     @property
@@ -148,6 +149,7 @@ class Provider:
                                          "刷新Ticket (登录授权应用尚未收到 suite_ticket)")
             return found[0]
 
+        assert self._login_suite_secret  # has_login_suite  (for the type checker)
         return SuiteTokenSource(self.client, self.tokens, login_suite_id, self._login_suite_secret, ticket)
 
     # -- corps ----------------------------------------------------------------------------
@@ -165,7 +167,7 @@ class Provider:
             return corp.agent_id
         return self.agent_id
 
-    def corp_token(self, corp_id: str, *, agent_id: Any = _LOOKUP):
+    def corp_token(self, corp_id: str, *, agent_id: Any = _LOOKUP) -> Union[CorpTokenSource, ThirdPartyCorpTokenSource]:
         """A token source for the corp's app access token (the right API for the app type).
 
         Building it reads no secret and calls nothing, so it also serves ``peek()`` / ``invalidate()``;
@@ -370,7 +372,8 @@ class Provider:
                 return None
             except WeComError as exc:
                 if claim.maybe_spent and exc.code == 40078:
-                    return self._spent_before(code_id, info_type, exc)
+                    self._spent_before(code_id, info_type, exc)
+                    return None
                 log.error("exchanging AuthCode #%s (%s) failed: %s", code_id, info_type, exc)
                 self.store.finish_auth_code(code_id, error=str(exc))
                 return None
@@ -448,7 +451,9 @@ class Provider:
             auth_info=_public_auth_info(data),
         )
         self._unblock_corp(corp_id)  # a new permanent code: a failure remembered for the old one is void
-        return self.store.get_corp(corp_id)
+        corp = self.store.get_corp(corp_id)
+        assert corp is not None  # saved just above, in this transaction
+        return corp
 
     def refresh_auth_info(self, corp_id: str) -> Optional[CorpRecord]:
         """change_auth: re-read the corp's authorization (visible range, agent, enabled) from WeCom."""

@@ -19,6 +19,7 @@ from typing import Dict
 
 from .errors import SchemaError
 from .events import parse_event
+from .spool import SpoolEntry
 from .state import WeComState
 
 log = logging.getLogger("flask_wecom.recovery")
@@ -96,7 +97,7 @@ def replay_spool(state: WeComState) -> int:
     return applied
 
 
-def _apply(state: WeComState, entry) -> None:
+def _apply(state: WeComState, entry: SpoolEntry) -> None:
     from .callback import after_template_event, store_template_event
 
     payload = entry.payload

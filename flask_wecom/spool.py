@@ -21,7 +21,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .secretbox import SecretBox
 
@@ -70,7 +70,7 @@ def _pid_alive(pid: int) -> bool:
 class Spool:
     """A folder of sealed entries (``<instance>/wecom-spool`` by default), replayed oldest first."""
 
-    def __init__(self, directory: str, box: SecretBox, *, clock=time.time) -> None:
+    def __init__(self, directory: str, box: SecretBox, *, clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
         self._box = box
         self._clock = clock

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # names for the annotations only: this module imports nothing
     from .client import WeComClient
     from .config import AppType
     from .extension import WeCom
+    from .hub.views import Hub
     from .provider import Provider
     from .spool import Spool
     from .store import Store
@@ -61,7 +62,7 @@ class WeComState:
         #: the app's clock (epoch seconds; ``WeCom(clock=…)``, default :func:`time.time`)
         self.clock: Callable[[], float] = time.time
         #: the OIDC hub (flask_wecom.hub.views.Hub) when WECOM_HUB_ISSUER is set, else None
-        self.hub: Any = None
+        self.hub: Optional[Hub] = None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._futures: List[Future] = []
         self._lock = threading.Lock()

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -316,7 +316,7 @@ class Store:
                 # inserted meanwhile by another process: latest wins
                 conn.execute(update, params)
 
-    def get_suite_ticket(self, suite_id: str) -> Optional[tuple]:
+    def get_suite_ticket(self, suite_id: str) -> Optional[Tuple[str, float]]:
         """``(ticket, received_at)`` or None when WeCom never pushed one."""
         with self._conn() as conn:
             row = conn.execute(

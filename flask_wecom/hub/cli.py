@@ -1,12 +1,17 @@
 """``flask wecom hub …``: the hub's clients (secrets masked) and its signing key."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from flask.cli import with_appcontext
 
 from ..errors import ConfigError
 from ..state import get_state
 from .clients import describe_clients, parse_clients
+
+if TYPE_CHECKING:
+    from .views import Hub
 
 __all__ = ["hub_cli"]
 
@@ -16,7 +21,7 @@ def hub_cli() -> None:
     pass
 
 
-def _hub():
+def _hub() -> Hub:
     hub = get_state().hub
     if hub is None:
         raise click.ClickException("the hub is off: set WECOM_HUB_ISSUER (and WECOM_HUB_CLIENTS) to turn it on")

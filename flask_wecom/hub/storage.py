@@ -159,11 +159,11 @@ class HubStorage:
 
     def revoke_code_tokens(self, code_hash: str) -> int:
         with self.store.transaction() as conn:
-            return conn.execute(hub_tokens.update().where(hub_tokens.c.code_hash == code_hash,
-                                                          hub_tokens.c.revoked_at.is_(None))
-                                .values(revoked_at=self._clock())).rowcount
+            return int(conn.execute(hub_tokens.update().where(hub_tokens.c.code_hash == code_hash,
+                                                              hub_tokens.c.revoked_at.is_(None))
+                                    .values(revoked_at=self._clock())).rowcount)
 
-    def _prune(self, conn, now: float) -> None:
+    def _prune(self, conn: sa.Connection, now: float) -> None:
         """Now and then (not on every request): drop codes past reuse detection and expired tokens."""
         if now < self._next_prune:
             return
