@@ -27,8 +27,10 @@ from flask import Flask, Response, request
 from flask.typing import ResponseReturnValue
 
 from .errors import SchemaError
+from .lazy_store import store_unavailable_reason
 from .login import safe_next
 from .oauth import LoginFailure
+from .views import RETRY_AFTER, describe_failure, render_failure
 
 log = logging.getLogger("flask_wecom")
 
@@ -51,9 +53,6 @@ def raised_in_flask_wecom(exc: BaseException) -> bool:
 
 def unavailable_response(reason: str) -> ResponseReturnValue:
     """The 503 page (or JSON) of a store outage, with ``Retry-After``; ``reason`` goes to the log only."""
-    from .lazy_store import store_unavailable_reason as unavailable_reason
-    from .views import RETRY_AFTER, describe_failure, render_failure
-
     log.error("flask-wecom: the store is unavailable (%s); %s %s answered 503", reason, request.method,
               request.path)
     details = describe_failure(LoginFailure("store_unavailable", "the store is unavailable"))
@@ -62,7 +61,7 @@ def unavailable_response(reason: str) -> ResponseReturnValue:
         return render_failure(details, here, retry_label=TRY_AGAIN)
     except Exception as exc:  # noqa: BLE001 - e.g. an app template or context processor that needs the database
         log.warning("flask-wecom: the 503 page could not be rendered (%s); answered it as plain text",
-                    unavailable_reason(exc) or type(exc).__name__)
+                    store_unavailable_reason(exc) or type(exc).__name__)
         text = (f"{details['title_zh']} / {details['title_en']}\n\n{details['what_zh']}\n{details['what_en']}\n\n"
                 f"{details['fix_zh']}\n{details['fix_en']}\n")
         return Response(text, status=503, mimetype="text/plain",

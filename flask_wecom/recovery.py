@@ -17,6 +17,8 @@ import time
 import weakref
 from typing import Dict
 
+from . import signals
+from .callback import after_template_event, exchange_and_notify, notify, store_template_event
 from .errors import SchemaError
 from .events import parse_event
 from .spool import SpoolEntry
@@ -51,8 +53,6 @@ def kick(state: WeComState) -> None:
 
 def sweep(state: WeComState) -> Dict[str, int]:
     """One pass (needs an app context): the spool first, then pending AuthCodes and expired claims."""
-    from .callback import exchange_and_notify
-
     done = {"replayed": replay_spool(state), "exchanged": 0}
     provider = state.provider
     if not provider.suite_id or provider.suite_ticket_age() is None:
@@ -98,8 +98,6 @@ def replay_spool(state: WeComState) -> int:
 
 
 def _apply(state: WeComState, entry: SpoolEntry) -> None:
-    from .callback import after_template_event, store_template_event
-
     payload = entry.payload
     if entry.kind == "event":
         event = parse_event(payload["plaintext"])
@@ -112,9 +110,6 @@ def _apply(state: WeComState, entry: SpoolEntry) -> None:
                  time.strftime("%H:%M:%S", time.localtime(entry.received_at)))
         after_template_event(state, state.app, event, outcome)
     elif entry.kind == "exchange":
-        from . import signals
-        from .callback import notify
-
         corp = state.provider.store_exchange_result(
             payload["code_id"], payload["data"], info_type=payload["info_type"],
             recorded_at=payload.get("recorded_at"), spool=False)

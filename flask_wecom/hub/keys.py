@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..errors import ConfigError
+from ..store import _insert_ignore
 from .tables import hub_keys
 
 log = logging.getLogger("flask_wecom.hub")
@@ -166,8 +167,6 @@ class KeyRing:
 
     def _create(self) -> SigningKey:
         """Generate the first key; of several processes racing, the first insert wins and all use it."""
-        from ..store import _insert_ignore
-
         key = SigningKey.generate()
         with self.store.transaction() as conn:
             won = _insert_ignore(conn, hub_keys, {

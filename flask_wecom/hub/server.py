@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
+from ..redact import mask
 from .claims import member_claims
 from .keys import ID_TOKEN_LIFETIME
 from .storage import ACCESS_TOKEN_LIFETIME, CodeRecord
@@ -159,8 +160,6 @@ class _TokenRedactingFilter(logging.Filter):
     _SECRETS = ("access_token", "refresh_token", "id_token")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from ..redact import mask
-
         if isinstance(record.args, tuple) and record.args:
             record.args = tuple(
                 {k: (mask(str(v)) if k in self._SECRETS else v) for k, v in arg.items()}

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from ..redact import redact as _redact
+from ..redact import redact_query as _redact_query
 from . import pages
 from .model import APIError, AuthorizeError, WeComModel
 
@@ -30,32 +32,6 @@ logger = logging.getLogger("flask_wecom.testing")
 DEVTOOL = "https://open.work.weixin.qq.com/devtool/query?e="
 #: the install page of third-party installs started from the provider's website (90597)
 INSTALL_PAGE = "/3rdapp/install"
-
-try:  # the project's redaction rules (flask_wecom/redact.py)
-    from ..redact import redact as _redact
-    from ..redact import redact_query as _redact_query
-except ImportError:  # pragma: no cover - redact.py ships with the package
-    _SECRET_KEYS = frozenset({
-        "corpsecret", "access_token", "suite_access_token", "suite_secret", "permanent_code",
-        "provider_secret", "provider_access_token", "suite_ticket", "auth_code", "code",
-        "user_ticket", "secret", "encoding_aes_key",
-    })
-
-    def _redact(mapping):  # type: ignore[no-redef]
-        out = {}
-        for key, value in (mapping or {}).items():
-            if isinstance(value, dict):
-                out[key] = _redact(value)
-            elif str(key).lower() in _SECRET_KEYS and value is not None:
-                text = str(value)
-                out[key] = f"{text[:3]}…({len(text)} chars)" if len(text) >= 12 else f"…({len(text)} chars)"
-            else:
-                out[key] = value
-        return out
-
-    def _redact_query(text):  # type: ignore[no-redef]
-        return text
-
 
 class DroppedConnection(ConnectionError):
     """Raised by :class:`FakeWeComApp` for a ``drop()`` fault when it is called in-process (no socket)."""
