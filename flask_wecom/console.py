@@ -12,7 +12,10 @@ service provider (developer.work.weixin.qq.com/document/path/96238, 97162, 91022
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
+
+if TYPE_CHECKING:
+    from .config import AppType
 
 __all__ = [
     "Text",
@@ -33,7 +36,10 @@ __all__ = [
 #: a text in Chinese and English
 Text = Tuple[str, str]
 
-INTERNAL, CUSTOMIZED, THIRD_PARTY = "internal", "customized", "third_party"
+# config.py's AppType values; not imported from there: config -> errors -> reasons -> console would be a cycle
+INTERNAL: AppType = "internal"
+CUSTOMIZED: AppType = "customized"
+THIRD_PARTY: AppType = "third_party"
 
 #: the provider's IP whitelist: get_suite_token, get_corp_token and 代开发 gettoken check it (doc 90313)
 PROVIDER_WHITELIST: Text = (
@@ -61,7 +67,7 @@ VISIBLE_RANGE: Text = (f"请企业管理员在{VISIBLE_RANGE_PLACE[0]}中添加�
                        "pushes change_auth")
 
 
-def whitelist_place(app_type: Optional[str]) -> Text:
+def whitelist_place(app_type: Optional[AppType]) -> Text:
     """Where the IP whitelist lives for this app type (doc 90313); both lists when the type is unknown."""
     if app_type == INTERNAL:
         return CORP_TRUSTED_IP
@@ -77,7 +83,7 @@ def whitelist_place(app_type: Optional[str]) -> Text:
             + PROVIDER_WHITELIST[1])
 
 
-def whitelist_fix(app_type: Optional[str], ip: Optional[str]) -> Text:
+def whitelist_fix(app_type: Optional[AppType], ip: Optional[str]) -> Text:
     """The fix for 60020 (不安全的访问IP): add ``ip`` (WeCom names it in errmsg) to the right whitelist."""
     where_zh, where_en = whitelist_place(app_type)
     who_zh = f"IP {ip}" if ip else "本服务器的出口 IP"
@@ -86,7 +92,7 @@ def whitelist_fix(app_type: Optional[str], ip: Optional[str]) -> Text:
             f"add {who_en} to {where_en}; it takes about 1 minute to apply")
 
 
-def trusted_domain_place(app_type: Optional[str]) -> Text:
+def trusted_domain_place(app_type: Optional[AppType]) -> Text:
     """Where the 可信域名 (trusted domain of in-client login) is set (doc 91022)."""
     if app_type == CUSTOMIZED:
         return ("服务商管理后台为该企业「开始代开发应用 → 配置开发信息」中的「可信域名」",
@@ -99,7 +105,7 @@ def trusted_domain_place(app_type: Optional[str]) -> Text:
             "the admin console: 应用管理 → this app → 网页授权及JS-SDK → 可信域名 (trusted domain)")
 
 
-def web_login_place(app_type: Optional[str]) -> Text:
+def web_login_place(app_type: Optional[AppType]) -> Text:
     """Where the 授权回调域 of web / QR login is set (98173: 应用 → 企业微信授权登录 → 设置授权回调域).
 
     Unconfirmed for 代开发 whether the provider or the customer's admin sets it: both are named.
@@ -114,7 +120,7 @@ def web_login_place(app_type: Optional[str]) -> Text:
             f"the app's page → 企业微信授权登录 (WeCom login) → 设置授权回调域 (web-login callback domain){app_en}")
 
 
-def secret_fix(app_type: Optional[str], from_config: bool) -> Text:
+def secret_fix(app_type: Optional[AppType], from_config: bool) -> Text:
     """What to do about a wrong or reset secret, the first cause of 40001 (doc 90313).
 
     ``from_config``: the secret is ``WECOM_SECRET`` (a self-built app's Secret, or a 代开发 app's

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from flask import current_app, jsonify, redirect, render_template, request, session, url_for
 
 from . import console, domains, errcodes, reasons, signals
+from .config import AppType
 from .login import (
     STATES_KEY,
     login_user,
@@ -87,7 +88,7 @@ _warned_lock = threading.Lock()
 _warned_hosts: weakref.WeakKeyDictionary[Any, Set[str]] = weakref.WeakKeyDictionary()
 
 
-def _trusted_domain_fix(uri: str, app_type: str) -> tuple:
+def _trusted_domain_fix(uri: str, app_type: AppType) -> tuple:
     """(zh, en) fix of the 50001 page: the host to enter — never an IP or a port, which WeCom refuses (80001)."""
     checked = domains.redirect_host(uri)
     if checked is not None and checked.problem is None:

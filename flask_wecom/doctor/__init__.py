@@ -46,6 +46,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ..config import CUSTOMIZED as CUSTOMIZED
+from ..config import INTERNAL, AppType
+from ..config import THIRD_PARTY as THIRD_PARTY
 from ..redact import redact_text
 
 # re-exported: the names other modules and the tests import from flask_wecom.doctor
@@ -58,11 +61,9 @@ from .agents import _web_login_row as _web_login_row
 from .agents import check_agents
 from .authorization import _authorization_row as _authorization_row
 from .authorization import check_authorization
-from .base import CUSTOMIZED as CUSTOMIZED
-from .base import FAIL, INTERNAL, STATUSES, SYMBOLS, CheckResult, DoctorContext, Probe, _both, _result, trusted_host
+from .base import FAIL, STATUSES, SYMBOLS, CheckResult, DoctorContext, Probe, _both, _result, trusted_host
 from .base import OK as OK
 from .base import SKIP as SKIP
-from .base import THIRD_PARTY as THIRD_PARTY
 from .base import TICKET_LIFETIME as TICKET_LIFETIME
 from .base import TICKET_WARN_AGE as TICKET_WARN_AGE
 from .base import WARN as WARN
@@ -125,7 +126,7 @@ def _scrub(results: Iterable[CheckResult], secrets: Iterable[str]) -> List[Check
     return out
 
 
-def run_checks(config: Optional[Mapping[str, Any]] = None, app_type: Optional[str] = None,
+def run_checks(config: Optional[Mapping[str, Any]] = None, app_type: Optional[AppType] = None,
                provider: Any = None, client: Any = None, *, context: Optional[DoctorContext] = None,
                **options: Any) -> List[CheckResult]:
     """Run checks 1–9 in order and return every :class:`CheckResult`.

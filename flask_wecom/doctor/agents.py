@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, List, Mapping
 
 from .. import console, domains
+from ..config import CUSTOMIZED
 from ..errors import TransportError, WeComError
 from .base import (
-    CUSTOMIZED,
     FAIL,
     OK,
     SKIP,

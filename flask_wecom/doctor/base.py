@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from .. import console, domains, errcodes
+from ..config import CUSTOMIZED, THIRD_PARTY, AppType
 from ..errors import TransportError, WeComAPIError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
@@ -22,7 +23,6 @@ TICKET_WARN_AGE = 20 * 60
 #: ``probe(path, query) -> (HTTP status, body text)``: one GET to our own app, in process
 Probe = Callable[[str, Mapping[str, str]], Tuple[int, str]]
 
-INTERNAL, CUSTOMIZED, THIRD_PARTY = "internal", "customized", "third_party"
 
 #: how to have WeCom push a suite_ticket now (the words live in flask_wecom.console)
 _REFRESH_TICKET = console.REFRESH_TICKET
@@ -84,7 +84,7 @@ class DoctorContext:
     """
 
     config: Mapping[str, Any]
-    app_type: str
+    app_type: AppType
     provider: Any
     client: Any
     secret_key: Any = None
@@ -179,7 +179,7 @@ def trusted_host(url: str) -> Optional[str]:
     return checked.host if checked is not None else None
 
 
-def _whitelist_fix(app_type: str, errmsg: str) -> str:
+def _whitelist_fix(app_type: AppType, errmsg: str) -> str:
     """60020: add the IP WeCom names in ``errmsg`` to this app type's whitelist (doc 90313)."""
     return _both(*console.whitelist_fix(app_type, errcodes.parse_from_ip(errmsg)))
 

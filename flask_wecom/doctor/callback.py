@@ -5,12 +5,11 @@ import secrets as _secrets
 import time
 from typing import List, Optional, Tuple
 
+from ..config import CUSTOMIZED, INTERNAL
 from ..crypto import MessageCrypto, signature
 from ..errors import WeComError
 from .base import (
-    CUSTOMIZED,
     FAIL,
-    INTERNAL,
     OK,
     SKIP,
     WARN,

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from ..config import INTERNAL, THIRD_PARTY
 from ..errors import CorpNotFoundError, TransportError, WeComAPIError, WeComError
 from .base import (
     FAIL,
-    INTERNAL,
     OK,
     SKIP,
-    THIRD_PARTY,
     WARN,
     CheckResult,
     DoctorContext,

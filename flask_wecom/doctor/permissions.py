@@ -4,12 +4,11 @@ from __future__ import annotations
 from typing import List
 
 from .. import permissions
+from ..config import INTERNAL, THIRD_PARTY
 from ..errors import TransportError, WeComError
 from .base import (
-    INTERNAL,
     OK,
     SKIP,
-    THIRD_PARTY,
     WARN,
     CheckResult,
     DoctorContext,

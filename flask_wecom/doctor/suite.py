@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from ..config import THIRD_PARTY
 from ..errors import NoSuiteTicketError, TransportError, WeComError
 from .base import (
     _REFRESH_TICKET,
     FAIL,
     OK,
     SKIP,
-    THIRD_PARTY,
     TICKET_LIFETIME,
     TICKET_WARN_AGE,
     WARN,
