@@ -290,7 +290,8 @@ def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optiona
     return reply
 
 
-def _exchange(state: WeComState, app, code_id: int, info_type: str, *, take_over: bool = False) -> None:
+def _exchange(state: WeComState, app: Flask, code_id: int, info_type: Optional[str], *,
+              take_over: bool = False) -> None:
     if state.config["WECOM_EXCHANGE_IN_BACKGROUND"]:
         state.run_in_background(lambda: exchange_and_notify(state, app, code_id, info_type, take_over=take_over))
     else:
@@ -318,7 +319,7 @@ def _handle_template_event(state: WeComState, app, event: CallbackEvent, outcome
         state.run_in_background(lambda: refresh_and_notify(state, app, corp_id, event))
 
 
-def exchange_and_notify(state: WeComState, app, code_id: int, info_type: str, *,
+def exchange_and_notify(state: WeComState, app: Flask, code_id: int, info_type: Optional[str], *,
                         reclaim_after: Optional[float] = None, take_over: bool = False):
     """Exchange one AuthCode and send the matching signal (used by the view and `flask wecom exchange`).
 

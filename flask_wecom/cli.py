@@ -183,7 +183,8 @@ def exchange_command(stuck: bool) -> None:
             result = f"corp {corp.corp_id} ({corp.corp_name})"
         else:
             after = state.store.get_auth_code(record.id)
-            result = f"{after.status}: {after.error or 'taken by another process'}"
+            result = (f"{after.status}: {after.error or 'taken by another process'}" if after is not None
+                      else "gone (deleted meanwhile)")
         click.echo(f"AuthCode #{record.id} ({record.info_type}, received {_when(record.received_at)}): {result}")
 
 

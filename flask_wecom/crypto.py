@@ -325,8 +325,8 @@ class MessageCrypto:
             f"decrypted receiveid {_clip(received)} is not one of {self.receive_ids!r} "
             "(wrong corpid / suite_id configured? 检查 receiveid: corpid 或 suite_id)"
         )
-        err.received = received  # type: ignore[attr-defined]
-        err.expected = self.receive_ids  # type: ignore[attr-defined]
+        err.received = received
+        err.expected = self.receive_ids
         raise err
 
     # -- the callback protocol -------------------------------------------------------

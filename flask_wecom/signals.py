@@ -9,7 +9,7 @@ import logging
 from inspect import iscoroutinefunction
 from typing import Any, Callable
 
-from blinker import Namespace, Signal
+from blinker import NamedSignal, Namespace
 from flask import current_app, has_app_context
 
 log = logging.getLogger("flask_wecom.signals")
@@ -25,7 +25,7 @@ def receiver_name(receiver: Callable[..., Any]) -> str:
     return f"{module}.{qualname}" if module else qualname
 
 
-def send(signal: Signal, sender: Any, **kwargs: Any) -> None:
+def send(signal: NamedSignal, sender: Any, **kwargs: Any) -> None:
     """Call every receiver of ``signal`` for ``sender``; one that raises is logged, and the others
     still run. Async receivers run through ``current_app.ensure_sync`` (as Flask sends its own
     signals). Returns nothing on purpose: signals notify, they do not decide."""

@@ -247,8 +247,8 @@ def authorized_view():
         return failure_response(failure, next_url=next_url, via=failure.via or entry.get("via"))
     except Exception as exc:  # noqa: BLE001 - a bug must still end on the explained page
         log.exception("login: unexpected error in the authorized view")
-        failure = failure_from_error(exc, "authorized")
-        return failure_response(failure, next_url=entry.get("next") or default_next, via=entry.get("via"))
+        unexpected = failure_from_error(exc, "authorized")
+        return failure_response(unexpected, next_url=entry.get("next") or default_next, via=entry.get("via"))
     next_url = safe_next(entry.get("next")) or default_next
     session.clear()  # renew the session: nothing planted before the login survives it (no fixation)
     login_user(user, app_user)

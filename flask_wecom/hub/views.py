@@ -178,7 +178,9 @@ class Hub:
 
 
 def _hub() -> Hub:
-    return get_state().hub
+    hub = get_state().hub
+    assert hub is not None  # the hub's views are registered only when it is on
+    return hub
 
 
 def error_page(reason: str, **context: Any):
@@ -291,7 +293,7 @@ def authorize_view():
         resume = _resume_url()
         if safe_next(resume) is None:
             return error_page("request_too_long", client=client)
-        args = {"next": resume}
+        args: Dict[str, Any] = {"next": resume}
         if corp_id:
             args["corp_id"] = corp_id
         return redirect(url_for("wecom.login", **args))

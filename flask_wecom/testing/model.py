@@ -368,6 +368,9 @@ class _DomainSettings:
     """Validates ``trusted_domain`` / ``web_login_domain`` whenever they are set, as the console does."""
 
     rules: _DomainRules
+    #: set by the subclasses' dataclass fields (Suite, Corp), checked here
+    trusted_domain: str
+    web_login_domain: str
 
     def __setattr__(self, name: str, value: Any) -> None:
         rules = self.__dict__.get("rules")
@@ -1368,6 +1371,7 @@ class WeComModel:
             mode, with_auth = "selfbuilt", None
         elif (
             usable_auth
+            and auth is not None
             and corpsecret == auth.permanent_code
             and (matched_encrypted == auth.encrypted)
             and (not matched_encrypted or corpid == auth.auth_corp_id)
