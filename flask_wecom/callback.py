@@ -17,10 +17,10 @@ import hashlib
 import logging
 import re
 import time
-from typing import Optional, Set
+from typing import Any, Optional, Set
 
-from blinker import Signal
-from flask import Response, current_app, request
+from blinker import NamedSignal
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from . import signals
@@ -62,7 +62,7 @@ def _refuse_receive_id(endpoint: str, received: str, accepted: Set[str]) -> Resp
     return _answer(403, f"receiveid is not accepted on the {endpoint} callback (see the server log)")
 
 
-def notify(signal: Signal, app, **kwargs) -> None:
+def notify(signal: NamedSignal, app: Flask, **kwargs: Any) -> None:
     """Send a signal through :func:`flask_wecom.signals.send`: a receiver that raises is logged with its
     name and never changes WeCom's answer."""
     signals.send(signal, app, **kwargs)

@@ -376,7 +376,7 @@ class FakeWeCom:
 
     # -- pushes to the provider (docs 96466 / 97172) ---------------------------------------------------
 
-    def _template_push(self, url: str, fields: Mapping[str, object], client: Any,
+    def _template_push(self, url: str, fields: Mapping[str, Any], client: Any,
                        timeout: float, suite: Optional[Suite] = None) -> Any:
         from .pushes import post_event
 
