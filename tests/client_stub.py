@@ -1,4 +1,5 @@
-"""A tiny real HTTP server that answers like WeCom, for the client and token tests.
+"""A tiny real HTTP server that answers like WeCom, for the client and token tests (the ``stub`` fixture
+of tests/conftest.py starts one).
 
 Runs ``werkzeug.serving.make_server`` on 127.0.0.1, port 0, in a thread. Each path gets a
 list of answers (the last one repeats): a dict (JSON, HTTP 200), a :class:`Reply`
@@ -15,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -130,12 +130,3 @@ def closed_port_url() -> str:
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def stub():
-    """A started StubWeCom, stopped after the test."""
-    server = StubWeCom()
-    server.start()
-    yield server
-    server.stop()

@@ -172,6 +172,17 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture
+def stub():
+    """A started tests/client_stub.StubWeCom (answers set per path, for the client and token tests)."""
+    from client_stub import StubWeCom
+
+    server = StubWeCom()
+    server.start()
+    yield server
+    server.stop()
+
+
 # -- a PostgreSQL cluster of the module's own ---------------------------------------------------------------
 
 

@@ -6,11 +6,7 @@ import time
 
 import pytest
 from cachelib import SimpleCache
-from client_stub import (
-    Reply,
-    closed_port_url,
-    stub,  # noqa: F401 - fixture
-)
+from client_stub import Reply, closed_port_url
 
 from flask_wecom.client import EXCHANGE_READ_TIMEOUT, WeComClient
 from flask_wecom.errors import ConfigError, TransportError, WeComAPIError, WeComError

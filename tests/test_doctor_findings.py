@@ -7,6 +7,7 @@ import pytest
 from doctor_support import HOST, authorize, describe, make_app, push_ticket, row, rows, set_agent_answer
 from flask import request
 
+from flask_wecom import WeCom
 from flask_wecom.doctor_flask import run_doctor
 from flask_wecom.testing import FakeWeCom
 from flask_wecom.testing.model import APIError
@@ -259,3 +260,79 @@ def test_getcallbackip_refused_is_a_warning_with_a_fix(fake, tmp_path):
     fake.fail("/cgi-bin/getcallbackip", 48002)
     ips = row(run_doctor(app), "callback_ip")
     assert ips.status == "warn" and "48002" in ips.finding and ips.fix
+
+
+# -- check 4: what the doctor can and cannot say after a 40001 -------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["fail", "drop"])
+def test_after_40001_an_unanswered_agent_get_leaves_both_causes_in_the_fix(fake, tmp_path, fault):
+    """gettoken says 40001 and the app's cached token cannot get an answer from agent/get (an errcode other
+    than 50003, or no answer at all): no detail line, and the fix does not pick a cause it does not know."""
+    app = make_app(fake, tmp_path, "internal")
+    with app.app_context():
+        assert WeCom.state(app).provider.corp_token(fake.corp.corp_id).get()
+    fake.corp.secret = "reset-in-the-admin-console-000"
+    if fault == "fail":
+        fake.fail("/cgi-bin/agent/get", 48002)
+    else:
+        fake.drop("/cgi-bin/agent/get")
+    token = row(run_doctor(app), "corp_token")
+    assert token.status == "fail" and "40001" in token.finding and token.details == []
+    assert "WECOM_SECRET" in token.fix
+    assert len(fake.calls_to("/cgi-bin/agent/get")) == 1
+
+
+def test_a_gettoken_answer_without_the_token_fails_check_4(fake, tmp_path):
+    app = make_app(fake, tmp_path, "internal")
+    original = type(fake.model).gettoken
+
+    def without_token(corpid, corpsecret, ip):
+        answer = original(fake.model, corpid, corpsecret, ip)
+        answer.pop("access_token", None)
+        return answer
+
+    fake.model.gettoken = without_token
+    token = row(run_doctor(app), "corp_token")
+    assert token.status == "fail" and "gettoken answered without access_token" in token.finding
+
+
+def test_a_customized_corp_run_with_wecom_secret_has_no_stored_authorization_to_read(fake, tmp_path):
+    """Template configured (suite token works) but the corp runs on WECOM_SECRET = its permanent code: check 6
+    says there is no stored permanent_code to read the authorization with, instead of failing."""
+    auth = fake.install_app()
+    app = make_app(fake, tmp_path, provision=False, WECOM_CORP_ID=auth.auth_corp_id,
+                   WECOM_SECRET=auth.permanent_code, WECOM_AGENT_ID=str(fake.corp.agent_id))
+    push_ticket(app, fake)
+    results = run_doctor(app)
+    assert row(results, "corp_token").status == "ok", describe(results)
+    auth_row = row(results, "authorization")
+    assert auth_row.status == "skip" and "WECOM_SECRET is configured directly" in auth_row.finding
+
+
+def test_a_get_provider_token_answer_without_the_token_leaves_the_trial_unknown(fake, tmp_path):
+    app = make_app(fake, tmp_path)
+    original = type(fake.model).get_provider_token
+
+    def without_token(body, ip):
+        answer = original(fake.model, body, ip)
+        answer.pop("provider_access_token", None)
+        return answer
+
+    fake.model.get_provider_token = without_token
+    auth = row(run_doctor(app), "authorization")
+    assert auth.status == "ok" and "without provider_access_token" in auth.finding
+
+
+def test_an_unreadable_licence_check_time_counts_from_the_trials_end(fake, tmp_path):
+    app = make_app(fake, tmp_path)
+    original = type(fake.model).get_app_license_info
+
+    def odd_check_time(token, body, ip):
+        answer = original(fake.model, token, body, ip)
+        answer["license_check_time"] = "soon"
+        return answer
+
+    fake.model.get_app_license_info = odd_check_time
+    auth = row(run_doctor(app), "authorization")
+    assert auth.status == "ok" and "免费试用期到" in auth.finding, auth

@@ -11,11 +11,7 @@ import uuid
 
 import pytest
 from cachelib import FileSystemCache, RedisCache, SimpleCache
-from client_stub import (
-    Reply,
-    StubWeCom,
-    stub,  # noqa: F401 - fixture
-)
+from client_stub import Reply, StubWeCom
 
 from flask_wecom.client import WeComClient
 from flask_wecom.errors import (
