@@ -183,6 +183,38 @@ def stub():
     server.stop()
 
 
+# -- a provider app served over real HTTP -------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve(fake: FakeWeCom, tmp_path):
+    """``serve(**config)`` -> a :class:`provider_app.Provider`: tests/provider_app.make_app pointed at ``fake``,
+    served over real HTTP, each in a folder of its own; all closed (and their stores let go) at the end."""
+    from provider_app import Provider, make_app
+
+    from flask_wecom.testing.server import serve_app
+
+    opened = []
+
+    def start(**config):
+        app = make_app(fake, tmp_path / uuid.uuid4().hex[:8], **config)
+        handle = serve_app(app)
+        opened.append((handle, app))
+        return Provider(fake, app, handle.url)
+
+    yield start
+    for handle, app in opened:
+        handle.close()
+        app.extensions["wecom"].wait_background(10)
+        app.extensions["wecom"].store.dispose()
+
+
+@pytest.fixture
+def provider(serve):
+    """One provider app (代开发 unless ``fake`` is marked otherwise) served over HTTP: ``serve()``."""
+    return serve()
+
+
 # -- a PostgreSQL cluster of the module's own ---------------------------------------------------------------
 
 

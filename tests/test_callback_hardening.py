@@ -16,35 +16,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 from flask import Flask
-from provider_app import Provider, app_config, make_app
+from provider_app import app_config
 
 from flask_wecom import WeCom, signals
 from flask_wecom.crypto import MessageCrypto, signature
-from flask_wecom.testing.server import serve_app
 from flask_wecom.xmlutil import to_xml
-
-
-@pytest.fixture
-def serve(fake, tmp_path):
-    """``serve(**config)`` -> a Provider app over real HTTP; all closed at the end."""
-    opened = []
-
-    def start(**config):
-        app = make_app(fake, tmp_path / uuid.uuid4().hex[:8], **config)
-        handle = serve_app(app)
-        opened.append((handle, app))
-        return Provider(fake, app, handle.url)
-
-    yield start
-    for handle, app in opened:
-        handle.close()
-        app.extensions["wecom"].wait_background(10)
-        app.extensions["wecom"].store.dispose()
-
-
-@pytest.fixture
-def provider(serve):
-    return serve()
 
 
 def _signed(fake, fields, *, receive_id=None, timestamp=None, nonce="1234567890"):

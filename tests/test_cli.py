@@ -1,24 +1,6 @@
 """`flask wecom status|corps|secret|forget|exchange` against a provider app fed by FakeWeCom."""
 from __future__ import annotations
 
-import pytest
-from provider_app import Provider, make_app
-
-from flask_wecom.testing import FakeWeCom
-from flask_wecom.testing.server import serve_app
-
-
-@pytest.fixture
-def provider(tmp_path):
-    fake = FakeWeCom()
-    with fake.serve():
-        app = make_app(fake, tmp_path)
-        handle = serve_app(app)
-        try:
-            yield Provider(fake, app, handle.url)
-        finally:
-            handle.close()
-
 
 def _secrets(fake):
     return [fake.suite.suite_secret, fake.suite.encoding_aes_key, fake.corp.permanent_code]

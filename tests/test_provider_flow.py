@@ -31,14 +31,6 @@ def _serve(fake, tmp_path, **config):
     return Provider(fake, app, handle.url), handle
 
 
-@pytest.fixture
-def provider(fake, tmp_path):
-    p, handle = _serve(fake, tmp_path)
-    yield p
-    handle.close()
-    p.state.store.dispose()
-
-
 # -- URL verification and suite ticket ------------------------------------------------------
 
 
