@@ -275,7 +275,7 @@ class GuardedCache(BaseCache):
         if not self.in_process:
             self.local.set(key, value, ttl)
 
-    def set(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:
+    def set(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:  # type: ignore[override]  # seconds only
         self.remember(key, value, timeout or 0)
         if not self.usable():
             return True
@@ -290,7 +290,7 @@ class GuardedCache(BaseCache):
         self.breaker.succeeded()
         return True
 
-    def add(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:
+    def add(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:  # type: ignore[override]  # seconds only
         if not self.usable():
             return self.local.add(key, value, timeout or 0)
         try:

@@ -7,8 +7,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Literal, Mapping, Tuple, cast
+from typing import Any, Dict, List, Mapping, cast
 
+from . import console
+
+# AppType and its values live in the leaf flask_wecom.app_types; named here too (explicit re-exports)
+from .app_types import APP_TYPES as APP_TYPES
+from .app_types import CUSTOMIZED as CUSTOMIZED
+from .app_types import INTERNAL as INTERNAL
+from .app_types import THIRD_PARTY as THIRD_PARTY
+from .app_types import AppType as AppType
 from .errors import ConfigError
 
 #: key -> (default, one-line meaning). Defaults are never mutated at runtime.
@@ -193,14 +201,6 @@ SETTINGS.update({
 DEFAULTS.update({key: SETTINGS[key][0] for key in ("WECOM_HUB_ISSUER", "WECOM_HUB_CLIENTS", "WECOM_HUB_SIGNING_KEY",
                                                      "WECOM_HUB_SESSION_DAYS")})
 
-#: ``WECOM_APP_TYPE``: a self-built app (自建, ``internal``), a 代开发 app (``customized``) or a third-party
-#: app (``third_party``, 第三方应用). One type for every module that branches on it; compare with the
-#: constants below, so a typo is a mypy error rather than a branch that never runs.
-AppType = Literal["internal", "customized", "third_party"]
-INTERNAL: AppType = "internal"
-CUSTOMIZED: AppType = "customized"
-THIRD_PARTY: AppType = "third_party"
-APP_TYPES: Tuple[AppType, ...] = (INTERNAL, CUSTOMIZED, THIRD_PARTY)
 
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -328,8 +328,7 @@ def _third_party_problems(config: Mapping[str, Any], app_type: AppType) -> List[
     """The 登录授权 suite of third-party web login and the install-from-website settings."""
     problems: List[ConfigProblem] = []
     login_suite, login_secret = config.get("WECOM_LOGIN_SUITE_ID"), config.get("WECOM_LOGIN_SUITE_SECRET")
-    where = ("服务商管理后台「应用管理 → 登录授权」的 SuiteID 与 Secret / the SuiteID and Secret under 应用管理 → "
-             "登录授权 (login authorization) in the provider console")
+    where = f"{console.LOGIN_SUITE[0]}的 SuiteID 与 Secret / the SuiteID and Secret under {console.LOGIN_SUITE[1]}"
     if app_type == THIRD_PARTY:
         if not login_suite:
             # login_type=ServiceApp takes the 登录授权 SuiteID, not the app's own suite (98171, 98179)

@@ -12,10 +12,9 @@ service provider (developer.work.weixin.qq.com/document/path/96238, 97162, 91022
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import Optional, Tuple
 
-if TYPE_CHECKING:
-    from .config import AppType
+from .app_types import CUSTOMIZED, INTERNAL, THIRD_PARTY, AppType
 
 __all__ = [
     "Text",
@@ -23,6 +22,9 @@ __all__ = [
     "CORP_TRUSTED_IP",
     "REFRESH_TICKET",
     "REENABLE",
+    "LOGIN_SUITE",
+    "LOGIN_SUITE_KEYS",
+    "login_suite_callback_fix",
     "VISIBLE_RANGE_PLACE",
     "VISIBLE_RANGE",
     "whitelist_place",
@@ -36,10 +38,6 @@ __all__ = [
 #: a text in Chinese and English
 Text = Tuple[str, str]
 
-# config.py's AppType values; not imported from there: config -> errors -> reasons -> console would be a cycle
-INTERNAL: AppType = "internal"
-CUSTOMIZED: AppType = "customized"
-THIRD_PARTY: AppType = "third_party"
 
 #: the provider's IP whitelist: get_suite_token, get_corp_token and 代开发 gettoken check it (doc 90313)
 PROVIDER_WHITELIST: Text = (
@@ -58,6 +56,15 @@ REENABLE: Text = (
     "请企业管理员在「管理后台 → 应用管理 → 本应用」重新启用（代开发应用的停用/启用会推送 change_auth）",
     "the corp admin must re-enable it under admin console → 应用管理 → this app (for 代开发, disabling and "
     "enabling push change_auth)")
+#: the provider's 登录授权 app: third-party web login (login_type=ServiceApp) takes its SuiteID (docs 98171, 98179)
+LOGIN_SUITE: Text = ("服务商管理后台「应用管理 → 登录授权」",
+                     "应用管理 → 登录授权 (login authorization) in the provider console")
+#: which SuiteID and Secret the WECOM_LOGIN_SUITE_* keys take
+LOGIN_SUITE_KEYS: Text = (
+    f"WECOM_LOGIN_SUITE_ID / WECOM_LOGIN_SUITE_SECRET 须为{LOGIN_SUITE[0]}的 SuiteID 与 Secret"
+    "（不是应用自己的 suite_id）",
+    f"WECOM_LOGIN_SUITE_ID / WECOM_LOGIN_SUITE_SECRET must be the SuiteID and Secret under {LOGIN_SUITE[1]} (not "
+    "the app's own suite id)")
 #: the app's visible range (可见范围): who may log in
 VISIBLE_RANGE_PLACE: Text = ("管理后台「应用管理 → 本应用 → 可见范围」",
                              "the admin console: 应用管理 → this app → 可见范围 (visible range)")
@@ -65,6 +72,14 @@ VISIBLE_RANGE_PLACE: Text = ("管理后台「应用管理 → 本应用 → 可�
 VISIBLE_RANGE: Text = (f"请企业管理员在{VISIBLE_RANGE_PLACE[0]}中添加成员或部门（变更会推送 change_auth）",
                        f"the corp admin must add members or departments under {VISIBLE_RANGE_PLACE[1]}; the change "
                        "pushes change_auth")
+
+
+def login_suite_callback_fix(template_url: str) -> Text:
+    """How the 登录授权 suite's ticket reaches us: its callback settings are the template's (doc 98179)."""
+    return (f"在{LOGIN_SUITE[0]}的回调配置中填 {template_url}，Token 与 EncodingAESKey 与模板回调相同，"
+            "保存后点击「刷新Ticket」",
+            f"in {LOGIN_SUITE[1]}, set the callback URL to {template_url} with the template's Token and "
+            "EncodingAESKey, save, then click 刷新Ticket (refresh ticket)")
 
 
 def whitelist_place(app_type: Optional[AppType]) -> Text:

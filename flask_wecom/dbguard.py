@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import sqlalchemy as sa
 
@@ -82,7 +82,7 @@ def _fileno(dbapi_connection: Any) -> Optional[int]:
         return None
     fileno = getattr(dbapi_connection, "fileno", None)
     if callable(fileno):
-        return fileno()
+        return int(fileno())
     sock = getattr(dbapi_connection, "_sock", None)  # PyMySQL: None once closed
     return sock.fileno() if sock is not None else None
 
@@ -112,7 +112,7 @@ class Watchdog:
         #: id(dbapi connection) -> (deadline, connection, seconds)
         self._armed: Dict[int, tuple] = {}
         #: id(connection) -> (seconds, connection, when) of connections cut, until the driver's error is seen
-        self.cut: Dict[int, tuple] = {}
+        self.cut: Dict[int, Tuple[float, Any, float]] = {}  # id -> (deadline, connection, cut at)
         self._pid = 0
         #: when the watchdog thread wakes up next (monotonic; inf: it waits for an arm)
         self._wake_at = float("inf")
@@ -190,7 +190,7 @@ def unlimited(conn: sa.engine.Connection) -> Iterator[sa.engine.Connection]:
         conn.execute(sa.text("SET statement_timeout = 0"))
         conn.execute(sa.text("SET lock_timeout = 0"))
         conn.commit()
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection  # the driver's own connection (PyMySQL's timeouts)
     io = (getattr(raw, "_read_timeout", None), getattr(raw, "_write_timeout", None))
     if dialect in ("mysql", "mariadb") and hasattr(raw, "_read_timeout"):
         raw._read_timeout = raw._write_timeout = None  # PyMySQL re-reads these before each socket operation
@@ -242,7 +242,7 @@ def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
         finally:
             watchdog.disarm(dbapi_connection)
 
-    dialect.do_ping = guarded_ping  # this engine's own dialect instance
+    dialect.do_ping = guarded_ping  # type: ignore[method-assign]  # this engine's own dialect instance
 
     def _raw(conn) -> Any:
         try:
@@ -271,7 +271,11 @@ def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
             watchdog.arm(dbapi_connection, STATEMENT_DEADLINE)
 
     sa.event.listen(engine.pool, "reset", reset)
-    sa.event.listen(engine.pool, "checkin", lambda raw, record: raw is not None and watchdog.disarm(raw))
+    def checkin(raw: Any, record: Any) -> None:
+        if raw is not None:
+            watchdog.disarm(raw)
+
+    sa.event.listen(engine.pool, "checkin", checkin)
 
     def handle_error(context) -> Optional[BaseException]:
         raw = getattr(context.connection, "connection", None) if context.connection is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, cast
 
 from flask import Flask
 from flask_caching import Cache
@@ -77,7 +77,7 @@ class WeCom:
     """
 
     def __init__(self, app: Optional[Flask] = None, **options: Any) -> None:
-        self._cache = options.pop("cache", None)
+        self._cache: Optional[Cache] = options.pop("cache", None)
         self._store = options.pop("store", None)
         self._client = options.pop("client", None)
         self._clock: Callable[[], float] = options.pop("clock", None) or time.time
@@ -247,7 +247,8 @@ class WeCom:
 
                 return Store(url, box, auto_upgrade=bool(auto_upgrade), clock=clock)
 
-            return LazyStore(build, box, url, on_build=lambda: register_store_errors(app))
+            # a stand-in for the Store: every attribute but a few is the built store's
+            return cast("Store", LazyStore(build, box, url, on_build=lambda: register_store_errors(app)))
         from sqlalchemy.exc import ArgumentError
 
         from .store import Store

@@ -42,6 +42,14 @@ class LazyStore:
     store's. ``secret_box``, ``closed`` and ``dispose()`` are answered without building it (the spool and
     the sweeper ask for them in every process)."""
 
+    _build: Callable[[], Store]
+    _built: Optional[Store]
+    _box: SecretBox
+    _lock: threading.Lock
+    _description: str
+    _on_build: Optional[Callable[[], None]]
+    _closed: bool
+
     def __init__(self, build: Callable[[], Store], box: SecretBox, description: str,
                  on_build: Optional[Callable[[], None]] = None) -> None:
         object.__setattr__(self, "_build", build)

@@ -96,7 +96,7 @@ class UsedMarks:
             self.cache.remember(key, 1, ttl)  # this process still knows it during a later outage
         if self.folder is not None:
             self._maybe_sweep(ttl)
-        return added
+        return bool(added)
 
     def seen(self, key: str) -> bool:
         """Whether ``key`` is marked (a replay check; not on a login's hot path)."""

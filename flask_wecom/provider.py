@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple, Union
 from urllib.parse import urlencode
 
-from . import permissions
+from . import console, permissions
 from .client import WeComClient
 from .config import APP_TYPES, CUSTOMIZED, INTERNAL, THIRD_PARTY, AppType, infer_app_type  # noqa: F401 - re-exported
 from .errors import (
@@ -137,16 +137,18 @@ class Provider:
         which WeCom pushes to the 登录授权 callback URL — the template URL here)."""
         if not self.has_login_suite:
             raise ConfigError("third-party web login (login_type=ServiceApp) needs the provider's 登录授权 suite: "
-                              "set WECOM_LOGIN_SUITE_ID and WECOM_LOGIN_SUITE_SECRET (服务商管理后台 → 应用管理 → "
-                              "登录授权; 第三方网页登录需要登录授权的 SuiteID 与 Secret)")
+                              "set WECOM_LOGIN_SUITE_ID and WECOM_LOGIN_SUITE_SECRET to the SuiteID and Secret under "
+                              f"{console.LOGIN_SUITE[1]} (第三方网页登录需要{console.LOGIN_SUITE[0]}的 "
+                              "SuiteID 与 Secret)")
         login_suite_id = str(self.login_suite_id)
 
         def ticket() -> Optional[str]:
             found = self.store.get_suite_ticket(login_suite_id)
             if found is None:
-                raise NoSuiteTicketError("no suite_ticket of the 登录授权 suite has arrived yet: give its callback "
-                                         "settings the template callback URL, Token and EncodingAESKey, then click "
-                                         "刷新Ticket (登录授权应用尚未收到 suite_ticket)")
+                fix_zh = console.login_suite_callback_fix("模板回调URL")[0]
+                fix_en = console.login_suite_callback_fix("the template callback URL")[1]
+                raise NoSuiteTicketError(f"no suite_ticket of the 登录授权 suite has arrived yet: {fix_en} "
+                                         f"(登录授权应用尚未收到 suite_ticket：{fix_zh})")
             return found[0]
 
         assert self._login_suite_secret  # has_login_suite  (for the type checker)

@@ -231,11 +231,11 @@ _RECORDS = (
         what=("第三方应用在企业微信客户端外登录（扫码 / 网页登录）需要服务商的「登录授权」应用，本站尚未配置。",
               "Logging in to a third-party app outside the WeCom client (QR / web login) needs the provider's "
               "登录授权 (login authorization) app, which this site has not configured."),
-        fix=("在企业微信客户端内打开本应用即可登录。管理员：在服务商管理后台「应用管理 → 登录授权」复制 SuiteID 与 "
+        fix=(f"在企业微信客户端内打开本应用即可登录。管理员：在{console.LOGIN_SUITE[0]}复制 SuiteID 与 "
              "Secret，设置 WECOM_LOGIN_SUITE_ID 与 WECOM_LOGIN_SUITE_SECRET（不是应用自己的 suite_id，见 "
              "developer.work.weixin.qq.com/document/path/98171）。",
-             "Open the app inside the WeCom client to log in. Admins: copy the SuiteID and Secret under 应用管理 → "
-             "登录授权 in the provider console into WECOM_LOGIN_SUITE_ID and WECOM_LOGIN_SUITE_SECRET (not the app's "
+             f"Open the app inside the WeCom client to log in. Admins: copy the SuiteID and Secret under "
+             f"{console.LOGIN_SUITE[1]} into WECOM_LOGIN_SUITE_ID and WECOM_LOGIN_SUITE_SECRET (not the app's "
              "own suite id; see developer.work.weixin.qq.com/document/path/98171)."),
     ),
     # 40001: wrong or reset secret — or the app is disabled (same errcode, doc 90313)

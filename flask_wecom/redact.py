@@ -120,7 +120,7 @@ def redact_query(text: str) -> str:
     if not text:
         return text or ""
 
-    def replace(m: re.Match) -> str:
+    def replace(m: re.Match[str]) -> str:
         if m.group("masked") is not None:
             return m.group(0)
         return f"{m.group('key')}{m.group('sep')}{mask(m.group('value'))}"

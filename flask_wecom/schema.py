@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -88,7 +88,7 @@ def is_wecom_table(name: Optional[str]) -> bool:
     return bool(name) and str(name).startswith("wecom_") and name != VERSION_TABLE
 
 
-def _table_name(obj, name, type_) -> Optional[str]:
+def _table_name(obj: Any, name: Optional[str], type_: str) -> Optional[str]:
     if type_ == "table":
         return name
     table = getattr(obj, "table", None)
@@ -125,7 +125,7 @@ def _select_versions(conn, table: str) -> Optional[list]:
     return rows
 
 
-def _latest(revisions: list) -> str:
+def _latest(revisions: List[str]) -> str:
     unknown = [rev for rev in revisions if rev not in REVISIONS]
     return unknown[0] if unknown else max(revisions, key=REVISIONS.index)
 
@@ -277,7 +277,7 @@ def _sqlite_lock(conn, timeout: float) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: threads of one process are serialized by the Store
-        fcntl = None
+        fcntl = None  # type: ignore[assignment]  # no fcntl on Windows: the module is None there
     if path is None or fcntl is None:
         yield
         return

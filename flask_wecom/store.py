@@ -150,8 +150,8 @@ def _insert_ignore_statement(dialect: str, table: sa.Table):
         from sqlalchemy.dialects.postgresql import insert
         return insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-        return insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return sqlite_insert(table).on_conflict_do_nothing()
     if dialect in ("mysql", "mariadb"):
         return table.insert().prefix_with("IGNORE")
     return None
@@ -168,7 +168,8 @@ def _insert_ignore(conn, table: sa.Table, values: Dict[str, Any]) -> bool:
         _INSERT_IGNORE[key] = _insert_ignore_statement(dialect, table)
     statement = _INSERT_IGNORE[key]
     if statement is not None:  # the values are parameters: one compiled form per set of columns, cached
-        return conn.execute(statement, values).rowcount == 1
+        inserted: int = conn.execute(statement, values).rowcount
+        return inserted == 1
     try:
         with conn.begin_nested():
             conn.execute(table.insert(), values)
@@ -329,9 +330,10 @@ class Store:
 
     def suite_ticket_received_at(self, suite_id: str) -> Optional[float]:
         with self._conn() as conn:
-            return conn.execute(
+            received_at: Optional[float] = conn.execute(
                 sa.select(suite_tickets.c.received_at).where(suite_tickets.c.suite_id == suite_id)
             ).scalar()
+        return received_at
 
     # -- auth codes ---------------------------------------------------------------
 

@@ -371,7 +371,8 @@ class TokenManager:
     @property
     def lock_kind(self) -> str:
         """``"cache-add"``, ``"flock"``, ``"excl-file"`` or ``"thread"``."""
-        return self._locker.kind
+        kind: str = self._locker.kind
+        return kind
 
     # keys
     @staticmethod

@@ -60,7 +60,7 @@ _USED_STATE_PREFIX = "login-state-used|"
 
 def _now() -> float:
     """The app's clock (``WeCom(app, clock=...)``; time.time unless a test gives another)."""
-    return current_app.extensions["wecom"].clock()
+    return get_state().clock()
 
 
 def register_login_views(bp, wecom) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from .. import console
 from ..config import THIRD_PARTY
 from ..errors import NoSuiteTicketError, TransportError, WeComError
 from .base import (
@@ -47,10 +48,7 @@ def _check_login_suite(ctx: DoctorContext) -> List[CheckResult]:
             "login_suite", title, FAIL,
             _both(f"登录授权应用的 suite_ticket {when_zh}：网页登录（ServiceApp）无法换取用户身份",
                   f"the 登录授权 app's suite_ticket {when_en}: web logins (ServiceApp) cannot be completed"),
-            _both(f"在服务商管理后台「应用管理 → 登录授权」的回调配置中填 {template_url}，Token 与 EncodingAESKey "
-                  "与模板回调相同，保存后点击「刷新Ticket」",
-                  f"in 应用管理 → 登录授权 of the provider console set the callback URL to {template_url} with the "
-                  "template's Token and EncodingAESKey, save, then click 刷新Ticket (refresh ticket)"),
+            _both(*console.login_suite_callback_fix(template_url)),
             step=3)]
     ticket = found[0]
     ctx.remember_secret(ticket)
@@ -63,10 +61,7 @@ def _check_login_suite(ctx: DoctorContext) -> List[CheckResult]:
     except (WeComError, TransportError) as exc:
         finding, errcode, errmsg = _api_error_text(exc)
         if errcode in (40080, 40083):
-            fix = _both("WECOM_LOGIN_SUITE_ID / WECOM_LOGIN_SUITE_SECRET 须为「应用管理 → 登录授权」的 SuiteID 与 "
-                        "Secret（不是应用自己的 suite_id）",
-                        "WECOM_LOGIN_SUITE_ID / WECOM_LOGIN_SUITE_SECRET must be the SuiteID and Secret under "
-                        "应用管理 → 登录授权 (not the app's own suite id)")
+            fix = _both(*console.LOGIN_SUITE_KEYS)
         elif errcode == 60020:
             fix = _whitelist_fix(THIRD_PARTY, errmsg)
         else:

@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
@@ -108,7 +108,7 @@ def sign_jwt(claims: Mapping[str, Any], key: SigningKey) -> str:
     return signing_input + "." + b64url(key.sign(signing_input.encode("ascii")))
 
 
-def verify_jwt(token: str, jwks: List[Mapping[str, str]]) -> Optional[Dict[str, Any]]:
+def verify_jwt(token: str, jwks: Sequence[Mapping[str, str]]) -> Optional[Dict[str, Any]]:
     """The claims of an RS256 JWS signed by one of ``jwks``, else None. Expiry is the caller's business."""
     try:
         header_b64, claims_b64, sig_b64 = str(token).split(".")

@@ -73,7 +73,7 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             member=member.record, auth_time=member.auth_time)
 
     def query_authorization_code(self, code: str, client: Any) -> Optional[CodeRecord]:
-        record = self.server.hub.storage.take_code(code, client.client_id)
+        record: Optional[CodeRecord] = self.server.hub.storage.take_code(code, client.client_id)
         if record is None and self.server.hub.storage.code_reused(code):
             log.warning("hub: client %s presented an authorization code a second time; the tokens it issued "
                         "are revoked (invalid_grant)", client.client_id)

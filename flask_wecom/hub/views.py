@@ -40,7 +40,7 @@ FRESH_LOGIN = 120
 
 def _now() -> float:
     """The app's clock (``WeCom(app, clock=...)``; time.time unless a test gives another)."""
-    return current_app.extensions["wecom"].clock()
+    return get_state().clock()
 
 #: (HTTP status, title zh, title en, what zh, what en, fix zh, fix en) — the hub's own error pages
 HUB_ERRORS: Dict[str, Tuple[int, str, str, str, str, str, str]] = {

@@ -353,7 +353,7 @@ class _RequestHandler(WSGIRequestHandler):
     """Werkzeug's handler plus real dropped connections and quiet logging."""
 
     def run_wsgi(self) -> None:
-        app = self.server.app  # type: ignore[attr-defined]
+        app = self.server.app
         take = getattr(app, "take_drop", None)
         if take is not None and take(self.command, urlsplit(self.path).path, self.client_address[0]):
             # close the socket without writing a single byte of response

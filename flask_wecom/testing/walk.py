@@ -102,7 +102,7 @@ class AppTarget:
                                     f"before the test uses the app", self.url + DEFAULT_PREFIX + path)
             parts = urlsplit(self.url)
             adapter = url_map.bind(parts.netloc, url_scheme=parts.scheme)
-            return adapter.build(endpoint, params, force_external=True)
+            return str(adapter.build(endpoint, params, force_external=True))
         return self.url + DEFAULT_PREFIX + path + (f"?{urlencode(params)}" if params else "")
 
     def is_own(self, url: str) -> bool:
