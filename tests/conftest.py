@@ -165,6 +165,20 @@ def url(fake: FakeWeCom) -> str:
     return fake.url
 
 
+class FrozenClock:
+    """Time that stands still until a test moves it (``now`` is writable, ``advance(seconds)``): for unit
+    tests of a core object given ``clock=`` (TokenManager, Store) where real time must not creep in."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
 def clock() -> Clock:
     """The app's clock for this test: ``WeCom(app, clock=clock)``, then ``clock.advance(seconds)`` (forward

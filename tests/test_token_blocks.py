@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from cachelib import SimpleCache
+from conftest import FrozenClock
 from login_support import BROWSER_UA, back_to_app, confirm, make_app, start_login
 from provider_app import app_config
 
@@ -20,14 +21,6 @@ from flask_wecom.errors import WeComAPIError
 from flask_wecom.tokens import BLOCK_MAX_CREDENTIAL, TokenManager
 
 GETTOKEN = "/cgi-bin/gettoken"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Fetch:
@@ -48,7 +41,7 @@ class Fetch:
 
 
 def test_credential_failure_backs_off_from_60_s_doubling_to_30_min():
-    clock, fetch = Clock(), Fetch(40001)
+    clock, fetch = FrozenClock(), Fetch(40001)
     manager = TokenManager(SimpleCache(), clock=clock)
     secret = "the-wrong-secret-0123456789"
     windows = []
@@ -77,7 +70,7 @@ def test_credential_failure_backs_off_from_60_s_doubling_to_30_min():
 
 
 def test_a_new_credential_is_tried_at_once_and_unblock_forgets():
-    clock, fetch = Clock(), Fetch(40001)
+    clock, fetch = FrozenClock(), Fetch(40001)
     manager = TokenManager(SimpleCache(), clock=clock)
     with pytest.raises(WeComAPIError):
         manager.get("corp", "ww1|-", fetch, lambda: "old-secret")
@@ -99,7 +92,7 @@ def test_a_new_credential_is_tried_at_once_and_unblock_forgets():
 @pytest.mark.parametrize("errcode", [-1, 40014, 42001, 60020, 50001])
 def test_other_failures_are_not_remembered(errcode):
     fetch = Fetch(errcode)
-    manager = TokenManager(SimpleCache(), clock=Clock())
+    manager = TokenManager(SimpleCache(), clock=FrozenClock())
     for _ in range(2):
         with pytest.raises(WeComAPIError):
             manager.get("corp", "ww1|-", fetch, lambda: "s")
@@ -107,7 +100,7 @@ def test_other_failures_are_not_remembered(errcode):
 
 
 def test_45009_is_not_retried_inside_its_window_whatever_the_credential():
-    clock, fetch = Clock(), Fetch(45009)
+    clock, fetch = FrozenClock(), Fetch(45009)
     manager = TokenManager(SimpleCache(), clock=clock)
     with pytest.raises(WeComAPIError):
         manager.get("suite", "dk1", fetch, lambda: "s1")
@@ -124,7 +117,7 @@ def test_45009_is_not_retried_inside_its_window_whatever_the_credential():
 
 
 def test_a_valid_cached_token_is_still_used_while_a_refresh_is_blocked():
-    clock, fetch = Clock(), Fetch(None)
+    clock, fetch = FrozenClock(), Fetch(None)
     manager = TokenManager(SimpleCache(), clock=clock, background=False)
     assert manager.get("corp", "ww1|-", fetch) == "tok1"
     clock.now += 7200 - 300 - 100  # inside the refresh-ahead window

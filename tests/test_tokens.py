@@ -12,6 +12,7 @@ import uuid
 import pytest
 from cachelib import FileSystemCache, RedisCache, SimpleCache
 from client_stub import Reply, StubWeCom
+from conftest import FrozenClock
 
 from flask_wecom.client import WeComClient
 from flask_wecom.errors import (
@@ -36,17 +37,6 @@ SUITE_ID = "dk0123456789abcdef"
 SUITE_SECRET = "SuItE-secret-9876543210zyxwvutsrqp"
 TICKET = "TiCkEt-0123456789-abcdefghijklmnopqrstuv"
 GETTOKEN = "/cgi-bin/gettoken"
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Fetcher:
@@ -77,7 +67,8 @@ class Fetcher:
 
 @pytest.fixture
 def clock():
-    return Clock()
+    """Frozen time for the token manager alone (the conftest ``clock`` runs with real time)."""
+    return FrozenClock()
 
 
 def run_threads(n, target, timeout=10):
