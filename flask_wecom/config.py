@@ -466,7 +466,7 @@ def validate_config(config: Mapping[str, Any], app_type: AppType, *, secret_key:
     if app_type in (CUSTOMIZED, THIRD_PARTY) and not config.get("WECOM_PROVIDER_CORP_ID"):
         problems.append(ConfigProblem(
             "WECOM_PROVIDER_CORP_ID", "is not set: WeCom signs URL verification with the provider's corp id",
-            "在服务商管理后台「应用开发-通用开发参数」复制 CorpID / copy it from the provider console",
+            f"在{console.PROVIDER_CORP_ID[0]}复制 CorpID / copy the CorpID from {console.PROVIDER_CORP_ID[1]}",
             severity="warning"))
     if not secret_key or str(secret_key).lower() in _DEFAULT_SECRET_KEYS or len(str(secret_key)) < 16:
         # missing: nothing can be signed or sealed, so the app does not start; weak: it starts, with this

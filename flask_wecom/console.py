@@ -12,7 +12,7 @@ service provider (developer.work.weixin.qq.com/document/path/96238, 97162, 91022
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from .app_types import CUSTOMIZED, INTERNAL, THIRD_PARTY, AppType
 
@@ -25,6 +25,10 @@ __all__ = [
     "LOGIN_SUITE",
     "LOGIN_SUITE_KEYS",
     "login_suite_callback_fix",
+    "PROVIDER_CORP_ID",
+    "CUSTOMIZED_APP",
+    "LICENCES",
+    "callback_places",
     "VISIBLE_RANGE_PLACE",
     "VISIBLE_RANGE",
     "whitelist_place",
@@ -65,6 +69,13 @@ LOGIN_SUITE_KEYS: Text = (
     "（不是应用自己的 suite_id）",
     f"WECOM_LOGIN_SUITE_ID / WECOM_LOGIN_SUITE_SECRET must be the SuiteID and Secret under {LOGIN_SUITE[1]} (not "
     "the app's own suite id)")
+#: where a provider finds its own corp id (WECOM_PROVIDER_CORP_ID: URL verification is signed with it)
+PROVIDER_CORP_ID: Text = ("服务商管理后台「应用开发-通用开发参数」", "应用开发-通用开发参数 in the provider console")
+#: a 代开发 app's settings for one customer (callback URL, 可信域名, review and 上线)
+CUSTOMIZED_APP: Text = ("服务商管理后台为该企业「开始代开发应用 → 配置开发信息」",
+                        "the provider console: 开始代开发应用 → 配置开发信息 (development settings) of this corp's app")
+#: where a provider buys and activates interface licences (doc 95652)
+LICENCES: Text = ("服务商管理后台「接口许可」", "接口许可 (interface licences) in the provider console")
 #: the app's visible range (可见范围): who may log in
 VISIBLE_RANGE_PLACE: Text = ("管理后台「应用管理 → 本应用 → 可见范围」",
                              "the admin console: 应用管理 → this app → 可见范围 (visible range)")
@@ -80,6 +91,21 @@ def login_suite_callback_fix(template_url: str) -> Text:
             "保存后点击「刷新Ticket」",
             f"in {LOGIN_SUITE[1]}, set the callback URL to {template_url} with the template's Token and "
             "EncodingAESKey, save, then click 刷新Ticket (refresh ticket)")
+
+
+def callback_places(app_type: Optional[AppType]) -> Dict[str, Text]:
+    """Where to paste each callback URL (``template`` / ``data``) and its Token / EncodingAESKey (doc 96238)."""
+    if app_type == INTERNAL:
+        return {"data": ("管理后台「应用管理 → 本应用 → 接收消息 → 设置API接收」",
+                         "admin console → this app → 接收消息 (receive messages) → 设置API接收")}
+    if app_type == CUSTOMIZED:
+        return {"template": ("服务商管理后台「应用管理 → 应用代开发 → 代开发应用模板」的回调配置",
+                             "the callback settings of the template (provider console → 应用管理 → 应用代开发)"),
+                "data": ("为每个企业「开始代开发应用 → 配置开发信息」中的代开发应用回调URL",
+                         "开始代开发应用 → 配置开发信息 (development settings) of each customer's app")}
+    settings = "the app's 回调配置 in the provider console"
+    return {"template": ("服务商管理后台应用详情「回调配置」的指令回调URL", settings),
+            "data": ("服务商管理后台应用详情「回调配置」的数据回调URL", settings)}
 
 
 def whitelist_place(app_type: Optional[AppType]) -> Text:
@@ -110,9 +136,7 @@ def whitelist_fix(app_type: Optional[AppType], ip: Optional[str]) -> Text:
 def trusted_domain_place(app_type: Optional[AppType]) -> Text:
     """Where the 可信域名 (trusted domain of in-client login) is set (doc 91022)."""
     if app_type == CUSTOMIZED:
-        return ("服务商管理后台为该企业「开始代开发应用 → 配置开发信息」中的「可信域名」",
-                "the provider console: 开始代开发应用 → 配置开发信息 (development settings) of this corp's app → "
-                "可信域名 (trusted domain)")
+        return (CUSTOMIZED_APP[0] + "中的「可信域名」", CUSTOMIZED_APP[1] + " → 可信域名 (trusted domain)")
     if app_type == THIRD_PARTY:
         return ("服务商管理后台应用详情中的「可信域名」",
                 "the provider console: the app's page → 可信域名 (trusted domain)")

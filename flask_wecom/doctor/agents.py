@@ -198,10 +198,9 @@ def _app_status_row(ctx: DoctorContext, corp_id: str, label: str, data: Mapping[
             return _result("app_status", title, FAIL,
                            _both(f"代开发应用未上线：{zh}",
                                  f"the 代开发 app is not online: {en}"),
-                           _both("在服务商管理后台为该企业完成「开始代开发应用 → 配置开发信息」，提交审核，"
-                                 "审核通过后点击「上线」",
-                                 "in the provider console finish 开始代开发应用 → 配置开发信息 for this "
-                                 "corp, submit it for review, then click 上线 (go online) once approved"),
+                           _both(f"在{console.CUSTOMIZED_APP[0]}完成开发信息，提交审核，审核通过后点击「上线」",
+                                 f"finish {console.CUSTOMIZED_APP[1]}, submit it for review, then click 上线 (go "
+                                 "online) once approved"),
                            step=5, corp_id=corp_id, label=label)
         if code == 3:
             return _result("app_status", title, OK,

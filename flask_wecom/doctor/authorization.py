@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Tuple
 
+from .. import console
 from ..errors import CorpNotFoundError, TransportError, WeComError
 from .base import (
     FAIL,
@@ -64,10 +65,10 @@ def _provider_token(ctx: DoctorContext) -> Optional[str]:
     return ctx.provider_token
 
 
-_LICENCE_FIX = _both("在服务商管理后台「接口许可」为每位要使用本应用的成员购买并激活接口许可（至少基础账号），"
+_LICENCE_FIX = _both(f"在{console.LICENCES[0]}为每位要使用本应用的成员购买并激活接口许可（至少基础账号），"
                      "否则成员无法通过身份验证登录（developer.work.weixin.qq.com/document/path/95652）",
                      "buy and activate a licence (at least a basic account) for every member who uses the app, "
-                     "under 接口许可 (interface licences) in the provider console; without "
+                     f"under {console.LICENCES[1]}; without "
                      "one members cannot pass identity verification, i.e. log in "
                      "(developer.work.weixin.qq.com/document/path/95652)")
 _EDITION_FIX = _both("请企业续费或服务商在服务商管理后台为其延长版本",

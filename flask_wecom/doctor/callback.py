@@ -5,6 +5,7 @@ import secrets as _secrets
 import time
 from typing import List, Optional, Tuple
 
+from .. import console
 from ..config import CUSTOMIZED, INTERNAL
 from ..crypto import MessageCrypto, signature
 from ..errors import WeComError
@@ -22,25 +23,17 @@ from .base import (
 
 def _callback_endpoints(ctx: DoctorContext) -> List[Tuple[str, str, str, str, Tuple[str, str]]]:
     """(endpoint, path, label zh, label en, (where to paste zh, en)) for this app type (doc 96238)."""
-    paths = ctx.callback_paths
+    paths, where = ctx.callback_paths, console.callback_places(ctx.app_type)
     if ctx.app_type == INTERNAL:
-        return [("data", paths["data"], "应用接收消息URL", "the app's message URL",
-                 ("管理后台「应用管理 → 本应用 → 接收消息 → 设置API接收」",
-                  "admin console → this app → 接收消息 (receive messages) → 设置API接收"))]
+        return [("data", paths["data"], "应用接收消息URL", "the app's message URL", where["data"])]
     if ctx.app_type == CUSTOMIZED:
         return [
-            ("template", paths["template"], "代开发模板回调URL", "template (指令) callback URL",
-             ("服务商管理后台「应用管理 → 应用代开发 → 代开发应用模板」的回调配置",
-              "the callback settings of the template (provider console → 应用管理 → 应用代开发)")),
-            ("data", paths["data"], "代开发应用回调URL", "the 代开发 app's (数据) callback URL",
-             ("为每个企业「开始代开发应用 → 配置开发信息」中的代开发应用回调URL",
-              "开始代开发应用 → 配置开发信息 (development settings) of each customer's app")),
+            ("template", paths["template"], "代开发模板回调URL", "template (指令) callback URL", where["template"]),
+            ("data", paths["data"], "代开发应用回调URL", "the 代开发 app's (数据) callback URL", where["data"]),
         ]
     return [
-        ("template", paths["template"], "指令回调URL", "instruction (指令) callback URL",
-         ("服务商管理后台应用详情「回调配置」的指令回调URL", "the app's 回调配置 in the provider console")),
-        ("data", paths["data"], "数据回调URL", "data callback URL",
-         ("服务商管理后台应用详情「回调配置」的数据回调URL", "the app's 回调配置 in the provider console")),
+        ("template", paths["template"], "指令回调URL", "instruction (指令) callback URL", where["template"]),
+        ("data", paths["data"], "数据回调URL", "data callback URL", where["data"]),
     ]
 
 
@@ -79,10 +72,10 @@ def _verification_receive_id(ctx: DoctorContext, endpoint: str) -> Tuple[Optiona
         fallback = corp_ids[0] if corp_ids else get("WECOM_CORP_ID")
     return fallback, _both(
         "未设置 WECOM_PROVIDER_CORP_ID：服务商侧回调 URL 的验证以服务商自身 corpid 加密（企业微信官方答复），"
-        "所以真实的验证会失败；在服务商管理后台「应用开发-通用开发参数」复制 CorpID",
+        f"所以真实的验证会失败；在{console.PROVIDER_CORP_ID[0]}复制 CorpID",
         "WECOM_PROVIDER_CORP_ID is not set: WeCom verifies provider-side callback URLs with the provider's own "
         "corp id (WeCom staff answers), so the real verification will fail; copy the CorpID from "
-        "应用开发-通用开发参数 in the provider console")
+        f"{console.PROVIDER_CORP_ID[1]}")
 
 
 def _diagnose_callback(status: int, body: str, expected: str) -> Tuple[str, str]:
@@ -112,11 +105,10 @@ def _diagnose_callback(status: int, body: str, expected: str) -> Tuple[str, str]
     if status == 403 and "receiveid" in low:
         return (_both("receiveid 不被接受：服务商 corpid / suite_id 不一致",
                       "the receiveid is not accepted: provider corp id / suite id differ"),
-                _both("WECOM_PROVIDER_CORP_ID 设为服务商管理后台「应用开发-通用开发参数」中的 CorpID，"
+                _both(f"WECOM_PROVIDER_CORP_ID 设为{console.PROVIDER_CORP_ID[0]}中的 CorpID，"
                       "WECOM_SUITE_ID 设为模板ID（developer.work.weixin.qq.com/document/path/97172）",
-                      "set WECOM_PROVIDER_CORP_ID to the CorpID under 应用开发-通用开发参数 in the provider "
-                      "console and WECOM_SUITE_ID to the template id "
-                      "(developer.work.weixin.qq.com/document/path/97172)"))
+                      f"set WECOM_PROVIDER_CORP_ID to the CorpID under {console.PROVIDER_CORP_ID[1]} and "
+                      "WECOM_SUITE_ID to the template id (developer.work.weixin.qq.com/document/path/97172)"))
     if status == 400 and ("decrypt" in low or "aes" in low):
         return (_both("无法解密：EncodingAESKey 不一致", "cannot decrypt: the EncodingAESKey differs"),
                 _both("让 WECOM_ENCODING_AES_KEY（或 WECOM_DATA_ENCODING_AES_KEY）与后台回调配置中的 "
