@@ -16,6 +16,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .storage import DurableStore
+
 if TYPE_CHECKING:
     from .secretbox import SecretBox
     from .store import Store
@@ -37,6 +39,7 @@ def store_unavailable_reason(exc: BaseException) -> Optional[str]:
 _OWN = frozenset({"_build", "_built", "_box", "_lock", "_description", "_on_build", "_closed"})
 
 
+@DurableStore.register  # every method of the interface is the built store's (see __getattr__)
 class LazyStore:
     """A :class:`~flask_wecom.store.Store` built by ``build()`` on first use; then every attribute is the
     store's. ``secret_box``, ``closed`` and ``dispose()`` are answered without building it (the spool and

@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import sqlalchemy as sa
@@ -25,11 +24,10 @@ from .errors import CorpNotFoundError
 from .hub import tables as _hub_tables  # noqa: F401 - the hub's tables are on this metadata (wecom_0003), used or not
 from .metadata import CaseSensitiveId, EpochSeconds, metadata
 from .secretbox import SecretBox
+from .storage import LEASE_SECONDS, AuthCodeClaim, AuthCodeRecord, CorpRecord, DurableStore
 
 log = logging.getLogger("flask_wecom.store")
 
-#: Seconds an AuthCode claim lasts without progress; a live exchange renews it (WECOM_EXCHANGE_LEASE).
-LEASE_SECONDS = 30.0
 #: Seconds between two prunings of expired replay marks by one Store (not on every delivery).
 PRUNE_INTERVAL = 300.0
 
@@ -90,50 +88,6 @@ deliveries = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("received_at", EpochSeconds, nullable=False, index=True),
 )
-
-
-@dataclass
-class CorpRecord:
-    """An authorized corp as stored. ``permanent_code`` is decrypted only on request."""
-
-    corp_id: str
-    suite_id: Optional[str]
-    corp_name: Optional[str]
-    agent_id: Optional[str]
-    status: str
-    auth_time: Optional[float]
-    updated_at: float
-    has_secret: bool
-    auth_info: Dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active" and self.has_secret
-
-
-@dataclass
-class AuthCodeRecord:
-    id: int
-    suite_id: str
-    info_type: str
-    state: Optional[str]
-    status: str
-    corp_id: Optional[str]
-    error: Optional[str]
-    received_at: float
-
-
-@dataclass
-class AuthCodeClaim:
-    """A leased AuthCode: the code itself and whether an earlier attempt may have spent it already."""
-
-    id: int
-    auth_code: str = field(repr=False)
-    lease_until: float
-    #: taken over from a claim whose lease expired (its process died or lost the database)
-    taken_over: bool = False
-    #: an earlier attempt may have reached WeCom (a takeover, or a retry after a network error)
-    maybe_spent: bool = False
 
 
 def _hash(value: str) -> str:
@@ -210,8 +164,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.close()
 
 
-class Store:
-    """SQLAlchemy-backed store. Tables are created or upgraded on first use (see schema.py); no manual step."""
+class Store(DurableStore):
+    """The :class:`~flask_wecom.storage.DurableStore` on SQLAlchemy (SQLite, PostgreSQL, MySQL/MariaDB). Tables
+    are created or upgraded on first use (see schema.py); no manual step."""
 
     def __init__(self, url: str, box: SecretBox, *, engine_options: Optional[dict] = None,
                  clock=time.time, auto_upgrade: bool = True) -> None:
@@ -596,15 +551,6 @@ class Store:
                 self._next_prune = now + PRUNE_INTERVAL
                 conn.execute(deliveries.delete().where(deliveries.c.received_at < now - keep_for))
             return _insert_ignore(conn, deliveries, {"key": _hash(f"{namespace}|{key}"), "received_at": now})
-
-    def first_delivery(self, msg_signature: str, nonce: str, *, keep_for: float = 3600) -> bool:
-        """True the first time this (msg_signature, nonce) is seen; False for a retry or replay."""
-        return self.first_seen(msg_signature, nonce, keep_for=keep_for)
-
-    def forget_delivery(self, msg_signature: str, nonce: str) -> None:
-        """Undo :meth:`first_delivery` for a delivery that could not be processed, so its retry is."""
-        with self._conn() as conn:
-            conn.execute(deliveries.delete().where(deliveries.c.key == _hash(f"{msg_signature}|{nonce}")))
 
 
 def unavailable_reason(exc: BaseException) -> Optional[str]:

@@ -154,7 +154,7 @@ BOOT_SCRIPT = textwrap.dedent('''
         store.save_corp(f"wwCorp{i}", permanent_code=f"permanent-{i}", corp_name=f"corp {i}")
         assert store.get_permanent_code(f"wwCorp{i}") == f"permanent-{i}"
     else:
-        assert store.first_delivery(f"sig{i}", f"nonce{i}")
+        assert store.first_seen(f"sig{i}", f"nonce{i}")
     print(json.dumps({"upgrades": upgrades}))
 ''')
 
@@ -195,7 +195,7 @@ def test_concurrent_boot_on_an_empty_database(empty_db: str, tmp_path: Path) -> 
         assert {c.corp_id for c in store.list_corps()} == {"wwCorp2", "wwCorp6"}
         assert store.get_suite_ticket("dk4")[0] == "ticket-4"
         assert len(store.recent_auth_codes()) == 2
-        assert not store.first_delivery("sig3", "nonce3") and not store.first_delivery("sig7", "nonce7")
+        assert not store.first_seen("sig3", "nonce3") and not store.first_seen("sig7", "nonce7")
     finally:
         store.dispose()
     assert _diff_against_store(empty_db) == []
@@ -274,7 +274,7 @@ def _assert_0_1_0_data_intact(store: Store, ids: dict) -> None:
     pending = [r.id for r in store.pending_auth_codes()]
     assert ids["pending"] in pending and ids["done"] not in pending
     assert store.claim_auth_code(ids["pending"]) == "auth-code-pending"  # still sealed with the same key
-    assert not store.first_delivery("signature-1", "nonce-1")  # the replay mark survived
+    assert not store.first_seen("signature-1", "nonce-1")  # 0.1.0's first_delivery mark survived
     # and the new code writes to the upgraded tables
     store.save_corp("wwNew", permanent_code="permanent-new")
     assert store.get_permanent_code("wwNew") == "permanent-new"

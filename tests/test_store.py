@@ -151,12 +151,13 @@ def test_save_corp_keeps_fields_not_given(store):
     assert store.get_permanent_code("wwK") == "p1"
 
 
-def test_first_delivery_detects_replays(store):
-    assert store.first_delivery("sig", "nonce")
-    assert not store.first_delivery("sig", "nonce")
-    assert store.first_delivery("sig", "nonce2")
+def test_first_seen_detects_replays(store):
+    assert store.first_seen("sig", "nonce")
+    assert not store.first_seen("sig", "nonce")
+    assert store.first_seen("sig", "nonce2")
+    assert store.first_seen("content", "nonce")  # another namespace, another mark
     store.clock.now += 7200  # old entries are pruned
-    assert store.first_delivery("sig", "nonce")
+    assert store.first_seen("sig", "nonce")
 
 
 def test_secretbox_round_trip_and_tamper():
@@ -187,13 +188,6 @@ def test_a_code_left_exchanging_is_reclaimed_only_when_asked_and_old_enough(stor
     assert [r.id for r in store.pending_auth_codes()] == [code_id]
     store.finish_auth_code(code_id, corp_id="wwC")
     assert store.claim_auth_code(code_id, reclaim_after=0) is None  # done and wiped: never again
-
-
-def test_forget_delivery_lets_the_same_delivery_through_again(store):
-    assert store.first_delivery("sig", "n1")
-    store.forget_delivery("sig", "n1")
-    assert store.first_delivery("sig", "n1")
-    assert not store.first_delivery("sig", "n1")
 
 
 def test_concurrent_first_saves_of_one_corp_do_not_fail(store):
