@@ -24,12 +24,13 @@ import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
 
 from . import errcodes, permissions, reasons
+from .app_types import CUSTOMIZED, THIRD_PARTY, AppType
 from .errors import (
     ConfigError,
     CorpNotChosenError,
@@ -97,7 +98,7 @@ def generate_state(length: int = STATE_LENGTH) -> str:
     """A fresh random state: ``[a-zA-Z0-9]`` only (Authlib's token helper), at most 128 characters."""
     if not 1 <= length <= 128:
         raise ValueError("WeCom's state is 1 to 128 characters (developer.work.weixin.qq.com/document/path/91022)")
-    return generate_token(length)
+    return cast(str, generate_token(length))  # Authlib is untyped
 
 
 def is_valid_state(value: Any) -> bool:
@@ -117,9 +118,9 @@ def choose_via(setting: str, user_agent: Optional[str], requested: Optional[str]
     return OAUTH if is_wecom_client(user_agent) else QR
 
 
-def login_type_for(app_type: str) -> str:
+def login_type_for(app_type: AppType) -> str:
     """``CorpApp`` for self-built and 代开发 apps, ``ServiceApp`` for third-party apps (doc 98152)."""
-    return SERVICE_APP if app_type == "third_party" else CORP_APP
+    return SERVICE_APP if app_type == THIRD_PARTY else CORP_APP
 
 
 def _params(pairs: List[Tuple[str, Any]]) -> List[Tuple[str, str]]:
@@ -148,7 +149,7 @@ def authorize_url(base: str, *, appid: str, redirect_uri: str, state: str, scope
         ("state", state),
         ("agentid", agentid),
     ])
-    return add_params_to_uri(base.split("#", 1)[0], params) + "#wechat_redirect"
+    return cast(str, add_params_to_uri(base.split("#", 1)[0], params)) + "#wechat_redirect"
 
 
 def web_login_url(base: str, *, login_type: str, appid: str, redirect_uri: str, state: str,
@@ -170,7 +171,7 @@ def web_login_url(base: str, *, login_type: str, appid: str, redirect_uri: str, 
         ("state", state),
         ("lang", lang),
     ])
-    return add_params_to_uri(base, params)
+    return cast(str, add_params_to_uri(base, params))
 
 
 def login_suite_missing() -> LoginFailure:
@@ -181,7 +182,7 @@ def login_suite_missing() -> LoginFailure:
                         "developer.work.weixin.qq.com/document/path/98171)", step="login")
 
 
-def login_url(*, via: str, app_type: str, appid: str, redirect_uri: str, state: str,
+def login_url(*, via: str, app_type: AppType, appid: str, redirect_uri: str, state: str,
               authorize_base: str, sso_base: str, scope: str = "snsapi_privateinfo",
               agentid: Optional[Any] = None, lang: Optional[str] = None,
               login_suite_id: Optional[str] = None) -> str:
@@ -190,7 +191,7 @@ def login_url(*, via: str, app_type: str, appid: str, redirect_uri: str, state: 
     Third-party web login (``qr``) takes the provider's 登录授权 SuiteID as appid, not the app's suite id
     (developer.work.weixin.qq.com/document/path/98171): without ``login_suite_id`` it is refused with
     :func:`login_suite_missing` rather than sent to a page WeCom refuses."""
-    third_party = app_type == "third_party"
+    third_party = app_type == THIRD_PARTY
     if not third_party and not agentid:
         raise ConfigError("the app's agent id is unknown: set WECOM_AGENT_ID (for 代开发 it comes with the "
                           "authorization: auth_info.agent[0].agentid)")
@@ -458,7 +459,7 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
     if not code:
         raise LoginFailure("cancelled", "WeCom came back without a code")
     client = provider.client
-    third_party = provider.app_type == "third_party"
+    third_party = provider.app_type == THIRD_PARTY
     if third_party:
         if via == QR:
             if not provider.has_login_suite:
@@ -513,7 +514,7 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
         if third_party and values.get("name"):
             detail = {key: value for key, value in detail.items() if key != "name"}
         _merge_profile(values, detail, sensitive_only=not third_party)
-    if provider.app_type == "customized" and corp_token is not None:
+    if provider.app_type == CUSTOMIZED and corp_token is not None:
         values["withheld"] = _withheld(provider, corp_id, corp_token, values)
     return WeComUser(**values)
 

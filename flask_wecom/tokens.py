@@ -73,7 +73,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, Union, cast, runtime_checkable
 
 from . import errors as _errors
 from .cacheguard import CacheUnavailable, GuardedCache
@@ -429,10 +429,10 @@ class TokenManager:
             if now < use_until:
                 self.cache.remember(key, entry, use_until - now)  # this process's copy for an outage
             if now < refresh_from:
-                return entry["token"]
+                return cast(str, entry["token"])  # _entry() checked it is a non-empty str
             if now < use_until:
                 fresh = self._refresh_ahead(kind, owner, key, entry, fetch, credential)
-                return fresh or entry["token"]
+                return fresh or cast(str, entry["token"])
         self.raise_if_blocked(kind, owner, credential)
         return self._get_cold(kind, owner, key, fetch, credential)
 
@@ -608,14 +608,14 @@ class TokenManager:
                 try:
                     entry = self._entry(key)  # filled while we were getting the lock?
                     if entry is not None and self.clock() < self._bounds(entry)[1]:
-                        return entry["token"]
+                        return cast(str, entry["token"])
                     self._raise_if_failed_since(kind, owner, waiting_since)  # failed while we waited?
                     return self._fetch_and_store(kind, owner, key, fetch, credential)
                 finally:
                     held.release()
             entry = self._entry(key)
             if entry is not None and self.clock() < self._bounds(entry)[1]:
-                return entry["token"]
+                return cast(str, entry["token"])
             self._raise_if_failed_since(kind, owner, waiting_since)
             if time.monotonic() >= deadline:
                 raise TransportError(
@@ -639,7 +639,7 @@ class TokenManager:
             try:
                 current = self._entry(key)
                 if current is not None and current["fetched_at"] != seen:
-                    return current["token"]  # refreshed by someone else meanwhile
+                    return cast(str, current["token"])  # refreshed by someone else meanwhile
                 return self._fetch_and_store(kind, owner, key, fetch, credential)
             except Exception as exc:  # noqa: BLE001 - the current token stays usable
                 log.warning("refreshing the %s token of %s ahead of expiry failed: %s", kind, owner,

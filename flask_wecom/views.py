@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import current_app, jsonify, redirect, render_template, request, session, url_for
 
 from . import console, domains, errcodes, reasons, signals
-from .config import AppType
+from .app_types import THIRD_PARTY, AppType
 from .login import (
     STATES_KEY,
     login_user,
@@ -129,7 +129,7 @@ def login_view():
     provider = state.provider
     next_url = safe_next(request.args.get("next")) or config["WECOM_LOGIN_VIEW_NEXT"]
     via = choose_via(config["WECOM_LOGIN_VIA"], request.user_agent.string, request.args.get("via"))
-    third_party = provider.app_type == "third_party"
+    third_party = provider.app_type == THIRD_PARTY
     try:
         corp_id: Optional[str] = None
         agent_id: Optional[str] = None
@@ -140,7 +140,7 @@ def login_view():
         target = login_url(
             via=via,
             app_type=provider.app_type,
-            appid=provider.suite_id if third_party else corp_id,
+            appid=(provider.suite_id or "") if third_party else (corp_id or ""),  # both set here (config, login_corp)
             agentid=agent_id,
             redirect_uri=redirect_uri(),
             state=value,
