@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
-from flask import current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
+from . import reasons
 from .callback import exchange_and_notify
 from .errors import NoSuiteTicketError, TransportError, WeComAPIError, WeComError
 from .oauth import generate_state, is_valid_state
@@ -38,7 +40,7 @@ _STATES_KEY = "_wecom_install_states"
 _MAX_STATES = 5
 
 
-def register_install_views(bp) -> None:
+def register_install_views(bp: Blueprint) -> None:
     bp.add_url_rule("/install", "install", install_view, methods=["GET"])
     bp.add_url_rule("/installed", "installed", installed_view, methods=["GET"])
 
@@ -51,11 +53,11 @@ def install_redirect_uri() -> str:
     return url_for("wecom.installed", _external=True)
 
 
-def _page(kind: str, status: int, **values: Any):
+def _page(kind: str, status: int, **values: Any) -> Tuple[str, int]:
     return render_template("wecom/install.html", kind=kind, **values), status
 
 
-def _not_third_party():
+def _not_third_party() -> Tuple[str, int]:
     return _page(
         "error", 404,
         title_zh="本应用不通过网站安装", title_en="This app is not installed from a website",
@@ -67,18 +69,17 @@ def _not_third_party():
         fix_zh="", fix_en="")
 
 
-def _failure_page(exc: BaseException, step: str):
-    if isinstance(exc, NoSuiteTicketError):
-        what_zh = "还没有收到 suite_ticket，无法获取应用凭证。"
-        what_en = "No suite_ticket has arrived, so no suite token can be had."
-        fix_zh, fix_en = (NoSuiteTicketError.description.split(" / ", 1) + [""])[:2]
+def _failure_page(exc: BaseException, step: str) -> Tuple[str, int]:
+    if isinstance(exc, NoSuiteTicketError):  # the login page's words for the same failure
+        record = reasons.RECORDS["no_suite_ticket"]
+        (what_zh, what_en), (fix_zh, fix_en) = record.what, record.fix
     elif isinstance(exc, WeComAPIError):
         what_zh = f"企业微信接口 {step} 返回错误码 {exc.errcode}。"
         what_en = f"WeCom's {step} answered errcode {exc.errcode}."
         fix_zh = fix_en = exc.hint or ""
     elif isinstance(exc, TransportError):
-        what_zh, what_en = "无法连接企业微信接口。", "WeCom could not be reached."
-        fix_zh, fix_en = "请稍后重试。", "Try again later."
+        record = reasons.RECORDS["unreachable"]
+        (what_zh, what_en), (fix_zh, fix_en) = record.what, record.fix
     else:
         what_zh, what_en = "安装时出错。", "The install failed."
         fix_zh, fix_en = "管理员：运行 `flask wecom doctor` 并查看服务器日志。", \
@@ -87,7 +88,7 @@ def _failure_page(exc: BaseException, step: str):
                  what_zh=what_zh, what_en=what_en, fix_zh=fix_zh, fix_en=fix_en)
 
 
-def install_view():
+def install_view() -> ResponseReturnValue:
     state = get_state()
     if state.app_type != THIRD_PARTY:
         return _not_third_party()
@@ -120,7 +121,7 @@ def _take_state(value: str) -> bool:
     return found is not None and float(found) > time.time()
 
 
-def installed_view():
+def installed_view() -> ResponseReturnValue:
     state = get_state()
     if state.app_type != THIRD_PARTY:
         return _not_third_party()
