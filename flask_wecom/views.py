@@ -21,7 +21,8 @@ import weakref
 from typing import Any, Dict, Optional, Set
 from urllib.parse import urlsplit
 
-from flask import current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from . import console, domains, errcodes, reasons, signals
 from .app_types import THIRD_PARTY, AppType
@@ -47,7 +48,7 @@ from .oauth import (
     login_url,
 )
 from .redact import redact_query
-from .state import current_app_object, get_state
+from .state import WeComState, current_app_object, get_state
 
 log = logging.getLogger("flask_wecom.login")
 
@@ -63,7 +64,7 @@ def _now() -> float:
     return get_state().clock()
 
 
-def register_login_views(bp, wecom) -> None:
+def register_login_views(bp: Blueprint, wecom: Any) -> None:
     """Called by :func:`flask_wecom.blueprint.create_blueprint`."""
     bp.add_url_rule("/login", "login", login_view, methods=["GET"])
     bp.add_url_rule("/authorized", "authorized", authorized_view, methods=["GET"])
@@ -103,7 +104,7 @@ def _trusted_domain_fix(uri: str, app_type: AppType) -> tuple:
             f"{advice_en[1:]}.")
 
 
-def _warn_once_about_redirect_host(state, uri: str) -> None:
+def _warn_once_about_redirect_host(state: WeComState, uri: str) -> None:
     """Log once per app and host when WeCom would refuse ``uri``'s host as a 可信域名 (IP, port, local name).
 
     The login still redirects (WeCom decides; local and test setups keep working): the doctor, the
@@ -123,7 +124,7 @@ def _warn_once_about_redirect_host(state, uri: str) -> None:
 # -- /login ----------------------------------------------------------------------------------
 
 
-def login_view():
+def login_view() -> ResponseReturnValue:
     state = get_state()
     config = state.config
     provider = state.provider
@@ -226,7 +227,7 @@ def _take_state(value: str) -> Dict[str, Any]:
     return entry
 
 
-def authorized_view():
+def authorized_view() -> ResponseReturnValue:
     state = get_state()
     default_next = state.config["WECOM_LOGIN_VIEW_NEXT"]
     entry: Dict[str, Any] = {}
@@ -269,7 +270,7 @@ def _same_origin() -> bool:
     return urlsplit(origin).netloc == request.host
 
 
-def logout_view():
+def logout_view() -> ResponseReturnValue:
     next_url = safe_next(request.values.get("next")) or current_app.config["WECOM_LOGIN_VIEW_NEXT"]
     if request.method == "GET":
         return render_template("wecom/logout.html", next_url=next_url)
@@ -335,7 +336,8 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     return details
 
 
-def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None, via: Optional[str] = None):
+def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None,
+                     via: Optional[str] = None) -> ResponseReturnValue:
     """Send ``login_failed`` and answer with the explained page (or JSON).
 
     "Start again" leads to ``/login`` with the same ``next`` and, when known, the same ``via``.
@@ -352,7 +354,8 @@ def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None, v
 RETRY_AFTER: Dict[str, int] = reasons.RETRY_AFTER
 
 
-def render_failure(details: Dict[str, Any], retry_url: Optional[str], *, retry_label: Optional[str] = None):
+def render_failure(details: Dict[str, Any], retry_url: Optional[str], *,
+                   retry_label: Optional[str] = None) -> ResponseReturnValue:
     """The failure page (or JSON) for :func:`describe_failure`'s ``details``, with its status and, for a
     failure that passes by itself, a ``Retry-After`` header."""
     status = details["status"]

@@ -16,7 +16,8 @@ from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..errors import ConfigError
@@ -183,16 +184,17 @@ def _hub() -> Hub:
     return hub
 
 
-def error_page(reason: str, **context: Any):
+def error_page(reason: str, **context: Any) -> Tuple[str, int]:
     status, title_zh, title_en, what_zh, what_en, fix_zh, fix_en = HUB_ERRORS[reason]
     failure = {"reason": reason, "status": status, "title_zh": title_zh, "title_en": title_en,
                "what_zh": what_zh, "what_en": what_en, "fix_zh": fix_zh, "fix_en": fix_en}
     return render_template("wecom/hub_error.html", failure=failure, **context), status
 
 
-def _oauth_error(hub: Hub, error: OAuth2Error):
+def _oauth_error(hub: Hub, error: OAuth2Error) -> ResponseReturnValue:
     """An OAuth error after the client and redirect_uri were checked: back to the client (RFC 6749 §4.1.2.1)."""
-    return hub.server.handle_error_response(None, error)
+    response: Response = hub.server.handle_error_response(None, error)  # Authlib is untyped
+    return response
 
 
 def _app_session_member(hub: Hub) -> Optional[HubMember]:
@@ -216,20 +218,20 @@ def _resume_url() -> str:
 # -- views ------------------------------------------------------------------------------------
 
 
-def discovery_view():
+def discovery_view() -> ResponseReturnValue:
     response = jsonify(_hub().metadata())
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
-def jwks_view():
+def jwks_view() -> ResponseReturnValue:
     response = jsonify(_hub().keys.jwks())
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 
-def authorize_view():
+def authorize_view() -> ResponseReturnValue:
     hub = _hub()
     values = request.values
     # 1. the client and its redirect_uri, before anything else: a bad one is never redirected to
@@ -302,14 +304,14 @@ def authorize_view():
         status, body, headers = grant.create_authorization_response(grant.redirect_uri, member)
     except OAuth2Error as error:
         return _oauth_error(hub, error)
-    response = hub.server.handle_response(status, body, headers)
+    response: Response = hub.server.handle_response(status, body, headers)
     if from_app:
         hub.write_session(response, member)
     log.info("hub: signed %s/%s in to client %s", member.corp_id, member.userid, client.client_id)
     return response
 
 
-def _cors(response):
+def _cors(response: Response) -> Response:
     """Browser apps (public clients) call the token and userinfo endpoints from their own origin. No cookie
     is involved there (client credentials, PKCE, Bearer tokens), so any origin may."""
     response.headers["Access-Control-Allow-Origin"] = "*"
@@ -320,13 +322,13 @@ def _cors(response):
     return response
 
 
-def token_view():
+def token_view() -> ResponseReturnValue:
     if request.method == "OPTIONS":
         return _cors(current_app.make_response(("", 204)))
     return _cors(_hub().server.create_token_response())
 
 
-def userinfo_view():
+def userinfo_view() -> ResponseReturnValue:
     if request.method == "OPTIONS":
         return _cors(current_app.make_response(("", 204)))
     hub = _hub()
@@ -343,7 +345,7 @@ def userinfo_view():
     return _cors(response)
 
 
-def logout_view():
+def logout_view() -> ResponseReturnValue:
     """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): sign out, then back to a registered URI."""
     hub = _hub()
     values = request.values
