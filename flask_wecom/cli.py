@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import click
 from flask.cli import with_appcontext
@@ -22,17 +22,20 @@ from .errors import CorpNotFoundError
 from .health import auth_codes_line, schema_line, spool_line, store_health
 from .hub.cli import hub_cli
 from .redact import mask
-from .state import current_app_object, get_state
+from .state import WeComState, current_app_object, get_state
 from .store import unavailable_reason
 
+if TYPE_CHECKING:
+    from .store import CorpRecord
 
-def _when(timestamp) -> str:
+
+def _when(timestamp: Optional[float]) -> str:
     if not timestamp:
         return "-"
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def describe_age(seconds, *, bilingual: bool = False) -> str:
+def describe_age(seconds: Optional[float], *, bilingual: bool = False) -> str:
     """"42 s ago" / "5 min ago" / "3 h ago" (with the Chinese first when ``bilingual``); "never" for None."""
     if seconds is None:
         return "从未 / never" if bilingual else "never"
@@ -51,7 +54,7 @@ def wecom_cli() -> None:
     pass
 
 
-def status_lines(state) -> list:
+def status_lines(state: WeComState) -> List[str]:
     """The status report as lines (shared by the CLI and the demo's status panel)."""
     provider = state.provider
     config = state.config
@@ -106,7 +109,7 @@ def status_command() -> None:
     _print_corps(state, corps)
 
 
-def _print_corps(state, corps) -> None:
+def _print_corps(state: WeComState, corps: List[CorpRecord]) -> None:
     if not corps:
         click.echo("  (none yet — the customer's admin must scan the template QR code / 等待企业管理员扫码授权)")
         return
@@ -191,7 +194,7 @@ def exchange_command(stuck: bool) -> None:
 @wecom_cli.command("unblock")
 @click.argument("corp_id", required=False)
 @with_appcontext
-def unblock_command(corp_id) -> None:
+def unblock_command(corp_id: Optional[str]) -> None:
     """Ask WeCom again at once after fixing a secret: forget the remembered token failure (wrong secret,
     45009 rate limit…) of CORP_ID, or of the suite and every corp when no CORP_ID is given."""
     state = get_state()

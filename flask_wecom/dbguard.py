@@ -221,7 +221,7 @@ def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
 
     if dialect.driver == "pymysql":
         @sa.event.listens_for(engine, "do_connect")
-        def connect_quickly(dialect, conn_rec, cargs, cparams):
+        def connect_quickly(dialect: Any, conn_rec: Any, cargs: Any, cparams: Dict[str, Any]) -> Any:
             # PyMySQL waits for the server's greeting with read_timeout, not connect_timeout: with our
             # read_timeout, wait CONNECT_TIMEOUT for it (a frozen server) and keep read_timeout for statements
             if cparams.get("read_timeout") != MYSQL_IO_TIMEOUT:  # the application's own: left alone
@@ -230,7 +230,7 @@ def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
             connection._read_timeout = MYSQL_IO_TIMEOUT  # PyMySQL re-reads it before each socket read
             return connection
 
-    def guarded_ping(dbapi_connection) -> bool:
+    def guarded_ping(dbapi_connection: Any) -> bool:
         watchdog.arm(dbapi_connection, PING_DEADLINE)
         try:
             return ping(dbapi_connection)
@@ -244,18 +244,18 @@ def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
 
     dialect.do_ping = guarded_ping  # type: ignore[method-assign]  # this engine's own dialect instance
 
-    def _raw(conn) -> Any:
+    def _raw(conn: sa.Connection) -> Any:
         try:
             return None if conn.invalidated else conn.connection.dbapi_connection
         except sa.exc.SQLAlchemyError:  # closed
             return None
 
-    def arm(conn, *args) -> None:
+    def arm(conn: sa.Connection, *args: Any) -> None:
         raw = _raw(conn)
         if raw is not None and not conn.get_execution_options().get(UNLIMITED):
             watchdog.arm(raw, STATEMENT_DEADLINE)
 
-    def disarm(conn, *args) -> None:
+    def disarm(conn: sa.Connection, *args: Any) -> None:
         raw = _raw(conn)
         if raw is not None:
             watchdog.disarm(raw)
@@ -266,18 +266,19 @@ def install(engine: sa.engine.Engine, watchdog: Watchdog = WATCHDOG) -> None:
     sa.event.listen(engine, "commit", arm)
     sa.event.listen(engine, "rollback", arm)
 
-    def reset(dbapi_connection, connection_record, reset_state) -> None:  # the pool's rollback on return
+    def reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:  # the pool's rollback on return
         if dbapi_connection is not None:
             watchdog.arm(dbapi_connection, STATEMENT_DEADLINE)
 
     sa.event.listen(engine.pool, "reset", reset)
+
     def checkin(raw: Any, record: Any) -> None:
         if raw is not None:
             watchdog.disarm(raw)
 
     sa.event.listen(engine.pool, "checkin", checkin)
 
-    def handle_error(context) -> Optional[BaseException]:
+    def handle_error(context: Any) -> Optional[BaseException]:
         raw = getattr(context.connection, "connection", None) if context.connection is not None else None
         raw = getattr(raw, "dbapi_connection", None) if raw is not None else None
         if raw is None:

@@ -22,10 +22,13 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 from .dbguard import unlimited
 from .errors import SchemaError
@@ -95,12 +98,12 @@ def _table_name(obj: Any, name: Optional[str], type_: str) -> Optional[str]:
     return getattr(table, "name", None)
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
+def include_object(obj: Any, name: Optional[str], type_: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic ``include_object`` for flask-wecom's own migrations: only our tables take part."""
     return is_wecom_table(_table_name(obj, name, type_))
 
 
-def skip_wecom_tables(obj, name, type_, reflected, compare_to) -> bool:
+def skip_wecom_tables(obj: Any, name: Optional[str], type_: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic ``include_object`` for an *application's* env.py: its autogenerate leaves our tables alone."""
     return not is_wecom_table(_table_name(obj, name, type_)) and name != VERSION_TABLE
 
@@ -108,7 +111,7 @@ def skip_wecom_tables(obj, name, type_, reflected, compare_to) -> bool:
 # -- reading the version ------------------------------------------------------------------------
 
 
-def _select_versions(conn, table: str) -> Optional[list]:
+def _select_versions(conn: sa.Connection, table: str) -> Optional[List[str]]:
     """The rows of a version table, or None when the table does not exist. A database that is down raises."""
     version_table = sa.table(table, sa.column("version_num"))
     try:
@@ -130,7 +133,7 @@ def _latest(revisions: List[str]) -> str:
     return unknown[0] if unknown else max(revisions, key=REVISIONS.index)
 
 
-def read_status(conn) -> SchemaStatus:
+def read_status(conn: sa.Connection) -> SchemaStatus:
     """Our revision in ``conn``'s database: one query when our version table says it is current.
 
     Otherwise the application's ``alembic_version`` is read too (it holds our revisions when the app's own
@@ -197,7 +200,7 @@ def _app_managed_error(status: SchemaStatus) -> SchemaError:
 
 
 @contextlib.contextmanager
-def schema_lock(conn, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def schema_lock(conn: sa.Connection, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the database-wide schema lock on ``conn`` (its session) while the block runs.
 
     PostgreSQL: a session advisory lock; MySQL/MariaDB: ``GET_LOCK`` named after the database; SQLite: an
@@ -229,7 +232,7 @@ def _timed_out(timeout: float) -> SchemaError:
 
 
 @contextlib.contextmanager
-def _pg_lock(conn, timeout: float) -> Iterator[None]:
+def _pg_lock(conn: sa.Connection, timeout: float) -> Iterator[None]:
     deadline = time.monotonic() + timeout
     while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_LOCK_KEY))).scalar():
         conn.rollback()
@@ -247,7 +250,7 @@ def _pg_lock(conn, timeout: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _mysql_lock(conn, timeout: float) -> Iterator[None]:
+def _mysql_lock(conn: sa.Connection, timeout: float) -> Iterator[None]:
     database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
     name = f"flask_wecom.schema.{database}"[:64]  # GET_LOCK names are server-wide and at most 64 characters
     got = conn.execute(sa.select(sa.func.get_lock(name, int(max(timeout, 1))))).scalar()
@@ -272,7 +275,7 @@ def sqlite_lock_path(database: Optional[str]) -> Optional[str]:
 
 
 @contextlib.contextmanager
-def _sqlite_lock(conn, timeout: float) -> Iterator[None]:
+def _sqlite_lock(conn: sa.Connection, timeout: float) -> Iterator[None]:
     path = sqlite_lock_path(conn.engine.url.database)
     try:
         import fcntl
@@ -300,7 +303,7 @@ def _sqlite_lock(conn, timeout: float) -> Iterator[None]:
 # -- upgrading ----------------------------------------------------------------------------------
 
 
-def alembic_config(url: Optional[str] = None, connection=None):
+def alembic_config(url: Optional[str] = None, connection: Optional[sa.Connection] = None) -> Config:
     """An Alembic ``Config`` for our migrations (no alembic.ini needed), bound to a connection or a URL."""
     from alembic.config import Config
 

@@ -7,6 +7,8 @@ own ``alembic_version``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import context
 
@@ -16,7 +18,7 @@ from flask_wecom.store import metadata
 config = context.config
 
 
-def _configure(**options) -> None:
+def _configure(**options: Any) -> None:
     context.configure(target_metadata=metadata, version_table=VERSION_TABLE, include_object=include_object,
                       compare_type=True, **options)
 
@@ -27,7 +29,7 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def _run(connection) -> None:
+def _run(connection: sa.Connection) -> None:
     # SQLite cannot alter most of a table in place: autogenerate future revisions as batch operations there
     _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
