@@ -36,6 +36,9 @@ __all__ = [
     "trusted_domain_place",
     "web_login_place",
     "secret_fix",
+    "TWO_CAUSES_40001",
+    "NO_RETRY_40001",
+    "tell_40001_apart",
     "sentence",
 ]
 
@@ -190,6 +193,23 @@ def secret_fix(app_type: Optional[AppType], from_config: bool) -> Text:
             "(valid 10 minutes) must be exchanged for the new permanent_code — run `flask wecom "
             "exchange`; if it was missed, click 重新获取secret again or have the corp admin "
             "authorize again")
+
+
+#: gettoken's 40001 has two causes (document 90313's help): a wrong or reset secret, or a disabled app
+TWO_CAUSES_40001: Text = ("40001 有两种原因：secret 错误或已被重置，或者应用已经停用",
+                          "40001 has two causes: a wrong or reset secret, or a disabled app")
+#: … and repeating a wrong secret gets the server's IP blocked (document 90313, 45009 item 5)
+NO_RETRY_40001: Text = ("不要反复用错误的 secret 调用 gettoken：多次失败会使本服务器 IP 被封禁一小时",
+                        "do not keep calling gettoken with a wrong secret: repeated failures block this server's IP "
+                        "for an hour")
+
+
+def tell_40001_apart(secret: Text) -> Text:
+    """How to tell 40001's two causes apart, and each one's fix; ``secret`` is the secret's fix to name."""
+    return ("先分辨：在企业管理后台「应用管理」打开本应用——显示已停用，" + REENABLE[0]
+            + "；应用正常，则是 secret 的问题：" + secret[0],
+            "tell them apart first: open this app under 应用管理 (apps) in the corp's admin console — if it shows as "
+            "disabled (已停用), " + REENABLE[1] + "; if it is enabled, the secret is the problem: " + secret[1])
 
 
 def sentence(text: Text) -> Text:

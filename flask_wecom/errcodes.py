@@ -44,6 +44,16 @@ class ErrorInfo:
     fix_en: str
 
 
+def _fix_40001() -> tuple[str, str]:
+    """40001's fix without knowing the app type: both causes, and the secret's fix of each kind of app."""
+    internal, customized = console.secret_fix("internal", True), console.secret_fix("customized", False)
+    apart = console.tell_40001_apart((f"自建应用：{internal[0]}；代开发应用：{customized[0]}",
+                                      f"for a self-built app, {internal[1]}; for a 代开发 app, {customized[1]}"))
+    return (f"{console.TWO_CAUSES_40001[0]}，{apart[0]}。{console.NO_RETRY_40001[0]}",
+            f"{console.TWO_CAUSES_40001[1]} — {apart[1]}. {console.NO_RETRY_40001[1][0].upper()}"
+            f"{console.NO_RETRY_40001[1][1:]}")
+
+
 def query_url(code: int) -> str:
     """WeCom's own error-code lookup page for *code*."""
     return QUERY_URL.format(code=int(code))
@@ -130,20 +140,7 @@ _TABLE = [
         # The same help (45009, item 5) warns that repeating a wrong secret blocks the IP for an hour.
         40001, "不合法的secret参数",
         "invalid secret (wrong or reset secret, or the app is disabled)",
-        "两种原因返回同一个错误码，先分辨：在企业管理后台「应用管理」打开该应用——显示已停用则点击启用即可"
-        "（代开发应用停用/启用时服务商还会收到 change_auth 推送）；应用正常则是 secret 错误或已重置："
-        "自建应用在应用详情查看 Secret 并更新 WECOM_SECRET；代开发应用的 secret 即 permanent_code，"
-        "服务商「重新获取secret」后须用 reset_permanent_code 推送的 AuthCode 换取新的 permanent_code，"
-        "错过了就再获取一次或请企业管理员重新授权。不要反复用错误的 secret 调用 gettoken：多次失败会使"
-        "本服务器 IP 被封禁一小时",
-        "one code, two causes — tell them apart first: open the app under 应用管理 (apps) in the corp's "
-        "admin console; if it shows as disabled (已停用), enabling it is the fix (for a 代开发 app the "
-        "provider also gets a change_auth push when it is disabled or enabled). If the app is enabled, the "
-        "secret is wrong or was reset: for a self-built app copy the Secret from its detail page into "
-        "WECOM_SECRET; a 代开发 app's secret is its permanent_code — after 重新获取secret the AuthCode of the "
-        "reset_permanent_code push must be exchanged for the new permanent_code; if that was missed, reset it "
-        "again or have the corp admin authorize again. Do not keep calling gettoken with a wrong secret: "
-        "repeated failures block this server's IP for an hour",
+        *_fix_40001(),
     ),
     ErrorInfo(
         40003, "无效的UserID", "invalid UserID",

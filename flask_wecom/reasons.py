@@ -248,11 +248,9 @@ _RECORDS = (
               "重置，或者应用已经停用。",
               "WeCom answered 40001 when this site asked for an access token (gettoken). WeCom's documentation "
               "gives two causes: the app's secret is wrong or was reset, or the app is disabled."),
-        fix=("管理员先分辨是哪一种：在企业管理后台「应用管理」中打开本应用——显示已停用，点击启用即可；"
-             "应用正常，则是 secret 的问题：{secret_fix_zh}`flask wecom doctor` 会逐项检查。",
-             "Admins, tell the two apart first: open this app under 应用管理 (apps) in the corp's admin console. "
-             "If it shows as disabled (已停用), enabling it is the fix. If it is enabled, the secret is the "
-             "problem: {secret_fix_en} `flask wecom doctor` checks each step."),
+        fix=("管理员" + console.tell_40001_apart(("{secret_fix_zh}", ""))[0] + "`flask wecom doctor` 会逐项检查。",
+             "Admins, " + console.tell_40001_apart(("", "{secret_fix_en}"))[1] + " `flask wecom doctor` checks "
+             "each step."),
     ),
     # 301002: the access_token's app is not the agentid's app
     Reason(

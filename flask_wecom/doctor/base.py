@@ -241,16 +241,13 @@ def _disabled_or_secret_fix(ctx: DoctorContext, from_config: bool, closed: Optio
     if closed is False:
         return _both("应用是启用状态，所以是 secret 的问题：" + secret_zh,
                      "the app is enabled, so the secret is the problem: " + secret_en)
+    apart_zh, apart_en = console.tell_40001_apart((secret_zh, secret_en))
+    causes_zh, causes_en = console.TWO_CAUSES_40001
+    again_zh, again_en = console.NO_RETRY_40001
     return _both(
-        "40001 有两种原因：secret 错误或已被重置，或者应用已经停用。先在企业的管理后台「应用管理」打开本应用"
-        "分辨（之前取得的 access_token 仍有效时，agent/get 的 close=1 也表示已停用）：显示已停用，"
-        + _REENABLE[0] + "；应用正常，则是 secret 的问题：" + secret_zh
-        + "。不要反复重试：多次用错误的 secret 调用 gettoken 会使本服务器 IP 被封禁一小时",
-        "40001 has two causes: a wrong or reset secret, or a disabled app. Tell them apart in the corp's admin "
-        "console under 应用管理 (apps), on this app's page (while an earlier access_token still works, "
-        "agent/get's close=1 says disabled too). If it shows as disabled (已停用), " + _REENABLE[1]
-        + ". If it is enabled, the secret is the problem: " + secret_en
-        + ". Do not keep retrying: repeated gettoken calls with a wrong secret block this server's IP for an hour")
+        f"{causes_zh}。{apart_zh}（之前取得的 access_token 仍有效时，agent/get 的 close=1 也表示已停用）。{again_zh}",
+        f"{causes_en}. {apart_en[0].upper()}{apart_en[1:]} (while an earlier access_token still works, agent/get's "
+        f"close=1 says disabled too). {again_en[0].upper()}{again_en[1:]}")
 
 
 def _corp_token_fix(ctx: DoctorContext, corp_id: str, errcode: int, errmsg: str, from_config: bool) -> str:
