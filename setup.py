@@ -63,7 +63,9 @@ setup(
         "authlib>=1.6",  # the OIDC hub (flask_wecom/hub) is tested with 1.6 (Python 3.9) and 1.9
         "requests>=2.28",
         "urllib3>=1.26",
-        "pycryptodome>=3.15",
+        "pycryptodome>=3.15",  # WXBizMsgCrypt (AES-256-CBC) of callbacks
+        # AES-GCM of secrets at rest (secretbox) and the hub's RS256 keys; Authlib needs it anyway
+        "cryptography>=3.4",
         "flask-caching>=2.0",
         "sqlalchemy>=2.0",  # 2.0-style connections (commit/rollback) in the store and its schema upgrades
         # versioned store schema (flask_wecom/migrations), upgraded by one process at a time
