@@ -1,12 +1,12 @@
 """Callback views: the template (指令) URL and the app (数据) URL.
 
-Order of checks, each with its own answer and a log line (never a 500):
-params present (400) → timestamp well-formed (400) and within the window (403) → body size (413) →
-envelope XML (400) → signature (403) → decrypt (400) → receiveid in the endpoint's accepted set
-(403; a template POST with another one is processed and logged loudly: provider.receive_id_rule) →
-event XML (400) → replay (answered `success`, not processed again) → handle.
-The replay mark commits in one transaction with the event's effect, so a failure anywhere leaves the
-delivery processable. A template event the store cannot take (it is down) is kept in the local spool
+A delivery goes through two steps. **Authenticate the delivery** (:func:`flask_wecom.delivery.authenticate`,
+core): params, timestamp window, body size, envelope, signature, decryption, receiveid
+(provider.receive_id_rule; a template POST with another one is processed and logged loudly), event XML —
+each refusal with its own status and a log line, which the view only turns into the answer (never a 500).
+**Process the event** (:func:`process_event`): replay (answered `success`, not processed again) → effect →
+handlers → passive reply. The replay mark commits in one transaction with the event's effect, so a failure
+anywhere leaves the delivery processable. A template event the store cannot take (it is down) is kept in the local spool
 and answered `success` (WeCom documents no retry for those); an app message then answers 503 and
 WeCom's retry is processed. Signal receivers and handlers that raise are logged; they never change
 the answer.
@@ -15,85 +15,38 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
-from typing import Any, Optional, Set
+from typing import Any, Optional
 
 from blinker import NamedSignal
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from . import signals
-from .crypto import MessageCrypto
-from .errors import ParseXMLError, SignatureError, WeComError
-from .events import CallbackEvent, parse_event
-from .provider import receive_id_rule
+from .delivery import Delivery, Refusal, authenticate
+from .errors import WeComError
+from .events import CallbackEvent
 from .state import WeComState, current_app_object, get_state
-from .xmlutil import parse_xml
 
 log = logging.getLogger("flask_wecom.callback")
 
 TEMPLATE = "template"
 DATA = "data"
 
-# WeCom sends a plain Unix time; anything else (other digits, 10**400) is refused before arithmetic.
-_TIMESTAMP = re.compile(r"[0-9]{1,12}\Z")
-
 
 def _answer(status: int, text: str) -> Response:
     return Response(text, status=status, mimetype="text/plain")
 
 
-def _refuse(status: int, reason: str, *args) -> Response:
-    log.warning("callback refused (%d): " + reason, status, *args)
-    return _answer(status, (reason % args) if args else reason)
-
-
-def _clip(value: str, limit: int = 64) -> str:
-    """repr() of a received (attacker-chosen) id, short enough for a log line."""
-    return repr(value if len(value) <= limit else value[:limit] + "…")
-
-
-def _refuse_receive_id(endpoint: str, received: str, accepted: Set[str]) -> Response:
-    # The log names both ids; the answer does not list the corp ids we serve.
-    log.warning("callback refused (403): receiveid %s is not accepted on the %s callback (expected one of %s; "
-                "check WECOM_PROVIDER_CORP_ID / WECOM_SUITE_ID / WECOM_CORP_ID)",
-                _clip(received), endpoint, sorted(accepted))
-    return _answer(403, f"receiveid is not accepted on the {endpoint} callback (see the server log)")
+def _refuse(refusal: Refusal) -> Response:
+    log.warning("callback refused (%d): %s", refusal.status, refusal.message)
+    return _answer(refusal.status, refusal.text)
 
 
 def notify(signal: NamedSignal, app: Flask, **kwargs: Any) -> None:
     """Send a signal through :func:`flask_wecom.signals.send`: a receiver that raises is logged with its
     name and never changes WeCom's answer."""
     signals.send(signal, app, **kwargs)
-
-
-def accepted_receive_ids(state: WeComState, endpoint: str, method: str) -> Set[str]:
-    """The receiveids this endpoint expects for ``method`` (the rule itself is core: provider.receive_id_rule)."""
-    return set(receive_id_rule(state.provider, endpoint, method).expected)
-
-
-def _check_receive_id(state: WeComState, endpoint: str, method: str, receive_id: str) -> Optional[Response]:
-    """None when the (signature-verified) message may be processed, else the 403 answer."""
-    rule = receive_id_rule(state.provider, endpoint, method)
-    if receive_id in rule.expected:
-        return None
-    if rule.strict:
-        return _refuse_receive_id(endpoint, receive_id, set(rule.expected))
-    # Template POSTs (developer.work.weixin.qq.com/document/path/97172): refusing would lose the event
-    # (an AuthCode lives 10 minutes); the signature has been verified, so process it and say so loudly.
-    log.error("callback: receiveid %s on the %s callback is not the expected %s; processed anyway (the "
-              "signature is valid) so that no event is lost — check WECOM_SUITE_ID / WECOM_LOGIN_SUITE_ID",
-              _clip(receive_id), endpoint, sorted(rule.expected) or "suite id (WECOM_SUITE_ID is not set)")
-    return None
-
-
-def _crypto_settings(state: WeComState, endpoint: str):
-    config = state.config
-    if endpoint == DATA:
-        return (config["WECOM_DATA_TOKEN"] or config["WECOM_TOKEN"],
-                config["WECOM_DATA_ENCODING_AES_KEY"] or config["WECOM_ENCODING_AES_KEY"])
-    return config["WECOM_TOKEN"], config["WECOM_ENCODING_AES_KEY"]
 
 
 def handle_callback(endpoint: str) -> Response:
@@ -108,69 +61,34 @@ def handle_callback(endpoint: str) -> Response:
 
 def _handle_callback(endpoint: str) -> Response:
     state = get_state()
-    token, aes_key = _crypto_settings(state, endpoint)
-    if not token or not aes_key:
-        return _refuse(404, "callback is not configured: set WECOM_TOKEN and WECOM_ENCODING_AES_KEY")
-    args = request.args
-    needed = ("msg_signature", "timestamp", "nonce") + (("echostr",) if request.method == "GET" else ())
-    missing = [name for name in needed if not args.get(name)]
-    if missing:
-        return _refuse(400, "missing query parameter(s): %s", ", ".join(missing))
-    msg_signature, timestamp, nonce = args["msg_signature"], args["timestamp"], args["nonce"]
-    if not _TIMESTAMP.match(timestamp):
-        return _refuse(400, "timestamp is not a number")
-    skew = abs(time.time() - int(timestamp))
-    max_age = int(state.config["WECOM_CALLBACK_MAX_AGE"])
-    if max_age and skew > max_age:
-        return _refuse(403, "stale timestamp: %d s from our clock (limit %d s; check the server clock)",
-                       skew, max_age)
+    delivery = authenticate(state.provider, state.config, endpoint, request.method, request.args,
+                            content_length=request.content_length, read=request.stream.read, now=time.time())
+    if isinstance(delivery, Refusal):
+        return _refuse(delivery)
+    if delivery.event is None:  # URL verification: WeCom wants the bare plaintext, no quotes/BOM/newline (96466)
+        return Response(delivery.plaintext, status=200, content_type="text/html; charset=utf-8")
+    return process_event(state, endpoint, delivery)
 
-    try:
-        # No receive ids here: the decrypted one is checked below, once the signature has passed (doc 90968).
-        crypto = MessageCrypto(token, aes_key, None)
-    except WeComError as exc:
-        return _refuse(503, "callback is misconfigured: %s", exc.message)
-    if request.method == "GET":
-        return _verify_url(state, crypto, endpoint, msg_signature, timestamp, nonce, args["echostr"])
 
-    limit = int(state.config["WECOM_CALLBACK_MAX_BODY"])
-    if request.content_length is not None and request.content_length > limit:
-        return _refuse(413, "body of %d bytes is over the %d-byte limit", request.content_length, limit)
-    body = request.stream.read(limit + 1)  # also bounds a chunked body, which has no Content-Length
-    if len(body) > limit:
-        return _refuse(413, "body is over the %d-byte limit", limit)
-    try:
-        envelope = parse_xml(body)
-    except ParseXMLError as exc:
-        return _refuse(400, "body is not acceptable XML: %s", exc.message)
-    encrypt = envelope.get("Encrypt")
-    if not encrypt or not isinstance(encrypt, str):
-        return _refuse(400, "XML body has no <Encrypt> element")
-    try:
-        crypto.check_signature(msg_signature, timestamp, nonce, encrypt)
-        plaintext, receive_id = crypto.decrypt(encrypt)
-    except SignatureError:
-        return _refuse(403, "msg_signature does not match: check WECOM_TOKEN (回调 Token 不一致)")
-    except WeComError as exc:
-        return _refuse(400, "cannot decrypt: %s (check WECOM_ENCODING_AES_KEY)", exc.message)
-    refused = _check_receive_id(state, endpoint, request.method, receive_id)
-    if refused is not None:
-        return refused
-    try:
-        event = parse_event(plaintext)
-    except ParseXMLError as exc:
-        return _refuse(400, "decrypted message is not acceptable XML: %s", exc.message)
+def process_event(state: WeComState, endpoint: str, delivery: Delivery) -> Response:
+    """An authenticated event: the template URL's (stored or spooled, always `success`) or an app message."""
+    event = delivery.event
+    assert event is not None  # a message, not a URL verification
     if endpoint == TEMPLATE:
-        return _take_template_event(state, event, plaintext, msg_signature, nonce)
-    # App (数据) callbacks: the replay marks commit with the handlers' run, in one transaction; if anything
-    # fails, nothing is marked, the answer is 503 and WeCom's documented retries (3, 5 s apart:
-    # developer.work.weixin.qq.com/document/path/96466) deliver it again. No spool: a passive reply can
-    # only be given now, and WeCom retries these.
+        return _take_template_event(state, event, delivery.plaintext, delivery.msg_signature, delivery.nonce)
+    return _take_app_message(state, endpoint, event, delivery)
+
+
+def _take_app_message(state: WeComState, endpoint: str, event: CallbackEvent, delivery: Delivery) -> Response:
+    """App (数据) callbacks: the replay marks commit with the handlers' run, in one transaction; if anything
+    fails, nothing is marked, the answer is 503 and WeCom's documented retries (3, 5 s apart:
+    developer.work.weixin.qq.com/document/path/96466) deliver it again. No spool: a passive reply can
+    only be given now, and WeCom retries these."""
     with state.store.transaction():
-        if not state.store.first_seen(msg_signature, nonce):
+        if not state.store.first_seen(delivery.msg_signature, delivery.nonce):
             log.info("callback: duplicate delivery (msg_signature+nonce seen before) answered without processing")
             return _answer(200, "")
-        if not state.store.first_seen(CONTENT, _content_key(event, plaintext)):
+        if not state.store.first_seen(CONTENT, _content_key(event, delivery.plaintext)):
             log.info("callback: app message %s delivered again (WeCom retry) answered without processing",
                      event.type)
             return _answer(200, "")
@@ -178,7 +96,7 @@ def _handle_callback(endpoint: str) -> Response:
     if reply:
         # Encrypt the passive reply for the id the message came with (a reply for another id is dropped).
         try:
-            return Response(crypto.encrypt_message(reply, nonce, receive_id=receive_id),
+            return Response(delivery.crypto.encrypt_message(reply, delivery.nonce, receive_id=delivery.receive_id),
                             mimetype="application/xml")
         except WeComError as exc:  # processed already: a 503 would only make WeCom deliver it again
             log.error("callback: the handler's reply for %r cannot be sent: %s", event.type, exc.message)
@@ -254,25 +172,6 @@ def _content_key(event: CallbackEvent, plaintext: str) -> str:
     if msg_id not in (None, "") and not isinstance(msg_id, (dict, list)):
         return f"msgid:{event.to_user}:{msg_id}"
     return "sha256:" + hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
-
-
-def _verify_url(state: WeComState, crypto: MessageCrypto, endpoint: str, msg_signature: str, timestamp: str,
-                nonce: str, echostr: str) -> Response:
-    try:
-        crypto.check_signature(msg_signature, timestamp, nonce, echostr)
-    except SignatureError:
-        return _refuse(403, "URL verification: msg_signature does not match (check WECOM_TOKEN)")
-    except WeComError as exc:
-        return _refuse(400, "URL verification: cannot check the signature: %s", exc.message)
-    try:
-        plaintext, receive_id = crypto.decrypt(echostr)
-    except WeComError as exc:
-        return _refuse(400, "URL verification: cannot decrypt echostr: %s", exc.message)
-    refused = _check_receive_id(state, endpoint, "GET", receive_id)
-    if refused is not None:
-        return refused
-    # WeCom wants the bare plaintext: no quotes, no BOM, no newline (doc 96466).
-    return Response(plaintext, status=200, content_type="text/html; charset=utf-8")
 
 
 def _dispatch(state: WeComState, endpoint: str, event: CallbackEvent) -> Optional[str]:

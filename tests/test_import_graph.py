@@ -126,11 +126,11 @@ def imports_of(module: str, path: Path, modules: Dict[str, Path]) -> List[Edge]:
             return
         elif isinstance(node, ast.JoinedStr):
             skip.update(id(value) for value in node.values)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-            if _NAMED.match(node.value) and (table or ":" in node.value):
-                target = _resolve(node.value.partition(":")[0], modules)
-                if target:
-                    edges.append((target, node.lineno, "string"))
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+              and _NAMED.match(node.value) and (table or ":" in node.value)):
+            target = _resolve(node.value.partition(":")[0], modules)
+            if target:
+                edges.append((target, node.lineno, "string"))
         for child in ast.iter_child_nodes(node):
             yield from visit(child, deferred, table)
 
