@@ -24,7 +24,7 @@ import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
@@ -44,6 +44,10 @@ from .errors import (
 )
 from .lazy_store import store_unavailable_reason as unavailable_reason
 from .tokens import PinnedToken
+
+if TYPE_CHECKING:
+    from .client import TokenLike
+    from .provider import Provider
 from .user import WeComUser
 
 log = logging.getLogger("flask_wecom.login")
@@ -341,7 +345,7 @@ def failure_from_error(exc: BaseException, step: str = "") -> LoginFailure:
 # -- the exchange --------------------------------------------------------------------------
 
 
-def _call(step: str, func, *args, optional: frozenset = frozenset()):
+def _call(step: str, func: Callable[..., Any], *args: Any, optional: frozenset = frozenset()) -> Any:
     """Run one step of the exchange; errors become a :class:`LoginFailure` (``optional`` errcodes → None)."""
     try:
         return func(*args)
@@ -443,7 +447,8 @@ def _together(first: Optional[_Step], second: Optional[_Step]) -> Tuple[Any, Any
     return first_result, second_result
 
 
-def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Optional[str] = None) -> WeComUser:
+def exchange_code(provider: Provider, code: str, *, corp_id: Optional[str] = None,
+                  via: Optional[str] = None) -> WeComUser:
     """Turn a login ``code`` into a :class:`WeComUser` (doc 91022, doc 98152, doc 96442).
 
     ``provider`` is a :class:`~flask_wecom.provider.Provider`; ``corp_id`` is the corp the login
@@ -519,7 +524,7 @@ def exchange_code(provider, code: str, *, corp_id: Optional[str] = None, via: Op
     return WeComUser(**values)
 
 
-def _withheld(provider, corp_id: str, corp_token, values: Mapping[str, Any]) -> Tuple[str, ...]:
+def _withheld(provider: Provider, corp_id: str, corp_token: TokenLike, values: Mapping[str, Any]) -> Tuple[str, ...]:
     """代开发 only: the missing member fields whose permission the app lacks (docs 98980, 99052).
 
     Asked only when a field is missing: a field can also be missing because the member did not
@@ -537,7 +542,8 @@ def _withheld(provider, corp_id: str, corp_token, values: Mapping[str, Any]) -> 
     return permissions.withheld_fields(missing, granted)
 
 
-def _app_permissions(provider, corp_id: str, corp_token, *, name_missing: bool) -> Optional[List[str]]:
+def _app_permissions(provider: Provider, corp_id: str, corp_token: TokenLike, *,
+                     name_missing: bool) -> Optional[List[str]]:
     """The app's permissions in ``corp_id`` (``agent/get_permissions``, doc 99052), or None when WeCom
     cannot say (the login goes on; nothing is kept then).
 

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -99,7 +99,7 @@ def _hash(value: str) -> str:
 _INSERT_IGNORE: Dict[tuple, Any] = {}
 
 
-def _insert_ignore_statement(dialect: str, table: sa.Table):
+def _insert_ignore_statement(dialect: str, table: sa.Table) -> Optional[sa.Executable]:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
         return insert(table).on_conflict_do_nothing()
@@ -111,7 +111,7 @@ def _insert_ignore_statement(dialect: str, table: sa.Table):
     return None
 
 
-def _insert_ignore(conn, table: sa.Table, values: Dict[str, Any]) -> bool:
+def _insert_ignore(conn: sa.Connection, table: sa.Table, values: Dict[str, Any]) -> bool:
     """INSERT that does nothing on a unique-key conflict; True when the row was inserted.
 
     Usable inside a larger transaction: PostgreSQL aborts a transaction on an IntegrityError, so the
@@ -133,10 +133,10 @@ def _insert_ignore(conn, table: sa.Table, values: Dict[str, Any]) -> bool:
 
 
 @functools.cache
-def _pending_query(expired: bool, stuck: bool):
+def _pending_query(expired: bool, stuck: bool) -> sa.Select[Any]:
     """The query of :meth:`Store.pending_auth_codes`, built once per variant (it runs on every suite_ticket);
     the times are parameters: ``b_now``, ``b_since``, ``b_lease_cut`` (now - lease), ``b_stuck_cut``."""
-    def lease_expired(cut: str):
+    def lease_expired(cut: str) -> sa.ColumnElement[bool]:
         # 0.1.0 rows (and upgrades) have no lease: they count from when the code was recorded
         return sa.or_(auth_codes.c.lease_until < sa.bindparam("b_now"),
                       sa.and_(auth_codes.c.lease_until.is_(None), auth_codes.c.received_at <= sa.bindparam(cut)))
@@ -151,7 +151,7 @@ def _pending_query(expired: bool, stuck: bool):
             .order_by(auth_codes.c.id))
 
 
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     """WAL (readers never wait for the writer) and synchronous=NORMAL (no fsync per commit in WAL mode;
     a power cut may lose the last commits, never corrupt the file): the cheap, safe setting for one host."""
     cursor = dbapi_connection.cursor()
@@ -169,7 +169,7 @@ class Store(DurableStore):
     are created or upgraded on first use (see schema.py); no manual step."""
 
     def __init__(self, url: str, box: SecretBox, *, engine_options: Optional[dict] = None,
-                 clock=time.time, auto_upgrade: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, auto_upgrade: bool = True) -> None:
         options = dict(engine_options or {})
         if url.startswith("sqlite"):
             # One file shared by threads of the dev server and the background exchanger.
@@ -208,7 +208,7 @@ class Store(DurableStore):
 
     # -- plumbing -----------------------------------------------------------------
 
-    def _conn(self):
+    def _conn(self) -> ContextManager[sa.Connection]:
         active = getattr(self._local, "conn", None)
         if active is not None:  # inside transaction(): join it
             return contextlib.nullcontext(active)
@@ -308,7 +308,7 @@ class Store(DurableStore):
         self._waits_noted += 1
         return code_id, created
 
-    def _lease_expired(self, now: float, lease: float):
+    def _lease_expired(self, now: float, lease: float) -> sa.ColumnElement[bool]:
         # 0.1.0 rows (and upgrades) have no lease: they count from when the code was recorded
         return sa.or_(auth_codes.c.lease_until < now,
                       sa.and_(auth_codes.c.lease_until.is_(None), auth_codes.c.received_at <= now - lease))
@@ -425,7 +425,7 @@ class Store(DurableStore):
         young = auth_codes.c.received_at >= now - max_age
         exchanging = auth_codes.c.status == "exchanging"
 
-        def count(*conditions):  # SUM(CASE …): MySQL/MariaDB have no COUNT(*) FILTER
+        def count(*conditions: Any) -> Any:  # SUM(CASE …): MySQL/MariaDB have no COUNT(*) FILTER
             return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
 
         query = sa.select(count(auth_codes.c.status == "pending", young), count(exchanging, young),
@@ -436,7 +436,7 @@ class Store(DurableStore):
         return dict(zip(("pending", "exchanging", "expired_leases", "lapsed"), (int(v or 0) for v in row)))
 
     @staticmethod
-    def _auth_code_record(row) -> AuthCodeRecord:
+    def _auth_code_record(row: Any) -> AuthCodeRecord:
         return AuthCodeRecord(id=row.id, suite_id=row.suite_id, info_type=row.info_type, state=row.state,
                               status=row.status, corp_id=row.corp_id, error=row.error,
                               received_at=row.received_at)
@@ -531,7 +531,7 @@ class Store(DurableStore):
             return bool(conn.execute(corps.delete().where(corps.c.corp_id == corp_id)).rowcount)
 
     @staticmethod
-    def _corp_record(row) -> CorpRecord:
+    def _corp_record(row: Any) -> CorpRecord:
         return CorpRecord(corp_id=row.corp_id, suite_id=row.suite_id, corp_name=row.corp_name,
                           agent_id=row.agent_id, status=row.status, auth_time=row.auth_time,
                           updated_at=row.updated_at, has_secret=row.permanent_code is not None,
