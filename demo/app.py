@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask, has_request_context, jsonify, redirect, render_template, url_for
 from markupsafe import Markup, escape
 
-from flask_wecom import WeCom, domains, login_required, wecom_user
+from flask_wecom import WeCom, console, domains, login_required, wecom_user
 from flask_wecom.cli import describe_age, status_lines
 from flask_wecom.config import SETTINGS
 from flask_wecom.doctor import TICKET_LIFETIME
@@ -383,6 +383,7 @@ def collect_setup() -> Dict[str, Any]:
         data_callback = base + url_for("wecom.callback_data")
     return {
         "mode": state.app_type,
+        "whitelist": console.sentence(console.whitelist_fix(state.app_type, None)),  # the words of the 60020 page
         "rows": rows,
         "redirect_uri": uri,
         "redirect_host": host,
