@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional, Tuple, Union
 
 from blinker import NamedSignal
 from flask import Flask, Response, current_app, request
@@ -27,6 +27,10 @@ from .delivery import Delivery, Refusal, authenticate
 from .errors import WeComError
 from .events import CallbackEvent
 from .state import WeComState, current_app_object, get_state
+
+if TYPE_CHECKING:
+    from .provider import EventOutcome
+    from .store import CorpRecord
 
 log = logging.getLogger("flask_wecom.callback")
 
@@ -136,8 +140,8 @@ def _take_template_event(state: WeComState, event: CallbackEvent, plaintext: str
     return _answer(200, "success")
 
 
-def store_template_event(state: WeComState, event: CallbackEvent, mark: Optional[tuple] = None,
-                         received_at: Optional[float] = None):
+def store_template_event(state: WeComState, event: CallbackEvent, mark: Optional[Tuple[str, str]] = None,
+                         received_at: Optional[float] = None) -> Union[EventOutcome, Literal[False], None]:
     """Apply a template event's store effect and its replay mark in ONE transaction. Returns the outcome
     (None for a duplicate, or no outcome for a non-InfoType message); raises when the store fails, with
     nothing committed."""
@@ -156,7 +160,8 @@ def store_template_event(state: WeComState, event: CallbackEvent, mark: Optional
         return outcome
 
 
-def after_template_event(state: WeComState, app, event: CallbackEvent, outcome) -> None:
+def after_template_event(state: WeComState, app: Flask, event: CallbackEvent,
+                         outcome: Union[EventOutcome, Literal[False], None]) -> None:
     """What follows a committed template event: signals, AuthCode exchanges, the app's handlers."""
     if outcome:
         _handle_template_event(state, app, event, outcome)
@@ -197,7 +202,7 @@ def _exchange(state: WeComState, app: Flask, code_id: int, info_type: Optional[s
         exchange_and_notify(state, app, code_id, info_type, take_over=take_over)
 
 
-def _handle_template_event(state: WeComState, app, event: CallbackEvent, outcome) -> None:
+def _handle_template_event(state: WeComState, app: Flask, event: CallbackEvent, outcome: EventOutcome) -> None:
     if outcome.action == "ignored":
         log.info("template event %s ignored: %s", event.type, outcome.reason)
     elif outcome.action == "ticket_stored":
@@ -209,7 +214,7 @@ def _handle_template_event(state: WeComState, app, event: CallbackEvent, outcome
             pending = state.store.pending_auth_codes(expired=True, lease=state.provider.lease)
         for record in pending:
             _exchange(state, app, record.id, record.info_type, take_over=True)
-    elif outcome.action == "auth_code_recorded" and not outcome.duplicate:
+    elif outcome.action == "auth_code_recorded" and not outcome.duplicate and outcome.auth_code_id is not None:
         _exchange(state, app, outcome.auth_code_id, event.info_type)
     elif outcome.action == "revoked":
         notify(signals.corp_auth_cancelled, app, corp_id=outcome.corp_id, event=event)
@@ -219,7 +224,7 @@ def _handle_template_event(state: WeComState, app, event: CallbackEvent, outcome
 
 
 def exchange_and_notify(state: WeComState, app: Flask, code_id: int, info_type: Optional[str], *,
-                        reclaim_after: Optional[float] = None, take_over: bool = False):
+                        reclaim_after: Optional[float] = None, take_over: bool = False) -> Optional[CorpRecord]:
     """Exchange one AuthCode and send the matching signal (used by the view and `flask wecom exchange`).
 
     Never raises: the AuthCode is recorded already, so the callback's answer does not depend on this.
@@ -248,8 +253,8 @@ def exchange_and_notify(state: WeComState, app: Flask, code_id: int, info_type: 
     return corp
 
 
-def refresh_and_notify(state: WeComState, app, corp_id: str, event: CallbackEvent):
-    corp = None
+def refresh_and_notify(state: WeComState, app: Flask, corp_id: str, event: CallbackEvent) -> Optional[CorpRecord]:
+    corp: Optional[CorpRecord] = None
     try:
         corp = state.provider.refresh_auth_info(corp_id)
     except WeComError as exc:
