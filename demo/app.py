@@ -384,6 +384,7 @@ def collect_setup() -> Dict[str, Any]:
     return {
         "mode": state.app_type,
         "whitelist": console.sentence(console.whitelist_fix(state.app_type, None)),  # the words of the 60020 page
+        "trusted_domain_place": console.trusted_domain_place(state.app_type),
         "rows": rows,
         "redirect_uri": uri,
         "redirect_host": host,
