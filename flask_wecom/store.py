@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from . import dbguard
-from .errors import CorpNotFoundError
+from .errors import CorpNotFoundError, SchemaError
 from .hub import tables as _hub_tables  # noqa: F401 - the hub's tables are on this metadata (wecom_0003), used or not
 from .metadata import CaseSensitiveId, EpochSeconds, metadata
 from .secretbox import SecretBox
@@ -560,8 +560,6 @@ def unavailable_reason(exc: BaseException) -> Optional[str]:
     by another worker) and :class:`~flask_wecom.errors.SchemaError`. Login views and pages answer these
     with HTTP 503 and a "try again shortly" page; the reason goes to the log, never to the page. It is
     the driver's first line, without SQL or parameters (they may carry sealed secrets or ids)."""
-    from .errors import SchemaError
-
     if isinstance(exc, SchemaError):
         return str(exc)
     if not isinstance(exc, sa.exc.SQLAlchemyError):
