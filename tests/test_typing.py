@@ -113,9 +113,10 @@ def _mypy_on_user_app(tmp_path: Path, *flags: str) -> Tuple[Dict[str, str], Dict
             tag = source.split("# R:")[1].strip()
             # mypy 1.x (the one Python 3.9 installs) writes builtins.str where mypy 2 writes str
             revealed = text[len("Revealed type is "):].strip('"').replace("builtins.", "")
-            # one Literal of three values, however this mypy version spells it
-            revealed = re.sub(r"Literal\[([^]]*)\]", lambda m: " | ".join(
-                f"Literal[{v.strip()}]" for v in m.group(1).split(",")), revealed)
+            # a union of Literal values, however this mypy version spells it (Literal['a', 'b'],
+            # Literal['a'] | Literal['b'], Union[Literal['a'], Literal['b']])
+            if revealed.startswith(("Literal[", "Union[Literal[")):
+                revealed = " | ".join(f"Literal[{value}]" for value in re.findall(r"'[^']*'", revealed))
             reveals[tag] = revealed
         elif kind == "error":
             code = re.search(r"\[([a-z-]+)\]$", text)
