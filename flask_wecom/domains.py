@@ -25,6 +25,8 @@ __all__ = [
     "IP",
     "PORT",
     "LOCAL",
+    "WECOM_SAYS",
+    "USER_SEES",
     "RedirectHost",
     "redirect_host",
     "domain_problem",
@@ -32,6 +34,11 @@ __all__ = [
     "serve_advice",
     "login_warning",
 ]
+
+#: what WeCom shows inside its client when the redirect URI is not on the trusted domain (errcode 50001 of
+#: developer.work.weixin.qq.com/document/path/90313; the page text as users report it)
+WECOM_SAYS = "redirect_uri需使用应用可信域名"
+USER_SEES = "回调URI参数错误 / " + WECOM_SAYS
 
 #: why WeCom would refuse a host as a 可信域名
 IP, PORT, LOCAL = "ip", "port", "local"
@@ -142,7 +149,7 @@ def login_warning(redirect_uri: str, checked: RedirectHost) -> str:
     _why_zh, why_en = why_refused(checked.problem or LOCAL)
     _zh, advice = serve_advice(checked.advisable)
     return (f"in-client WeCom login (OAuth) cannot work with redirect_uri {redirect_uri}: its host {checked.host} "
-            f"{why_en}; WeCom shows 'redirect_uri需使用应用可信域名' (50001) instead of coming back. "
+            f"{why_en}; WeCom shows '{WECOM_SAYS}' (50001) instead of coming back. "
             f"To fix: {advice} (developer.work.weixin.qq.com/document/path/96441). Web / QR login may still "
             f"work if {checked.host} is the app's web-login callback domain (授权回调域, 98173). "
             "This warning is logged once per host.")

@@ -25,9 +25,8 @@ _trusted_domain_place = console.trusted_domain_place
 _web_login_place = console.web_login_place
 
 
-#: what users see inside the WeCom client when the redirect URI is not on the trusted domain (errcode 50001
-#: of doc 90313; the page text as users report it)
-USER_SEES = "回调URI参数错误 / redirect_uri需使用应用可信域名"
+#: what users see inside the WeCom client off the trusted domain (50001): the words live with the rule
+USER_SEES = domains.USER_SEES
 
 _ENTITY_ZH = "域名须已 ICP 备案，备案主体须与企业主体相同或有关联关系（代开发通常填服务商自己的已备案域名）"
 _ENTITY_EN = ("the domain needs an ICP filing whose entity is the corp's own or a related one (for 代开发 "
