@@ -265,3 +265,50 @@ def test_status_shows_the_login_suite_ticket(third):
     with app.app_context():
         after = [line for line in status_lines(WeCom.state(app)) if line.startswith("login suite:")]
     assert after[0].endswith("s ago") and fake.login_suite.suite_secret not in after[0]
+
+
+def test_no_secret_of_an_install_or_a_login_suite_login_in_logs_pages_or_reprs(third, caplog):
+    """Suite and 登录授权 suite secrets, tickets and tokens, the pre_auth_code, the auth_code and the permanent
+    code never reach a log line (any logger, DEBUG included), a page the member sees, or a repr."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    fake, app, base = third
+    state = WeCom.state(app)
+    browser = requests.Session()
+    install_page = browser.get(base + "/wecom/install", timeout=10)
+    page = _open_install(browser, base)
+    pre_auth_code = parse_qs(urlsplit(page.url).query)["pre_auth_code"][0]
+    location = _submit_first(page, "wecom-install").headers["Location"]
+    auth_code = parse_qs(urlsplit(location).query)["auth_code"][0]
+    done = browser.get(location, timeout=10)
+    assert 'data-kind="done"' in done.text
+    # web login through the 登录授权 suite
+    assert fake.push_login_suite_ticket(base + "/wecom/callback").success
+    start = browser.get(base + "/wecom/login?next=/profile&via=qr", allow_redirects=False, timeout=10)
+    back = _submit_first(requests.get(start.headers["Location"], timeout=10), "wecom-member")
+    login_done = browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
+    assert login_done.status_code == 302 and login_done.headers["Location"] == "/profile"
+    # a second install whose auth_code WeCom refuses (spent) is logged as a failure: without the code
+    fresh = _submit_first(_open_install(browser, base), "wecom-install").headers["Location"]
+    spent = parse_qs(urlsplit(fresh).query)["auth_code"][0]
+    with fake.model.lock:
+        fake.model._auth_codes[spent].used = True
+    failed = browser.get(fresh, timeout=10)
+    assert failed.status_code == 502
+
+    with fake.model.lock:
+        tokens = list(fake.model._suite_tokens) + list(fake.model._access_tokens)
+        tickets = [t for suite in (fake.suite, fake.login_suite) for t, *_ in suite.tickets]
+    assert tokens and tickets
+    secrets_ = [fake.suite.suite_secret, fake.login_suite.suite_secret, fake.suite.encoding_aes_key,
+                fake.corp.permanent_code, pre_auth_code, auth_code, spent, *tokens, *tickets]
+    assert all(secrets_)
+    texts = [r.getMessage() for r in caplog.records]
+    texts += [r.exc_text or "" for r in caplog.records]
+    texts += [install_page.text, done.text, failed.text, login_done.text]
+    texts += [repr(state.provider), repr(state.store.get_corp(fake.corp.auth_corp_id)), repr(state)]
+    assert any("install" in t for t in texts)
+    for text in texts:
+        for secret in secrets_:
+            assert secret not in text, (secret[:4], text[:300])

@@ -25,9 +25,10 @@ import os
 import secrets
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from ..app_types import APP_TYPES, INTERNAL, THIRD_PARTY, AppType
 from .model import (
     ACCESS_TOKEN_TTL,
     APP_CUSTOMIZED,
@@ -660,7 +661,7 @@ class FakeWeCom:
         }
 
     def flask_config(self, folder: Union[str, os.PathLike, None] = None,
-                     app_type: Optional[str] = None) -> Dict[str, Any]:
+                     app_type: Optional[AppType] = None) -> Dict[str, Any]:
         """The ``WECOM_*`` settings that point a flask-wecom app at this (served) fake.
 
         ``folder`` (``tmp_path`` in a test): the store (SQLite) and the token cache go in a sub-folder
@@ -678,34 +679,34 @@ class FakeWeCom:
         """
         if self.url is None:
             raise RuntimeError("serve the fake first (fake.serve() or fake.start()): its URL goes in the config")
-        if app_type is None and isinstance(folder, str) and folder in ("internal", "customized", "third_party"):
-            folder, app_type = None, folder  # the older call style: flask_config("internal")
-        app_type = app_type or self.suite.app_type
+        if app_type is None and isinstance(folder, str) and folder in APP_TYPES:
+            folder, app_type = None, cast(AppType, folder)  # the older call style: flask_config("internal")
+        kind = app_type or self.suite.app_type
         config: Dict[str, Any] = {
             "WECOM_API_BASE": self.url,
             "WECOM_OAUTH_AUTHORIZE_URL": self.oauth_authorize_endpoint,
             "WECOM_SSO_LOGIN_URL": self.web_login_endpoint,
         }
-        if app_type == "internal":
+        if kind == INTERNAL:
             # no callback settings: a self-built app's callback is optional; add WECOM_TOKEN /
             # WECOM_ENCODING_AES_KEY (e.g. the suite's) to test one
             corp = self.corp
-            config.update(WECOM_APP_TYPE="internal", WECOM_CORP_ID=corp.corp_id,
+            config.update(WECOM_APP_TYPE=INTERNAL, WECOM_CORP_ID=corp.corp_id,
                           WECOM_AGENT_ID=str(corp.agent_id), WECOM_SECRET=corp.secret)
-        elif app_type == self.suite.app_type:
-            config.update(WECOM_APP_TYPE=app_type, WECOM_SUITE_ID=self.suite.suite_id,
+        elif kind == self.suite.app_type:
+            config.update(WECOM_APP_TYPE=kind, WECOM_SUITE_ID=self.suite.suite_id,
                           WECOM_SUITE_SECRET=self.suite.suite_secret, WECOM_TOKEN=self.suite.token,
                           WECOM_ENCODING_AES_KEY=self.suite.encoding_aes_key,
                           WECOM_PROVIDER_CORP_ID=self.suite.provider_corp_id,
                           WECOM_PROVIDER_SECRET=self.provider.secret)
-            if app_type == "third_party":
+            if kind == THIRD_PARTY:
                 # web login's 登录授权 suite (98171) and the install page (90597)
                 config.update(WECOM_LOGIN_SUITE_ID=self.login_suite.suite_id,
                               WECOM_LOGIN_SUITE_SECRET=self.login_suite.suite_secret,
                               WECOM_INSTALL_URL=self.install_endpoint)
         else:
             raise ValueError(f"this fake plays a {self.suite.app_type!r} suite; app_type must be that or "
-                             f"'internal', not {app_type!r}")
+                             f"'internal', not {kind!r}")
         if folder is not None:
             where = os.path.join(os.fspath(folder), self._folder_name)
             os.makedirs(where, exist_ok=True)

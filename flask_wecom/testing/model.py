@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..app_types import CUSTOMIZED, THIRD_PARTY
+
 __all__ = [
     "APIError",
     "AuthorizeError",
@@ -89,8 +91,8 @@ SCOPE_BASE = "snsapi_base"
 SCOPE_PRIVATE = "snsapi_privateinfo"
 SCOPE_USERINFO = "snsapi_userinfo"  # legacy; third-party only (doc 91121)
 
-APP_CUSTOMIZED = "customized"  # 代开发
-APP_THIRD_PARTY = "third_party"  # 第三方
+APP_CUSTOMIZED = CUSTOMIZED  # 代开发
+APP_THIRD_PARTY = THIRD_PARTY  # 第三方
 APP_TYPES = (APP_CUSTOMIZED, APP_THIRD_PARTY)
 
 _ALNUM = string.ascii_letters + string.digits
