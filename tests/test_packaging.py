@@ -195,6 +195,9 @@ def test_wheel_ships_package_data(built_wheel: Path, tmp_path: Path) -> None:
 
     assert "flask_wecom/py.typed" in names
     assert "flask_wecom/config.py" in names
+    # the doctor is a package: every module of it ships
+    doctor = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "flask_wecom/doctor").glob("*.py"))
+    assert "flask_wecom/doctor/__init__.py" in doctor and not [n for n in doctor if n not in names]
     # the store's Alembic migrations: env.py and every revision (schema.py runs them from the package)
     revisions = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "flask_wecom/migrations/versions").glob("*.py"))
     assert len(revisions) >= 3  # __init__.py, wecom_0001, wecom_0002 …
