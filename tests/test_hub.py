@@ -110,9 +110,10 @@ def test_a_tool_signs_in_through_the_hub_and_shows_name_and_email(world):
     assert claims["wecom_corp_id"] == fake.corp.corp_id and claims["wecom_userid"] == member.userid
     assert claims["name"] == member.name and claims["email"] == member.email
     assert claims["exp"] > time.time() and claims["auth_time"] <= time.time()
+    assert claims["picture"] == member.avatar and claims["picture"].startswith(fake.url + "/avatar/")
     # the same claims at userinfo
     info = issued["userinfo"]
-    for key in ("sub", "name", "email", "wecom_corp_id", "wecom_userid"):
+    for key in ("sub", "name", "email", "picture", "wecom_corp_id", "wecom_userid"):
         assert info[key] == claims[key]
     with pytest.raises(Exception):  # noqa: B017 - a wrong nonce does not verify (the library's own error type)
         verify_id_token(id_token, jwks, issuer=world["issuer"], audience="grafana", nonce="other")
