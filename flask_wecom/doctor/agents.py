@@ -21,10 +21,6 @@ from .base import (
     _result,
 )
 
-_trusted_domain_place = console.trusted_domain_place
-_web_login_place = console.web_login_place
-
-
 #: what users see inside the WeCom client off the trusted domain (50001): the words live with the rule
 USER_SEES = domains.USER_SEES
 
@@ -59,7 +55,7 @@ def _domain_row(ctx: DoctorContext, corp_id: str, label: str, data: Mapping[str,
     """
     title = "可信域名 / Trusted domain"
     domain = str(data.get("redirect_domain") or "").strip()
-    where_zh, where_en = _trusted_domain_place(ctx.app_type)
+    where_zh, where_en = console.trusted_domain_place(ctx.app_type)
     uri = ctx.redirect_uri
     checked = domains.redirect_host(uri) if uri else None
     if not uri or checked is None:
@@ -148,7 +144,7 @@ def _web_login_row(ctx: DoctorContext, corp_id: str, label: str) -> CheckResult:
                                 "web (QR) login needs the app's web-login callback domain", corp_id=corp_id,
                                 label=label, details=[])
     host = checked.host
-    where_zh, where_en = _web_login_place(ctx.app_type)
+    where_zh, where_en = console.web_login_place(ctx.app_type)
     details = [f"授权回调域 / web-login callback domain: {host}"]
     if checked.problem == domains.IP and not ctx.allow_local_redirects:
         serve_zh, serve_en = domains.serve_advice(checked.advisable)

@@ -24,10 +24,6 @@ TICKET_WARN_AGE = 20 * 60
 Probe = Callable[[str, Mapping[str, str]], Tuple[int, str]]
 
 
-#: how to have WeCom push a suite_ticket now (the words live in flask_wecom.console)
-_REFRESH_TICKET = console.REFRESH_TICKET
-
-
 @dataclass
 class CheckResult:
     """One finding of the doctor. ``finding`` and ``fix`` are bilingual ("中文 / English").
@@ -227,17 +223,13 @@ def _secret_fix(ctx: DoctorContext, from_config: bool) -> Tuple[str, str]:
     return console.secret_fix(ctx.app_type, from_config)
 
 
-#: 50003 / a disabled app: where to re-enable it
-_REENABLE = console.REENABLE
-
-
 def _disabled_or_secret_fix(ctx: DoctorContext, from_config: bool, closed: Optional[bool]) -> str:
     """The fix for gettoken's 40001, whose help (document 90313) names two causes: a wrong or reset secret,
     and 应用已经停用 (a disabled app). ``closed`` is what agent/get said with a token cached before the
     failure (see :func:`_cached_agent_close`): True disabled, False enabled, None unknown."""
     secret_zh, secret_en = _secret_fix(ctx, from_config)
     if closed is True:
-        return _both("应用已被停用：" + _REENABLE[0], "the app is disabled: " + _REENABLE[1])
+        return _both("应用已被停用：" + console.REENABLE[0], "the app is disabled: " + console.REENABLE[1])
     if closed is False:
         return _both("应用是启用状态，所以是 secret 的问题：" + secret_zh,
                      "the app is enabled, so the secret is the problem: " + secret_en)
@@ -268,7 +260,7 @@ def _corp_token_fix(ctx: DoctorContext, corp_id: str, errcode: int, errmsg: str,
     if errcode == 60020:
         return _whitelist_fix(ctx.app_type, errmsg)
     if errcode == 50003:
-        return _both("应用已被停用：" + _REENABLE[0], "the app is disabled: " + _REENABLE[1])
+        return _both("应用已被停用：" + console.REENABLE[0], "the app is disabled: " + console.REENABLE[1])
     if errcode == 48004:
         return _both("授权关系无效：可能未授权或授权已被取消；请企业管理员重新扫码授权",
                      "the authorization is invalid: never authorized or cancelled; have the corp admin "

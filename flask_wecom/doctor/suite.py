@@ -7,7 +7,6 @@ from .. import console
 from ..config import THIRD_PARTY
 from ..errors import NoSuiteTicketError, TransportError, WeComError
 from .base import (
-    _REFRESH_TICKET,
     FAIL,
     OK,
     SKIP,
@@ -102,9 +101,9 @@ def _check_app_suite(ctx: DoctorContext) -> List[CheckResult]:
                   f"no suite_ticket has arrived: WeCom pushes one every 10 minutes to {template_url} and "
                   "none came — WeCom is not reaching that URL (not public, a firewall, the console's Token "
                   "/ EncodingAESKey differ from ours, or the template's callback settings were not saved)"),
-            _both("确认回调地址可从公网访问（放行检查7的IP）且检查2通过，然后" + _REFRESH_TICKET[0],
+            _both("确认回调地址可从公网访问（放行检查7的IP）且检查2通过，然后" + console.REFRESH_TICKET[0],
                   "make the URL reachable from the internet (allow the IPs of check 7) with check 2 passing, "
-                  "then " + _REFRESH_TICKET[1]),
+                  "then " + console.REFRESH_TICKET[1]),
             step=3))
     else:
         try:
@@ -119,9 +118,9 @@ def _check_app_suite(ctx: DoctorContext) -> List[CheckResult]:
                       f"企业微信不再能访问 {template_url}",
                       f"the last suite_ticket arrived {_minutes(age)} ago, past its 30-minute lifetime: "
                       f"WeCom is no longer reaching {template_url}"),
-                _both("检查回调地址是否仍可从公网访问（证书、防火墙、反向代理），然后" + _REFRESH_TICKET[0],
+                _both("检查回调地址是否仍可从公网访问（证书、防火墙、反向代理），然后" + console.REFRESH_TICKET[0],
                       "check the URL is still reachable from the internet (certificate, firewall, reverse "
-                      "proxy), then " + _REFRESH_TICKET[1]),
+                      "proxy), then " + console.REFRESH_TICKET[1]),
                 step=3))
         elif age > TICKET_WARN_AGE:
             results.append(_result(
@@ -130,8 +129,8 @@ def _check_app_suite(ctx: DoctorContext) -> List[CheckResult]:
                       "30分钟后失效）",
                       f"the suite_ticket arrived {_minutes(age)} ago: two pushes (every 10 minutes) were "
                       "missed; it expires at 30 minutes"),
-                _both("检查回调地址的可达性；" + _REFRESH_TICKET[0],
-                      "check the callback URL is reachable; " + _REFRESH_TICKET[1]),
+                _both("检查回调地址的可达性；" + console.REFRESH_TICKET[0],
+                      "check the callback URL is reachable; " + console.REFRESH_TICKET[1]),
                 step=3))
         else:
             results.append(_result(
@@ -164,9 +163,9 @@ def _check_app_suite(ctx: DoctorContext) -> List[CheckResult]:
     except (WeComError, TransportError) as exc:
         finding, errcode, errmsg = _api_error_text(exc)
         if errcode == 40085:
-            fix = _both("suite_ticket 无效或已过期：请使用最近一次推送的 ticket；" + _REFRESH_TICKET[0],
+            fix = _both("suite_ticket 无效或已过期：请使用最近一次推送的 ticket；" + console.REFRESH_TICKET[0],
                         "the suite_ticket is unknown or expired: the latest pushed one must be used; "
-                        + _REFRESH_TICKET[1])
+                        + console.REFRESH_TICKET[1])
         elif errcode == 40080:
             fix = _both("WECOM_SUITE_SECRET 不对：代开发填模板 Secret（不是代开发应用的 secret / "
                         "permanent_code），第三方应用填应用 Secret，均在服务商管理后台的模板（应用）详情中",
