@@ -301,7 +301,8 @@ def describe_failure(failure: LoginFailure) -> Dict[str, Any]:
     uri = redirect_uri()
     whitelist_zh, whitelist_en = console.sentence(console.whitelist_fix(state.app_type, failure.ip))
     from_config = bool(state.config.get("WECOM_SECRET"))
-    secret_zh, secret_en = console.sentence(console.secret_fix(state.app_type, from_config))
+    secret_zh, secret_en = console.secret_fix(state.app_type, from_config)  # ends "…the secret is the problem: "
+    secret_zh, secret_en = secret_zh + "。", secret_en + "."
     domain_fix_zh, domain_fix_en = _trusted_domain_fix(uri, state.app_type)
     values = {
         "login_url": _public_url("wecom.login"),
