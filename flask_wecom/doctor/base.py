@@ -237,9 +237,9 @@ def _disabled_or_secret_fix(ctx: DoctorContext, from_config: bool, closed: Optio
     causes_zh, causes_en = console.TWO_CAUSES_40001
     again_zh, again_en = console.NO_RETRY_40001
     return _both(
-        f"{causes_zh}。{apart_zh}（之前取得的 access_token 仍有效时，agent/get 的 close=1 也表示已停用）。{again_zh}",
-        f"{causes_en}. {apart_en[0].upper()}{apart_en[1:]} (while an earlier access_token still works, agent/get's "
-        f"close=1 says disabled too). {again_en[0].upper()}{again_en[1:]}")
+        f"{causes_zh}（之前取得的 access_token 仍有效时，agent/get 的 close=1 也表示已停用）。{apart_zh}。{again_zh}",
+        f"{causes_en} (while an earlier access_token still works, agent/get's close=1 says disabled too). "
+        f"{apart_en[0].upper()}{apart_en[1:]}. {again_en[0].upper()}{again_en[1:]}")
 
 
 def _corp_token_fix(ctx: DoctorContext, corp_id: str, errcode: int, errmsg: str, from_config: bool) -> str:
