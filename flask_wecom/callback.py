@@ -30,7 +30,7 @@ from .state import WeComState, current_app_object, get_state
 
 if TYPE_CHECKING:
     from .provider import EventOutcome
-    from .store import CorpRecord
+    from .storage import CorpRecord
 
 log = logging.getLogger("flask_wecom.callback")
 

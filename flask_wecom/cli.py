@@ -26,7 +26,7 @@ from .state import WeComState, current_app_object, get_state
 from .store import unavailable_reason
 
 if TYPE_CHECKING:
-    from .store import CorpRecord
+    from .storage import CorpRecord
 
 
 def _when(timestamp: Optional[float]) -> str:

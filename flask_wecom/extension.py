@@ -12,7 +12,15 @@ from flask_caching import Cache
 from .blueprint import create_blueprint
 from .cacheguard import redis_options, redis_timeout_problem
 from .client import WeComClient
-from .config import DEFAULTS, as_text, database_options, validate_config, with_fallbacks, with_whole_numbers
+from .config import (
+    DEFAULTS,
+    as_text,
+    database_options,
+    infer_app_type,
+    validate_config,
+    with_fallbacks,
+    with_whole_numbers,
+)
 from .cookies import harden_session_cookie
 from .errors import ConfigError
 from .hub import init_hub
@@ -20,7 +28,7 @@ from .lazy_cli import wecom_group  # flask_wecom.cli, imported when a `flask wec
 from .lazy_store import LazyStore
 from .login import init_login, login_required
 from .outage import init_outage, register_store_errors
-from .provider import Provider, infer_app_type
+from .provider import Provider
 from .recovery import kick
 from .secretbox import LockedSecretBox, SecretBox
 from .spool import Spool

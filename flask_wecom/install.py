@@ -25,10 +25,11 @@ from flask import Blueprint, current_app, render_template, request, session, url
 from flask.typing import ResponseReturnValue
 
 from . import reasons
+from .app_types import THIRD_PARTY
 from .callback import exchange_and_notify
 from .errors import NoSuiteTicketError, TransportError, WeComAPIError, WeComError
 from .oauth import generate_state, is_valid_state
-from .provider import THIRD_PARTY, install_page_url, record_install_code
+from .provider import install_page_url, record_install_code
 from .state import current_app_object, get_state
 
 log = logging.getLogger("flask_wecom.install")

@@ -38,7 +38,8 @@ from .spool import Spool
 from .tokens import CorpTokenSource, SuiteTokenSource, ThirdPartyCorpTokenSource, TokenManager
 
 if TYPE_CHECKING:  # the store module imports SQLAlchemy: not with this module (flask_wecom.lazy_store)
-    from .store import CorpRecord, Store
+    from .storage import CorpRecord
+    from .store import Store
 
 log = logging.getLogger("flask_wecom")
 

@@ -115,6 +115,28 @@ def test_after_the_trial_only_unlicensed_members_are_refused(fake: FakeWeCom, ur
     assert detail(fake, url, token, "zhangsan")["errcode"] == 0
 
 
+def test_after_the_trial_the_checks_start_at_license_check_time(fake: FakeWeCom, url: str) -> None:
+    """97194: the trial ending does not block anyone by itself; members without a licence are refused only
+    once the checks have started (license_check_time), and get_app_license_info reports both dates."""
+    token = customized_token(fake, url)
+    fake.corp.license_check_time = fake.now() + 100 * DAY  # checks start ten days after the trial ends
+    fake.advance(91 * DAY)
+    token = get(url, "/cgi-bin/gettoken", corpid=fake.corp.auth_corp_id,
+                corpsecret=fake.corp.permanent_code)["access_token"]
+    pt = post(url, "/cgi-bin/service/get_provider_token",
+              {"corpid": fake.provider.corp_id, "provider_secret": fake.provider.secret})["provider_access_token"]
+    info = post(url, "/cgi-bin/license/get_app_license_info",
+                {"corpid": fake.corp.auth_corp_id, "suite_id": fake.suite.suite_id}, provider_access_token=pt)
+    assert info["trail_info"]["end_time"] < fake.now() < info["license_check_time"]
+    assert detail(fake, url, token, "zhangsan")["errcode"] == 0  # trial over, checks not started: served
+    fake.advance(10 * DAY)
+    token = get(url, "/cgi-bin/gettoken", corpid=fake.corp.auth_corp_id,
+                corpsecret=fake.corp.permanent_code)["access_token"]
+    refused = get(url, "/cgi-bin/auth/getuserinfo", access_token=token, code=login_code(fake, "zhangsan"))
+    assert refused["errcode"] == 701016 and "user_ticket" not in refused
+    assert detail(fake, url, token, "lisi")["errcode"] == 0  # licensed: still served
+
+
 def test_the_trial_switch_and_the_licence_info_agree(fake: FakeWeCom, url: str) -> None:
     """get_app_license_info reports the trial end and license_check_time; the switch ends the trial now."""
     token = customized_token(fake, url)

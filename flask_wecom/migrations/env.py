@@ -12,8 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context
 
+import flask_wecom.store  # noqa: F401 - defines the store's tables (and the hub's) on the metadata
+from flask_wecom.metadata import metadata
 from flask_wecom.schema import VERSION_TABLE, include_object
-from flask_wecom.store import metadata
 
 config = context.config
 
