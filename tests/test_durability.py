@@ -190,8 +190,13 @@ def test_database_down_before_deliveries_replays_each_event_once(serve, fake, da
 def _start_worker(config: dict) -> tuple:
     process = subprocess.Popen([sys.executable, os.path.join(HERE, "durability_worker.py"), json.dumps(config)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline().strip()
-    assert line.startswith("http://"), f"the worker did not start: {line!r}"
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("http://"), f"the worker did not start: {line!r}"
+    except BaseException:  # a worker that did not start (or a timeout while waiting) is not left running
+        process.kill()
+        process.wait(5)
+        raise
     return process, line
 
 
@@ -228,6 +233,18 @@ def test_a_worker_killed_mid_exchange_is_taken_over_within_a_minute(fake, tmp_pa
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait(5)
+
+
+def test_the_default_settings_take_a_crashed_workers_code_over_within_a_minute():
+    """The test above runs with a 2 s lease and a 1 s sweep; with the defaults the same path takes at most
+    the lease (its last renewal was before the crash) plus one sweep interval plus the exchange itself."""
+    from flask_wecom.config import DEFAULTS
+    from flask_wecom.store import LEASE_SECONDS
+
+    lease, interval = DEFAULTS["WECOM_EXCHANGE_LEASE"], DEFAULTS["WECOM_SWEEP_INTERVAL"]
+    assert 0 < lease <= 30 and LEASE_SECONDS <= 30  # "≤ 30 s without progress"
+    assert interval > 0  # the sweep is on by default
+    assert lease + interval + 10 <= 60  # 10 s left for get_permanent_code (usually well under a second)
 
 
 def test_a_live_exchange_keeps_its_lease(serve, fake):
