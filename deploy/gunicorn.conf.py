@@ -22,8 +22,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # between processes, and the workers create (or upgrade) the tables together under a database lock.
 preload_app = False
 
-# A request may wait on WeCom for WECOM_HTTP_TIMEOUT (5 s to connect, 10 s to read, with retries);
-# past this timeout gunicorn kills the worker, so keep it above that.
+# With gthread workers this is how long a worker process may stop reporting to the master (a hung
+# process) before it is killed and replaced; it does not cut a slow request (one waiting on WeCom for
+# WECOM_HTTP_TIMEOUT, 5 s to connect and 10 s to read, with retries). With the sync worker class it
+# would: keep it above a login's worst case if you switch.
 timeout = 60
 # On restart, a worker finishes its requests (and a running AuthCode exchange) before it exits.
 graceful_timeout = 30
