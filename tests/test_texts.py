@@ -116,3 +116,32 @@ def test_reason_texts_are_written_in_reasons_py_only():
         text = path.read_text(encoding="utf-8")
         offenders += [(path.name, t) for t in texts if t in text]
     assert not offenders, offenders
+
+
+def test_40001_reads_the_same_on_the_page_in_the_doctor_and_in_the_errcode_fix(fake_wecom, tmp_path):
+    """A wrong secret (gettoken 40001, doc 90313: a wrong or reset secret, or a disabled app): the page, the
+    doctor's corp_token row and the errcode's own fix give the two causes, how to tell them apart and the
+    warning against retrying in the same words, each with the self-built app's secret fix."""
+    app = make_app(fake_wecom, tmp_path, WECOM_SECRET="not-the-right-secret")
+    secret_zh, secret_en = console.secret_fix("internal", True)
+    client = app.test_client()
+    location = urlsplit(confirm(start_login(client, ua=WXWORK_UA).location).headers["Location"])
+    body = client.get(f"{location.path}?{location.query}", headers={"Accept": "application/json"}).json
+    assert body["error"] == "secret_rejected" and body["errcode"] == 40001, body
+    page_zh, page_en = console.tell_40001_apart((secret_zh + "。", secret_en + "."))
+    assert page_zh in body["fix_zh"] and page_en in body["fix_en"]
+
+    rows = [r for r in run_doctor(app) if r.id == "corp_token"]
+    assert rows and rows[0].status == "fail" and "40001" in rows[0].finding, [(r.status, r.finding) for r in rows]
+    apart_zh, apart_en = console.tell_40001_apart((secret_zh, secret_en))
+    for words in (*console.TWO_CAUSES_40001, apart_zh, apart_en[1:], console.NO_RETRY_40001[0],
+                  console.NO_RETRY_40001[1][1:]):
+        assert words in rows[0].fix, words
+
+    info = errcodes.lookup(40001)
+    assert info is not None
+    for words in (console.TWO_CAUSES_40001[0], console.NO_RETRY_40001[0], secret_zh):
+        assert words in info.fix_zh
+    for words in (console.TWO_CAUSES_40001[1], secret_en):
+        assert words in info.fix_en
+    assert "not-the-right-secret" not in str(body) + rows[0].fix
