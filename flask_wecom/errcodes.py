@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import console
+from .app_types import CUSTOMIZED, INTERNAL
 
 __all__ = ["ErrorInfo", "ERRORS", "lookup", "hint", "parse_from_ip", "query_url"]
 
@@ -46,7 +47,7 @@ class ErrorInfo:
 
 def _fix_40001() -> tuple[str, str]:
     """40001's fix without knowing the app type: both causes, and the secret's fix of each kind of app."""
-    internal, customized = console.secret_fix("internal", True), console.secret_fix("customized", False)
+    internal, customized = console.secret_fix(INTERNAL, True), console.secret_fix(CUSTOMIZED, False)
     apart = console.tell_40001_apart((f"自建应用：{internal[0]}；代开发应用：{customized[0]}",
                                       f"for a self-built app, {internal[1]}; for a 代开发 app, {customized[1]}"))
     return (f"{console.TWO_CAUSES_40001[0]}，{apart[0]}。{console.NO_RETRY_40001[0]}",

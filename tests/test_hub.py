@@ -212,6 +212,24 @@ def test_a_second_tool_signs_in_with_no_wecom_round_trip(world):
     assert grafana_info["sub"] == wiki_info["sub"] and grafana_info["wecom_userid"] == member.userid
 
 
+def test_pkce_is_honoured_for_a_confidential_client(world):
+    """A confidential client that sent a code_challenge must present its verifier too: the secret alone, or a
+    wrong verifier, gets no token; the right verifier with the secret does."""
+    browser = Browser()
+    verifier, challenge = pkce_pair()
+    code, redirect_uri = get_code(world, browser, "grafana", code_challenge=challenge, code_challenge_method="S256")
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    missing = token_request(world, data, auth=("grafana", GRAFANA_SECRET))
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    assert "access_token" not in missing.text
+    code, _ = get_code(world, browser, "grafana", code_challenge=challenge, code_challenge_method="S256")
+    wrong = token_request(world, dict(data, code=code, code_verifier=pkce_pair()[0]), auth=("grafana", GRAFANA_SECRET))
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    code, _ = get_code(world, browser, "grafana", code_challenge=challenge, code_challenge_method="S256")
+    ok = token_request(world, dict(data, code=code, code_verifier=verifier), auth=("grafana", GRAFANA_SECRET))
+    assert ok.status_code == 200 and ok.json()["id_token"], ok.text
+
+
 def test_a_browser_outside_wecom_signs_in_to_the_hub_by_qr_login(fake, servers, tmp_path):
     """The hub signs members in with the extension's own login, QR (web login, wwlogin/sso/login) outside the
     WeCom client; a second tool then signs in with no WeCom round trip."""

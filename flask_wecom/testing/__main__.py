@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-local-redirects", action="store_true",
                    help="accept an IP address or a port in the trusted domain, e.g. 127.0.0.1:5000 — "
                         "real WeCom refuses them (80001)")
-    p.add_argument("--app-type", choices=("customized", "third_party"), default="customized",
+    p.add_argument("--app-type", choices=(CUSTOMIZED, THIRD_PARTY), default=CUSTOMIZED,
                    help="customized = 代开发 template (default), third_party = 第三方应用 suite")
     p.add_argument("--plaintext-ids", action="store_true",
                    help="pre-2022 behaviour: 代开发 sees plaintext corpid / userids")

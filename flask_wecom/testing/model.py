@@ -20,7 +20,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Literal, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..app_types import CUSTOMIZED, THIRD_PARTY
@@ -94,6 +94,10 @@ SCOPE_USERINFO = "snsapi_userinfo"  # legacy; third-party only (doc 91121)
 APP_CUSTOMIZED = CUSTOMIZED  # 代开发
 APP_THIRD_PARTY = THIRD_PARTY  # 第三方
 APP_TYPES = (APP_CUSTOMIZED, APP_THIRD_PARTY)
+#: how an access token was got: gettoken with the corp's own secret (self-built), gettoken with a
+#: 代开发 permanent code, or get_corp_token (third-party)
+TokenMode = Literal["selfbuilt", "customized", "third_party"]
+MODE_SELFBUILT: TokenMode = "selfbuilt"
 
 _ALNUM = string.ascii_letters + string.digits
 _URLSAFE = _ALNUM + "-_"
@@ -605,7 +609,7 @@ class Corp(_DomainSettings):
 class _AccessToken:
     token: str
     corp: Corp
-    mode: str  # "selfbuilt" | customized | third_party
+    mode: TokenMode
     auth: Optional[Authorization]
     expires_at: float
     revoked: bool = False
@@ -1338,7 +1342,7 @@ class WeComModel:
 
     # -- gettoken (doc 97164, doc 91039) -----------------------------------------------------------
 
-    def _issue_access_token(self, corp: Corp, mode: str, auth: Optional[Authorization]) -> _AccessToken:
+    def _issue_access_token(self, corp: Corp, mode: TokenMode, auth: Optional[Authorization]) -> _AccessToken:
         now = self.now()
         key = (mode, corp.corp_id, auth.permanent_code if auth is not None else "self")
         rec = self._access_by_key.get(key)
@@ -1349,11 +1353,11 @@ class WeComModel:
             self._access_by_key[key] = rec
         return rec
 
-    def _whitelists(self, corp: Corp, mode: str) -> Tuple[Optional[List[str]], ...]:
+    def _whitelists(self, corp: Corp, mode: TokenMode) -> Tuple[Optional[List[str]], ...]:
         # doc 90313: self-built -> 企业可信IP (corp.ip_whitelist); 代开发 / third-party -> the provider's
         # IP白名单.  UNCONFIRMED: a per-app IP白名单 also shows in the 代开发 开发信息 form, so for
         # 代开发 corp.ip_whitelist is enforced as well.
-        if mode == "selfbuilt":
+        if mode == MODE_SELFBUILT:
             return (corp.ip_whitelist,)
         if mode == APP_CUSTOMIZED:
             return (self.provider.ip_whitelist, corp.ip_whitelist)
@@ -1370,7 +1374,7 @@ class WeComModel:
         auth = corp.authorization
         usable_auth = auth is not None and auth.active and self.suite.is_customized
         if not matched_encrypted and corpsecret == corp.secret:
-            mode, with_auth = "selfbuilt", None
+            mode, with_auth = MODE_SELFBUILT, None
         elif (
             usable_auth
             and auth is not None
