@@ -388,10 +388,7 @@ _TABLE = [
     ),
     ErrorInfo(
         50003, "应用已禁用", "app disabled",
-        "应用禁用后无法调用 API，可在\"管理端-应用管理\"重新"
-        "启用（代开发应用的禁用/启用也会推送 change_auth）",
-        "a disabled app cannot call APIs; re-enable it in 管理端-应用管理 (for 代开发, disabling and "
-        "enabling also push change_auth)",
+        "应用禁用后无法调用 API：" + console.REENABLE[0], "a disabled app cannot call APIs: " + console.REENABLE[1],
     ),
     ErrorInfo(
         60011, "指定的成员/部门/标签参数无权限", "no permission for the given member/department/tag",
@@ -406,8 +403,7 @@ _TABLE = [
     ),
     ErrorInfo(
         60021, "userid不在应用可见范围内", "userid outside the app's visibility scope",
-        "在管理端把该成员加入应用的可见范围",
-        "add the member to the app's visibility scope in the admin console",
+        *console.VISIBLE_RANGE,
     ),
     ErrorInfo(
         60111, "UserID不存在", "UserID does not exist",
@@ -478,8 +474,8 @@ _TABLE = [
     ),
     ErrorInfo(
         92000, "成员不在应用可见范围之内", "member outside the app's visibility scope",
-        "在管理端把成员加入应用可见范围（snsapi_privateinfo 要求成员在可见范围内）",
-        "add the member to the app's visibility scope (snsapi_privateinfo requires it)",
+        console.VISIBLE_RANGE[0] + "（snsapi_privateinfo 要求成员在可见范围内）",
+        console.VISIBLE_RANGE[1] + " (snsapi_privateinfo requires it)",
     ),
     ErrorInfo(
         92001, "应用没有敏感信息权限", "app lacks sensitive-info permission",
