@@ -5,7 +5,7 @@ doctor all name the same values without an import cycle; :mod:`flask_wecom.confi
 """
 from __future__ import annotations
 
-from typing import Literal, Tuple
+from typing import Final, Literal, Tuple
 
 __all__ = ["AppType", "INTERNAL", "CUSTOMIZED", "THIRD_PARTY", "APP_TYPES"]
 
@@ -14,7 +14,7 @@ __all__ = ["AppType", "INTERNAL", "CUSTOMIZED", "THIRD_PARTY", "APP_TYPES"]
 #: app (``third_party``, 第三方应用). Compare with the constants below, so a typo is a type error
 #: rather than a branch that never runs.
 AppType = Literal["internal", "customized", "third_party"]
-INTERNAL: AppType = "internal"
-CUSTOMIZED: AppType = "customized"
-THIRD_PARTY: AppType = "third_party"
+INTERNAL: Final = "internal"
+CUSTOMIZED: Final = "customized"
+THIRD_PARTY: Final = "third_party"
 APP_TYPES: Tuple[AppType, ...] = (INTERNAL, CUSTOMIZED, THIRD_PARTY)

@@ -18,6 +18,7 @@ import sys
 import threading
 from typing import List, Optional
 
+from ..app_types import CUSTOMIZED, THIRD_PARTY
 from . import DomainSettingError, FakeWeCom
 
 

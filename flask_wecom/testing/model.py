@@ -20,7 +20,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Literal, Optional, Set, Tuple
+from typing import Any, Dict, Final, Iterable, List, Literal, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..app_types import CUSTOMIZED, THIRD_PARTY
@@ -91,13 +91,13 @@ SCOPE_BASE = "snsapi_base"
 SCOPE_PRIVATE = "snsapi_privateinfo"
 SCOPE_USERINFO = "snsapi_userinfo"  # legacy; third-party only (doc 91121)
 
-APP_CUSTOMIZED = CUSTOMIZED  # 代开发
-APP_THIRD_PARTY = THIRD_PARTY  # 第三方
+APP_CUSTOMIZED: Final = CUSTOMIZED  # 代开发
+APP_THIRD_PARTY: Final = THIRD_PARTY  # 第三方
 APP_TYPES = (APP_CUSTOMIZED, APP_THIRD_PARTY)
 #: how an access token was got: gettoken with the corp's own secret (self-built), gettoken with a
 #: 代开发 permanent code, or get_corp_token (third-party)
 TokenMode = Literal["selfbuilt", "customized", "third_party"]
-MODE_SELFBUILT: TokenMode = "selfbuilt"
+MODE_SELFBUILT: Final = "selfbuilt"
 
 _ALNUM = string.ascii_letters + string.digits
 _URLSAFE = _ALNUM + "-_"
@@ -1373,6 +1373,7 @@ class WeComModel:
             raise APIError(40013)  # includes a case-changed encrypted corpid (doc 97104: case-sensitive)
         auth = corp.authorization
         usable_auth = auth is not None and auth.active and self.suite.is_customized
+        mode: TokenMode
         if not matched_encrypted and corpsecret == corp.secret:
             mode, with_auth = MODE_SELFBUILT, None
         elif (
@@ -1440,7 +1441,7 @@ class WeComModel:
         over and whose checks have started, and a member without an active licence (97194, 95652:
         "至少需要为企业成员开通基础账号，才能为该成员调用身份验证…接口").  Licensed members keep working;
         self-built apps have no licences."""
-        if member is None or member.licensed or mode == "selfbuilt":
+        if member is None or member.licensed or mode == MODE_SELFBUILT:
             return False
         end, start = self.trial_end(corp), self.license_check_start(corp)
         if end is None or start is None:
@@ -1585,7 +1586,7 @@ class WeComModel:
         }
         # doc 96255: since 2022-06-20 new self-built / 代开发 apps no longer get avatar, gender, mobile,
         # email, biz_mail, qr_code, address from user/get — they need OAuth (getuserdetail).
-        if rec.mode != "selfbuilt":
+        if rec.mode != MODE_SELFBUILT:
             out["open_userid"] = member.open_userid
         if rec.mode == APP_CUSTOMIZED:
             # 98980: basic permission = userid + department ids; name, position… need the admin's
@@ -1599,7 +1600,7 @@ class WeComModel:
     def get_permissions(self, token: str, ip: str) -> Dict[str, Any]:
         """``POST /cgi-bin/agent/get_permissions`` (99052): the app's permissions, as strings."""
         rec = self.check_access_token(token, ip)
-        if rec.mode == "selfbuilt":
+        if rec.mode == MODE_SELFBUILT:
             # 99052: "支持所有的代开发应用和第三方应用调用" — not self-built apps.  UNCONFIRMED which
             # errcode a self-built token gets; we answer 48002 (API接口无权限调用).
             raise APIError(48002, "api forbidden: agent/get_permissions is for 代开发 and third-party apps")
