@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TypeVar, cast
 
 from flask import Flask
 from flask_caching import Cache
@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .hub import init_hub
 from .lazy_cli import wecom_group  # flask_wecom.cli, imported when a `flask wecom` command runs
 from .lazy_store import LazyStore
-from .login import init_login, login_required
+from .login import ViewT, init_login, login_required
 from .outage import init_outage, register_store_errors
 from .provider import Provider
 from .recovery import kick
@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # the store module imports SQLAlchemy: only when the store is
     from .store import Store
 
 log = logging.getLogger("flask_wecom")
+
+#: a function the decorator hooks (``on``, ``user_loader``, ``unauthorized_handler``) register and return unchanged
+HookT = TypeVar("HookT", bound=Callable[..., Any])
 
 def exit_if_flask_cli(error: ConfigError) -> None:
     """While the ``flask`` command loads the app: print ``error`` as one line and exit with status 2.
@@ -279,13 +282,13 @@ class WeCom:
 
     # -- hooks --------------------------------------------------------------------------
 
-    def on(self, event_type: str) -> Callable[[Callable], Callable]:
+    def on(self, event_type: str) -> Callable[[HookT], HookT]:
         """Register a handler for a callback event type (``"change_contact"``, ``"text"``, ``"create_auth"``…).
 
         The handler gets the :class:`~flask_wecom.events.CallbackEvent`. For app (数据) callbacks it may
         return a plaintext reply XML, which is encrypted and sent back as the passive reply.
         """
-        def decorator(func: Callable) -> Callable:
+        def decorator(func: HookT) -> HookT:
             self._event_handlers.setdefault(event_type, []).append(func)
             return func
         return decorator
@@ -293,16 +296,16 @@ class WeCom:
     def handlers_for(self, event_type: str) -> List[Callable]:
         return list(self._event_handlers.get(event_type, ())) + list(self._event_handlers.get("*", ()))
 
-    def user_loader(self, func: Callable) -> Callable:
+    def user_loader(self, func: HookT) -> HookT:
         """Map a :class:`~flask_wecom.user.WeComUser` to your app's own user object (or None to refuse)."""
         self._user_loader = func
         return func
 
-    def login_required(self, func: Callable) -> Callable:
+    def login_required(self, func: ViewT) -> ViewT:
         """Same as ``from flask_wecom import login_required``."""
         return login_required(func)
 
-    def unauthorized_handler(self, func: Callable) -> Callable:
+    def unauthorized_handler(self, func: HookT) -> HookT:
         """Called instead of the default redirect / 401 when a login_required view is hit anonymously."""
         self._unauthorized_handler = func
         return func
