@@ -26,12 +26,13 @@ pytest.importorskip("mypy", reason="mypy is in the [test] extra")
 PACKAGE = Path(flask_wecom.__file__).resolve().parent
 
 USER_APP = '''
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from flask import Flask
 
 from flask_wecom import ConfigError, WeCom, WeComUser, login_required, signals, wecom_user
 from flask_wecom.config import AppType, infer_app_type
+from flask_wecom.events import CallbackEvent
 from flask_wecom.testing import FakeWeCom
 
 app = Flask(__name__)
@@ -42,6 +43,22 @@ wecom = WeCom(app)
 @login_required
 def index() -> str:
     return f"{wecom_user.name}|{wecom_user.email}"
+
+
+@wecom.user_loader
+def load_user(user: WeComUser) -> Optional[str]:
+    return user.userid or None
+
+
+@wecom.on("change_contact")
+def contact_changed(event: CallbackEvent) -> None:
+    pass
+
+
+@app.get("/admin")
+@wecom.login_required
+def admin() -> str:
+    return wecom_user.corp_id
 
 
 def test_first_login(fake_wecom: FakeWeCom, tmp_path: Any) -> None:
@@ -58,6 +75,9 @@ reveal_type(wecom_user.name)  # R:name
 reveal_type(wecom_user.department)  # R:department
 reveal_type(wecom_user.is_authenticated)  # R:is_authenticated
 reveal_type(index)  # R:index
+reveal_type(admin)  # R:admin
+reveal_type(load_user)  # R:load_user
+reveal_type(contact_changed)  # R:contact_changed
 reveal_type(signals.user_logged_in)  # R:signal
 reveal_type(ConfigError("x"))  # R:ConfigError
 reveal_type(app_type)  # R:app_type
@@ -80,6 +100,9 @@ EXPECTED_REVEALS = {
     "department": "list[int]",
     "is_authenticated": "bool",
     "index": "def () -> str",
+    "admin": "def () -> str",
+    "load_user": "def (user: flask_wecom.user.WeComUser) -> str | None",
+    "contact_changed": "def (event: flask_wecom.events.CallbackEvent)",
     "signal": "blinker.base.NamedSignal",
     "ConfigError": "flask_wecom.errors.ConfigError",
     "app_type": "Literal['internal'] | Literal['customized'] | Literal['third_party']",
@@ -115,6 +138,7 @@ def _mypy_on_user_app(tmp_path: Path, *flags: str) -> Tuple[Dict[str, str], Dict
             revealed = text[len("Revealed type is "):].strip('"').replace("builtins.", "")
             # a union of Literal values, however this mypy version spells it (Literal['a', 'b'],
             # Literal['a'] | Literal['b'], Union[Literal['a'], Literal['b']])
+            revealed = re.sub(r"Union\[([\w.]+), None\]", r"\1 | None", revealed)  # mypy 1.x: Union[str, None]
             if revealed.startswith(("Literal[", "Union[Literal[")):
                 revealed = " | ".join(f"Literal[{value}]" for value in re.findall(r"'[^']*'", revealed))
             reveals[tag] = revealed
