@@ -821,6 +821,50 @@ def test_bad_hub_settings_are_refused_at_start_naming_the_key(fake, tmp_path, is
     assert says in str(refused.value) and "typo-secret-0123456789" not in str(refused.value)
 
 
+def test_an_issuer_path_whose_routes_the_app_already_has_is_refused_or_logged(fake, tmp_path, caplog):
+    """werkzeug answers a path with the rule registered first: an issuer at the extension's own prefix
+    (/wecom) would advertise /wecom/logout as end_session_endpoint and serve the extension's logout there.
+    Refused at start, naming the key; a route the app adds later at a hub path is logged by discovery."""
+    import logging
+
+    from flask import Flask
+
+    from flask_wecom.errors import ConfigError
+
+    clients = [{"client_id": "grafana", "client_secret": GRAFANA_SECRET, "redirect_uris": ["https://g.example/cb"]}]
+    app = Flask("clash_hub", instance_path=str(tmp_path / "instance"))
+    app.config.update(fake.flask_config(tmp_path, "internal"), SECRET_KEY=SECRET_KEY,
+                      WECOM_HUB_ISSUER="https://login.example.com/wecom", WECOM_HUB_CLIENTS=clients)
+    with pytest.raises(ConfigError) as refused:
+        WeCom(app)
+    assert "WECOM_HUB_ISSUER" in str(refused.value) and "/wecom/logout (wecom.logout)" in str(refused.value)
+    assert "https://login.example.com/wecom/oidc" in str(refused.value) and GRAFANA_SECRET not in str(refused.value)
+
+    # a root issuer (a host of its own) is fine … until the app adds its own /logout after WeCom(app)
+    caplog.set_level(logging.ERROR, logger="flask_wecom.hub")
+    root = Flask("root_hub", instance_path=str(tmp_path / "root"))
+    root.config.update(fake.flask_config(tmp_path / "root", "internal"), SECRET_KEY=SECRET_KEY,
+                       WECOM_HUB_ISSUER="https://login.example.com", WECOM_HUB_CLIENTS=clients)
+    WeCom(root)
+    meta = root.test_client().get("/.well-known/openid-configuration").json
+    assert meta["end_session_endpoint"] == "https://login.example.com/logout" and not caplog.records
+
+    later = Flask("later_hub", instance_path=str(tmp_path / "later"))
+    later.config.update(fake.flask_config(tmp_path / "later", "internal"), SECRET_KEY=SECRET_KEY,
+                        WECOM_HUB_ISSUER="https://login.example.com", WECOM_HUB_CLIENTS=clients)
+    WeCom(later)
+
+    @later.route("/logout")
+    def own_logout():
+        return "the app's own"
+
+    client = later.test_client()
+    assert client.get("/.well-known/openid-configuration").status_code == 200
+    client.get("/.well-known/openid-configuration")
+    logged = [r.getMessage() for r in caplog.records if r.name == "flask_wecom.hub"]
+    assert len(logged) == 1 and "/logout (own_logout)" in logged[0] and "WECOM_HUB_ISSUER" in logged[0]
+
+
 def test_clients_may_come_as_json_from_the_environment(fake, tmp_path):
     from flask import Flask
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
@@ -22,7 +22,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..errors import ConfigError
 from ..login import SESSION_KEY, logout_user, safe_next, wecom_user
-from ..state import get_state
+from ..state import current_app_object, get_state
 from .claims import member_claims
 from .clients import SCOPES, HubClient, parse_clients
 from .keys import KeyRing
@@ -99,6 +99,8 @@ class Hub:
                               f"for 127.0.0.1 / localhost), got {self.issuer!r}")
         self.path = parts.path.rstrip("/")
         self.secure = parts.scheme == "https"
+        #: whether discovery has looked for app routes hiding the hub's (routes added after WeCom(app))
+        self.checked_routes = False
         self.clients: Dict[str, HubClient] = parse_clients(config.get("WECOM_HUB_CLIENTS"))
         days = config.get("WECOM_HUB_SESSION_DAYS")
         try:
@@ -219,7 +221,15 @@ def _resume_url() -> str:
 
 
 def discovery_view() -> ResponseReturnValue:
-    response = jsonify(_hub().metadata())
+    hub = _hub()
+    if not hub.checked_routes:  # a route the app added after WeCom(app) may hide one of the hub's
+        hub.checked_routes = True
+        taken = shadowed_routes(current_app_object(), hub.path)
+        if taken:
+            log.error("hub: the app's own routes hide the hub's at the same paths (%s): tools following this "
+                      "discovery document reach those views instead; give WECOM_HUB_ISSUER a path of its own",
+                      ", ".join(taken))
+    response = jsonify(hub.metadata())
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -387,17 +397,42 @@ def logout_view() -> ResponseReturnValue:
     return response
 
 
+#: the hub's routes under the issuer's path: (path, endpoint, view, methods)
+_ROUTES: Tuple[Tuple[str, str, Any, Tuple[str, ...]], ...] = (
+    ("/.well-known/openid-configuration", "discovery", discovery_view, ("GET",)),
+    ("/jwks", "jwks", jwks_view, ("GET",)),
+    ("/authorize", "authorize", authorize_view, ("GET", "POST")),
+    ("/token", "token", token_view, ("POST", "OPTIONS")),
+    ("/userinfo", "userinfo", userinfo_view, ("GET", "POST", "OPTIONS")),
+    ("/logout", "logout", logout_view, ("GET", "POST")),
+)
+
+
+def shadowed_routes(app: Flask, prefix: str) -> List[str]:
+    """The app's routes (other than the hub's) at the very paths the hub serves under ``prefix``, as
+    ``"<path> (<endpoint>)"``: werkzeug answers such a path with whichever rule came first, so the hub's
+    endpoint (an advertised end_session_endpoint, say) would silently be another view."""
+    paths = {prefix + path: set(methods) for path, _name, _view, methods in _ROUTES}
+    taken = []
+    for rule in app.url_map.iter_rules():
+        methods = paths.get(rule.rule)
+        if methods is not None and not rule.endpoint.startswith("wecom_hub.") and methods & set(rule.methods or ()):
+            taken.append(f"{rule.rule} ({rule.endpoint})")
+    return sorted(taken)
+
+
 def register_hub(app: Flask, state: Any) -> None:
     """Create the hub (``state.hub``) and mount its blueprint at the issuer's path."""
     hub = Hub(app, state)
+    taken = shadowed_routes(app, hub.path)
+    if taken:  # e.g. an issuer path equal to WECOM_URL_PREFIX: its /logout would be the extension's
+        raise ConfigError(f"WECOM_HUB_ISSUER: the hub's routes under {hub.path or '/'!r} are already the app's "
+                          f"({', '.join(taken)}); give the issuer a path of its own, e.g. "
+                          f"{hub.issuer.rstrip('/')}/oidc (签发者路径与应用已有路由冲突)")
     state.hub = hub
     bp = Blueprint("wecom_hub", __name__)
-    bp.add_url_rule("/.well-known/openid-configuration", "discovery", discovery_view, methods=["GET"])
-    bp.add_url_rule("/jwks", "jwks", jwks_view, methods=["GET"])
-    bp.add_url_rule("/authorize", "authorize", authorize_view, methods=["GET", "POST"])
-    bp.add_url_rule("/token", "token", token_view, methods=["POST", "OPTIONS"])
-    bp.add_url_rule("/userinfo", "userinfo", userinfo_view, methods=["GET", "POST", "OPTIONS"])
-    bp.add_url_rule("/logout", "logout", logout_view, methods=["GET", "POST"])
+    for path, name, view, methods in _ROUTES:
+        bp.add_url_rule(path, name, view, methods=list(methods))
     app.register_blueprint(bp, url_prefix=hub.path or None)
     if not hub.clients:
         log.warning("hub: WECOM_HUB_ISSUER is set but WECOM_HUB_CLIENTS is empty: no tool can sign in yet")
