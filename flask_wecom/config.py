@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, cast
+from typing import Any, Dict, List, Mapping, Tuple, cast
 
 from . import console
 
@@ -20,7 +20,7 @@ from .app_types import AppType as AppType
 from .errors import ConfigError
 
 #: key -> (default, one-line meaning). Defaults are never mutated at runtime.
-SETTINGS: Dict[str, tuple] = {
+SETTINGS: Dict[str, Tuple[Any, str]] = {
     "WECOM_APP_TYPE": (None, "`internal` (自建), `customized` (代开发) or `third_party`; inferred when unset"),
     "WECOM_CORP_ID": (None, "customer corp id; for 代开发 known after authorization (case-sensitive)"),
     "WECOM_AGENT_ID": (None, "the app's agent id"),

@@ -83,7 +83,7 @@ class ReceiveIdError(CryptoError):
     description = "decrypted receiveid is not one we accept"
     #: the receiveid found in the message, and the ids that would have been accepted
     received: Optional[str] = None
-    expected: tuple = ()
+    expected: Tuple[str, ...] = ()
 
 
 class EncryptError(CryptoError):

@@ -96,9 +96,9 @@ class WeCom:
         unknown = sorted(set(self._options) - set(DEFAULTS))
         if unknown:
             raise TypeError(f"unknown WeCom option(s): {', '.join(k[6:].lower() for k in unknown)}")
-        self._event_handlers: Dict[str, List[Callable]] = {}
-        self._user_loader: Optional[Callable] = None
-        self._unauthorized_handler: Optional[Callable] = None
+        self._event_handlers: Dict[str, List[Callable[..., Any]]] = {}
+        self._user_loader: Optional[Callable[..., Any]] = None
+        self._unauthorized_handler: Optional[Callable[..., Any]] = None
         if app is not None:
             self.init_app(app)
 
@@ -293,7 +293,7 @@ class WeCom:
             return func
         return decorator
 
-    def handlers_for(self, event_type: str) -> List[Callable]:
+    def handlers_for(self, event_type: str) -> List[Callable[..., Any]]:
         return list(self._event_handlers.get(event_type, ())) + list(self._event_handlers.get("*", ()))
 
     def user_loader(self, func: HookT) -> HookT:

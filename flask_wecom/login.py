@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import logging
 from functools import wraps
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, TypeVar, Union, cast
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, has_request_context, jsonify, redirect, request, session, url_for
@@ -259,7 +259,7 @@ def init_login(wecom: WeCom, app: Flask) -> None:
     """Called by ``WeCom.init_app``: make ``wecom_user`` and the logout token available in templates."""
     app.add_template_filter(code_spans, "wecom_code")
 
-    def context() -> dict:
+    def context() -> Dict[str, Any]:
         # the proxy, not the user: a page that never shows the user (the 503 page while the database
         # behind a user_loader is down) must not call the loader just by being rendered
         user = wecom_user if has_request_context() else AnonymousUser()

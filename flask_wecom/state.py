@@ -64,7 +64,7 @@ class WeComState:
         #: the OIDC hub (flask_wecom.hub.views.Hub) when WECOM_HUB_ISSUER is set, else None
         self.hub: Optional[Hub] = None
         self._executor: Optional[ThreadPoolExecutor] = None
-        self._futures: List[Future] = []
+        self._futures: List[Future[Any]] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -81,7 +81,7 @@ class WeComState:
         for more than the backend's timeouts once per cool-down): use it for request-path cache work."""
         return self.tokens.cache
 
-    def run_in_background(self, func: Callable[[], Any]) -> Future:
+    def run_in_background(self, func: Callable[[], Any]) -> Future[Any]:
         """Run ``func`` in an app context after the response (WeCom wants `success` within 1000 ms)."""
         app = self.app
 

@@ -269,3 +269,18 @@ def app(fake_wecom: FakeWeCom, tmp_path):
 def client(app):
     """The test client of ``app``."""
     return app.test_client()
+
+
+# -- no instance folder in the repository --------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _instance_folder_outside_the_repository(monkeypatch, tmp_path_factory):
+    """An app made without ``instance_path`` (``Flask(__name__)`` in a test module, or a name that is no module)
+    would keep its instance folder in the repository (tests/instance, instance/): flask-wecom's spool when a
+    template event cannot be stored (SQLite busy under load), a default SQLite store, the demo's secret key. Its
+    default becomes a fresh temporary folder per test instead; nothing is created until something is written."""
+    from flask import Flask
+
+    folder = str(tmp_path_factory.getbasetemp() / "instances" / uuid.uuid4().hex[:12])
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: folder)

@@ -213,3 +213,13 @@ def test_authorize_says_when_the_app_could_not_store_the_corp(fake_wecom, tmp_pa
     fake_wecom.push_suite_ticket(client)
     fake_wecom.authorize(client, corp=second)
     assert fake_wecom.login(client, second.members[0].userid, corp=second).status_code == 200
+
+
+def test_an_app_without_an_instance_path_writes_nothing_into_the_repository():
+    """Flask(__name__) here would keep its instance folder (flask-wecom's spool…) in tests/instance:
+    tests/conftest.py points Flask's default at a temporary folder."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    for app in (Flask(__name__), Flask("no_module_of_this_name")):
+        assert root not in pathlib.Path(app.instance_path).resolve().parents, app.instance_path

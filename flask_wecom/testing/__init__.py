@@ -660,7 +660,7 @@ class FakeWeCom:
             ],
         }
 
-    def flask_config(self, folder: Union[str, os.PathLike, None] = None,
+    def flask_config(self, folder: Union[str, os.PathLike[str], None] = None,
                      app_type: Optional[AppType] = None) -> Dict[str, Any]:
         """The ``WECOM_*`` settings that point a flask-wecom app at this (served) fake.
 
