@@ -277,7 +277,8 @@ class Provider:
                 return requested, None, False  # the configured corp: held without asking the store
             record = self.store.get_corp(requested)
             if record is None or record.status != "active":  # as corp_ids(): the active rows
-                raise CorpNotFoundError(f"corp {requested!r} is not one this app serves "
+                shown = requested if len(requested) <= 64 else requested[:64] + "…"  # a visitor's value: bounded
+                raise CorpNotFoundError(f"corp {shown!r} is not one this app serves "
                                         "(该企业未授权本应用)")
             return requested, record, True
         if self.corp_id:

@@ -15,7 +15,7 @@
 With pytest, the ``fake_wecom`` fixture is a served fake (:mod:`flask_wecom.testing.pytest_plugin`).
 
 It behaves as WeCom's official pages document (each rule cites its page as "doc N" in the code);
-where they leave a behaviour open the choice is marked UNCONFIRMED in a comment.  No pytest import
+where they leave a behaviour open the choice is marked "unconfirmed" in a comment.  No pytest import
 here — the fixture lives in :mod:`flask_wecom.testing.pytest_plugin`.
 """
 from __future__ import annotations
@@ -467,7 +467,7 @@ class FakeWeCom:
         """Send the GET URL verification and check the plaintext answer (doc 96466).
 
         ``receive_id`` defaults to the provider's corp id: "配置的url对应的get请求都需以服务商本身的corpid
-        来解密" (doc 90968, partly UNCONFIRMED).  Returns a :class:`VerifyResult`, truthy when the
+        来解密" (doc 90968; partly unconfirmed).  Returns a :class:`VerifyResult`, truthy when the
         answer was exactly the decrypted echostr (``.reason`` says what was wrong otherwise).
         """
         from .pushes import verify_url
@@ -487,7 +487,7 @@ class FakeWeCom:
 
         Missing ``ToUserName`` / ``FromUserName`` / ``CreateTime`` / ``MsgType`` / ``AgentID`` are
         filled in.  ``receive_id`` defaults to the corp id the app sees (``corp.auth_corp_id``):
-        "企业应用的回调，表示corpid" (doc 90968; UNCONFIRMED for 代开发 specifically).  Token and
+        "企业应用的回调，表示corpid" (doc 90968; unconfirmed for 代开发 specifically).  Token and
         EncodingAESKey default to the suite's (the provider usually reuses them; override if not).
         """
         from .pushes import post_event
