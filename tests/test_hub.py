@@ -462,7 +462,13 @@ def test_two_workers_booting_at_once_share_one_signing_key(fake, tmp_path, fresh
                                str(tmp_path / f"worker{i}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=dict(os.environ))
              for i in range(4)]
-    results = [p.communicate(timeout=90) for p in procs]
+    try:
+        results = [p.communicate(timeout=90) for p in procs]
+    finally:  # none outlives a timeout
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
     for (_out, err), proc in zip(results, procs):
         assert proc.returncode == 0 and "Traceback" not in err, err
     kids = {json.loads(out.strip().splitlines()[-1])["kid"] for out, _ in results}
