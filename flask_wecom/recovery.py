@@ -57,8 +57,9 @@ def sweep(state: WeComState) -> Dict[str, int]:
     provider = state.provider
     if not provider.suite_id or provider.suite_ticket_age() is None:
         return done  # nothing can be exchanged before the first suite_ticket; its push exchanges them
-    # Codes recorded a moment ago are being exchanged by their own callback: leave them one lease.
-    settled = time.time() - provider.lease
+    # Codes recorded a moment ago are being exchanged by their own callback: leave them one lease. The app's
+    # clock, as the store stamps received_at with it.
+    settled = state.clock() - provider.lease
     for record in state.store.pending_auth_codes(expired=True, lease=provider.lease):
         if record.received_at <= settled and exchange_and_notify(state, state.app, record.id, record.info_type,
                                                                  take_over=True) is not None:

@@ -438,3 +438,24 @@ def test_a_late_replay_never_replaces_newer_state(tmp_path):
     store.revoke_corp("wwC", at=3500)  # a cancel after it
     assert store.get_corp("wwC").status == "revoked"
     store.dispose()
+
+
+def test_the_sweep_takes_over_by_the_apps_clock(fake, tmp_path, clock):
+    """WeCom(app, clock=...): the sweep judges a claim's age by the app's clock, as the store records it."""
+    from flask_wecom.recovery import sweep
+
+    app = Flask("sweep_clock_app", instance_path=str(tmp_path / "instance"))
+    app.config.update(app_config(fake, tmp_path), WECOM_CACHE_TYPE="SimpleCache", WECOM_SWEEP_INTERVAL=0)
+    WeCom(app, clock=clock)
+    state = app.extensions["wecom"]
+    assert fake.push_suite_ticket("http://localhost/wecom/callback", client=app.test_client()).success
+    with fake.model.lock:
+        _, code = fake.model.create_authorization(None, "")
+    code_id, _ = state.store.record_auth_code(fake.suite.suite_id, "create_auth", code)
+    assert state.store.lease_auth_code(code_id, lease=state.provider.lease)  # ...and the worker died
+    with app.app_context():
+        assert sweep(state)["exchanged"] == 0  # its lease is alive
+        clock.advance(state.provider.lease + 1)
+        assert sweep(state)["exchanged"] == 1
+    assert state.store.get_auth_code(code_id).status == "done" and _corp_stored(state.store, fake)
+    state.store.dispose()
