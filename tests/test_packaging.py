@@ -96,10 +96,14 @@ def test_demo_run_starts_the_demo_app_on_port_5000() -> None:
 
 
 def test_ci_run_runs_the_readme_test_command() -> None:
-    assert "python -m pytest" in _section(README, "Running our tests")
+    section = _section(README, "Running our tests")
+    assert "python -m pytest" in section and "coverage run -m pytest" in section
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert '"$python" -m pytest "$@"' in script  # run_tests(): the README's command, with any extra args
-    assert 'run_tests "$PY" "$@"' in script  # … in the venv it just installed
+    # run_tests(): the README's command (under `coverage run` for the first interpreter), with any extra args
+    assert "runner=(-m pytest)" in script and "runner=(-m coverage run -m pytest)" in script
+    assert '"$python" "${runner[@]}" "$@"' in script
+    assert 'run_tests "$PY" coverage "$@"' in script  # … in the venv it just installed
+    assert "t + 0 >= 95" in script  # and the coverage floor of the doctor, oauth and callback
     assert 'exit "$rc"' in script  # and its status is the script's
 
 
