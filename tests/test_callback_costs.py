@@ -22,15 +22,7 @@ from provider_app import SECRET_KEY
 import flask_wecom.secretbox as secretbox
 from flask_wecom import WeCom
 from flask_wecom.secretbox import SecretBox
-from flask_wecom.testing import FakeWeCom
 from flask_wecom.testing.pushes import post_event
-
-
-@pytest.fixture
-def fake():
-    fake = FakeWeCom()
-    with fake.serve():
-        yield fake
 
 
 @pytest.fixture
