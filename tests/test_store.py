@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from conftest import FrozenClock
 
 from flask_wecom.errors import CorpNotFoundError
 from flask_wecom.secretbox import SecretBox, SecretBoxError
@@ -14,17 +15,9 @@ from flask_wecom.store import Store, metadata
 PERMANENT_CODE = "perm-Secret-Code-0123456789abcdefXYZ"
 
 
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request, tmp_path):
-    clock = Clock()
+    clock = FrozenClock()
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/wecom.sqlite3"
         s = Store(url, SecretBox("test-secret-key-0123456789"), clock=clock)
