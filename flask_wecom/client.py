@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Union
 from urllib.parse import quote, quote_plus
 
 import requests
@@ -109,7 +109,7 @@ def _install_log_filter() -> None:
 _install_log_filter()
 
 
-def _collect_secrets(value: Any, out: set, *, secret: bool = False) -> None:
+def _collect_secrets(value: Any, out: Set[str], *, secret: bool = False) -> None:
     """Gather the values of SECRET_KEYS (and their URL-encoded forms) from params / body."""
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -143,7 +143,7 @@ def _normalize_timeout(timeout: Any) -> tuple[float, float]:
     return values
 
 
-def _describe(exc: BaseException, secrets: set) -> str:
+def _describe(exc: BaseException, secrets: Set[str]) -> str:
     """A secret-free one-line description of a requests / urllib3 exception."""
     reason = redact_query(redact_text(str(exc), secrets))
     if len(reason) > 300:
@@ -231,7 +231,7 @@ class WeComClient:
         params: Optional[Mapping[str, Any]] = None,
         json: Optional[Any] = None,
         token: Optional[TokenSource] = None,
-    ) -> dict:
+    ) -> Dict[str, Any]:
         """Call ``method path`` and return WeCom's JSON object (see the module docstring)."""
         method = method.upper()
         if not path.startswith("/"):
@@ -245,7 +245,7 @@ class WeComClient:
             if token is not None:
                 used_token = token.get()
                 query[token.param] = used_token
-            secrets: set = set()
+            secrets: Set[str] = set()
             _collect_secrets(query, secrets)
             _collect_secrets(json, secrets)
 
@@ -279,7 +279,8 @@ class WeComClient:
             read = max(read, EXCHANGE_READ_TIMEOUT)
         return connect, read
 
-    def _send(self, method: str, path: str, url: str, query: dict, body: Any, secrets: set) -> dict:
+    def _send(self, method: str, path: str, url: str, query: Dict[str, Any], body: Any,
+              secrets: Set[str]) -> Dict[str, Any]:
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -329,7 +330,7 @@ class WeComClient:
         return data
 
     @staticmethod
-    def _errcode(data: dict, method: str, path: str) -> int:
+    def _errcode(data: Dict[str, Any], method: str, path: str) -> int:
         value = data.get("errcode")
         if value is None:  # get_suite_token / get_corp_token omit errcode on success
             return 0
@@ -343,7 +344,7 @@ class WeComClient:
     # -- named calls (one HTTP call each; `*_token` is a TokenSource or a token string) ----
 
     def _auth_call(self, method: str, path: str, token: TokenLike, param: str, *,
-                   params: Optional[dict] = None, json: Optional[Any] = None) -> dict:
+                   params: Optional[Dict[str, Any]] = None, json: Optional[Any] = None) -> Dict[str, Any]:
         if isinstance(token, str):
             query = dict(params or {})
             query[param] = token
@@ -354,22 +355,22 @@ class WeComClient:
             )
         return self.call(method, path, params=params, json=json, token=token)
 
-    def get_token(self, corp_id: str, secret: str) -> dict:
+    def get_token(self, corp_id: str, secret: str) -> Dict[str, Any]:
         """``GET /cgi-bin/gettoken`` — corp access_token for 自建 / 代开发 (secret = permanent_code)."""
         return self.call("GET", "/cgi-bin/gettoken", params={"corpid": corp_id, "corpsecret": secret})
 
-    def get_suite_token(self, suite_id: str, suite_secret: str, suite_ticket: str) -> dict:
+    def get_suite_token(self, suite_id: str, suite_secret: str, suite_ticket: str) -> Dict[str, Any]:
         """``POST /cgi-bin/service/get_suite_token`` — suite_access_token (代开发 template / 3rd party)."""
         return self.call("POST", "/cgi-bin/service/get_suite_token", json={
             "suite_id": suite_id, "suite_secret": suite_secret, "suite_ticket": suite_ticket,
         })
 
-    def get_corp_token(self, suite_token: TokenLike, auth_corpid: str, permanent_code: str) -> dict:
+    def get_corp_token(self, suite_token: TokenLike, auth_corpid: str, permanent_code: str) -> Dict[str, Any]:
         """``POST /cgi-bin/service/get_corp_token`` — third-party corp token (not for 代开发)."""
         return self._auth_call("POST", "/cgi-bin/service/get_corp_token", suite_token, "suite_access_token",
                                json={"auth_corpid": auth_corpid, "permanent_code": permanent_code})
 
-    def get_permanent_code(self, suite_token: TokenLike, auth_code: str, *, v2: bool = False) -> dict:
+    def get_permanent_code(self, suite_token: TokenLike, auth_code: str, *, v2: bool = False) -> Dict[str, Any]:
         """``POST /cgi-bin/service[/v2]/get_permanent_code`` — exchange a single-use AuthCode.
 
         Never retried after the request may have reached WeCom (read errors, 5xx).
@@ -378,67 +379,67 @@ class WeComClient:
         return self._auth_call("POST", path, suite_token, "suite_access_token", json={"auth_code": auth_code})
 
     def get_auth_info(self, suite_token: TokenLike, auth_corpid: str, permanent_code: str, *,
-                      v2: bool = False) -> dict:
+                      v2: bool = False) -> Dict[str, Any]:
         """``POST /cgi-bin/service[/v2]/get_auth_info`` — the corp's authorization info (agentid…)."""
         path = "/cgi-bin/service/v2/get_auth_info" if v2 else "/cgi-bin/service/get_auth_info"
         return self._auth_call("POST", path, suite_token, "suite_access_token",
                                json={"auth_corpid": auth_corpid, "permanent_code": permanent_code})
 
-    def get_user_info(self, corp_token: TokenLike, code: str) -> dict:
+    def get_user_info(self, corp_token: TokenLike, code: str) -> Dict[str, Any]:
         """``GET /cgi-bin/auth/getuserinfo`` — OAuth code -> userid (自建 / 代开发)."""
         return self._auth_call("GET", "/cgi-bin/auth/getuserinfo", corp_token, "access_token",
                                params={"code": code})
 
-    def get_user_info_3rd(self, suite_token: TokenLike, code: str) -> dict:
+    def get_user_info_3rd(self, suite_token: TokenLike, code: str) -> Dict[str, Any]:
         """``GET /cgi-bin/service/auth/getuserinfo3rd`` — OAuth code -> corpid/userid (third party)."""
         return self._auth_call("GET", "/cgi-bin/service/auth/getuserinfo3rd", suite_token,
                                "suite_access_token", params={"code": code})
 
-    def get_user(self, corp_token: TokenLike, userid: str) -> dict:
+    def get_user(self, corp_token: TokenLike, userid: str) -> Dict[str, Any]:
         """``GET /cgi-bin/user/get`` — read a member."""
         return self._auth_call("GET", "/cgi-bin/user/get", corp_token, "access_token",
                                params={"userid": userid})
 
-    def get_user_detail(self, corp_token: TokenLike, user_ticket: str) -> dict:
+    def get_user_detail(self, corp_token: TokenLike, user_ticket: str) -> Dict[str, Any]:
         """``POST /cgi-bin/auth/getuserdetail`` — sensitive fields with a user_ticket."""
         return self._auth_call("POST", "/cgi-bin/auth/getuserdetail", corp_token, "access_token",
                                json={"user_ticket": user_ticket})
 
-    def get_user_detail_3rd(self, suite_token: TokenLike, user_ticket: str) -> dict:
+    def get_user_detail_3rd(self, suite_token: TokenLike, user_ticket: str) -> Dict[str, Any]:
         """``POST /cgi-bin/service/auth/getuserdetail3rd`` — third-party sensitive fields."""
         return self._auth_call("POST", "/cgi-bin/service/auth/getuserdetail3rd", suite_token,
                                "suite_access_token", json={"user_ticket": user_ticket})
 
-    def get_agent(self, corp_token: TokenLike, agent_id: Union[int, str]) -> dict:
+    def get_agent(self, corp_token: TokenLike, agent_id: Union[int, str]) -> Dict[str, Any]:
         """``GET /cgi-bin/agent/get`` — the app's details."""
         return self._auth_call("GET", "/cgi-bin/agent/get", corp_token, "access_token",
                                params={"agentid": agent_id})
 
-    def get_agent_permissions(self, corp_token: TokenLike) -> dict:
+    def get_agent_permissions(self, corp_token: TokenLike) -> Dict[str, Any]:
         """``POST /cgi-bin/agent/get_permissions`` — the app's permissions (``app_permissions``, such as
         ``contact:sensitive:user_name``); for 代开发 and third-party apps only (doc 99052)."""
         return self._auth_call("POST", "/cgi-bin/agent/get_permissions", corp_token, "access_token", json={})
 
-    def get_callback_ip(self, corp_token: TokenLike) -> dict:
+    def get_callback_ip(self, corp_token: TokenLike) -> Dict[str, Any]:
         """``GET /cgi-bin/getcallbackip`` — WeCom's callback source IPs."""
         return self._auth_call("GET", "/cgi-bin/getcallbackip", corp_token, "access_token")
 
-    def get_provider_token(self, provider_corp_id: str, provider_secret: str) -> dict:
+    def get_provider_token(self, provider_corp_id: str, provider_secret: str) -> Dict[str, Any]:
         """``POST /cgi-bin/service/get_provider_token`` — provider_access_token (doc 91200; errcode only on failure)."""
         return self.call("POST", "/cgi-bin/service/get_provider_token",
                          json={"corpid": provider_corp_id, "provider_secret": provider_secret})
 
-    def get_app_license_info(self, provider_token: TokenLike, corp_id: str, suite_id: str) -> dict:
+    def get_app_license_info(self, provider_token: TokenLike, corp_id: str, suite_id: str) -> Dict[str, Any]:
         """``POST /cgi-bin/license/get_app_license_info`` — licence check and free trial of an app (doc 97194)."""
         return self._auth_call("POST", "/cgi-bin/license/get_app_license_info", provider_token,
                                "provider_access_token", json={"corpid": corp_id, "suite_id": suite_id})
 
-    def get_pre_auth_code(self, suite_token: TokenLike) -> dict:
+    def get_pre_auth_code(self, suite_token: TokenLike) -> Dict[str, Any]:
         """``GET /cgi-bin/service/get_pre_auth_code`` — pre_auth_code of an install started from the provider's
         website (developer.work.weixin.qq.com/document/path/90601; valid 20 minutes)."""
         return self._auth_call("GET", "/cgi-bin/service/get_pre_auth_code", suite_token, "suite_access_token")
 
-    def set_session_info(self, suite_token: TokenLike, pre_auth_code: str, auth_type: int = 0) -> dict:
+    def set_session_info(self, suite_token: TokenLike, pre_auth_code: str, auth_type: int = 0) -> Dict[str, Any]:
         """``POST /cgi-bin/service/set_session_info`` — 0 正式授权 / 1 测试授权 for that install (90602)."""
         return self._auth_call("POST", "/cgi-bin/service/set_session_info", suite_token, "suite_access_token",
                                json={"pre_auth_code": pre_auth_code, "session_info": {"auth_type": int(auth_type)}})

@@ -73,7 +73,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Optional, Protocol, Union, cast, runtime_checkable
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Protocol, Set, Union, cast, runtime_checkable
 
 from . import errors as _errors
 from .cacheguard import CacheUnavailable, GuardedCache
@@ -158,7 +158,7 @@ class _ThreadLocker:
     kind = "thread"
 
     def __init__(self) -> None:
-        self._locks: dict = {}
+        self._locks: Dict[str, Any] = {}
         self._guard = threading.Lock()
 
     def try_lock(self, name: str) -> Optional[_Held]:
@@ -305,7 +305,7 @@ class _ExclFileLocker(_FlockLocker):  # pragma: no cover - used where fcntl is m
         return None
 
 
-def _class_names(backend: Any) -> set:
+def _class_names(backend: Any) -> Set[str]:
     return {cls.__name__ for cls in type(backend).__mro__}
 
 
@@ -362,7 +362,7 @@ class TokenManager:
         self.background = background
         self._threads = _ThreadLocker()
         self._locker = _make_locker(self.cache, lock_timeout, self._threads)
-        self._bg: list = []
+        self._bg: List[threading.Thread] = []
         self._bg_guard = threading.Lock()
 
     def __repr__(self) -> str:
@@ -394,7 +394,7 @@ class TokenManager:
     def _write(self, key: str, value: Any, ttl: int) -> None:
         self.cache.set(key, value, timeout=ttl)
 
-    def _entry(self, key: str) -> Optional[dict]:
+    def _entry(self, key: str) -> Optional[Dict[str, Any]]:
         entry = self._read(key)
         if (
             isinstance(entry, dict)
@@ -406,7 +406,7 @@ class TokenManager:
             return entry
         return None
 
-    def _bounds(self, entry: dict) -> tuple[float, float]:
+    def _bounds(self, entry: Dict[str, Any]) -> tuple[float, float]:
         """(refresh_from, use_until) of an entry."""
         fetched_at, expires_at = float(entry["fetched_at"]), float(entry["expires_at"])
         life = max(0.0, expires_at - fetched_at)
@@ -436,7 +436,7 @@ class TokenManager:
         self.raise_if_blocked(kind, owner, credential)
         return self._get_cold(kind, owner, key, fetch, credential)
 
-    def peek(self, kind: str, owner: str) -> Optional[dict]:
+    def peek(self, kind: str, owner: str) -> Optional[Dict[str, Any]]:
         """``{"expires_at", "fetched_at"}`` of the cached token (never the token), or None."""
         entry = self._entry(self._key(kind, owner))
         if entry is None:
@@ -461,7 +461,7 @@ class TokenManager:
         self.cache.delete(key)
 
     # remembered failures (module docstring)
-    def blocked(self, kind: str, owner: str, credential: Optional[Credential] = None) -> Optional[dict]:
+    def blocked(self, kind: str, owner: str, credential: Optional[Credential] = None) -> Optional[Dict[str, Any]]:
         """The remembered failure that stops a fetch of (*kind*, *owner*) now, or None.
 
         ``{"errcode", "errmsg", "path", "until", "strikes", …}`` — never a secret. A credential
@@ -587,7 +587,7 @@ class TokenManager:
             self._raise_note(note)
 
     @staticmethod
-    def _raise_note(note: dict) -> None:
+    def _raise_note(note: Dict[str, Any]) -> None:
         if note.get("type") == "WeComAPIError":
             raise WeComAPIError(note.get("errcode", 0), note.get("errmsg", ""), note.get("hint", ""),
                                 path=note.get("path", ""))
@@ -625,7 +625,7 @@ class TokenManager:
             time.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
 
-    def _refresh_ahead(self, kind: str, owner: str, key: str, entry: dict, fetch: Fetch,
+    def _refresh_ahead(self, kind: str, owner: str, key: str, entry: Dict[str, Any], fetch: Fetch,
                        credential: Optional[Credential] = None) -> Optional[str]:
         """Refresh a still-valid token; returns the new token when refreshed inline."""
         if self.blocked(kind, owner, credential) is not None:  # keep using the current token
@@ -671,7 +671,7 @@ def _remembered(kind: str, errcode: int) -> bool:
     return errcode in CREDENTIAL_ERRCODES
 
 
-def _blocked_error(record: dict, now: float) -> WeComAPIError:
+def _blocked_error(record: Dict[str, Any], now: float) -> WeComAPIError:
     """The remembered answer as the same :class:`WeComAPIError`, saying until when it stands."""
     left = max(1, math.ceil(float(record.get("until", now)) - now))
     until = time.strftime("%H:%M:%S", time.localtime(float(record.get("until", now))))
@@ -700,7 +700,7 @@ class TokenSource(Protocol):
     #: query parameter that carries the token
     param: str
     #: errcodes meaning "this token is no longer valid": drop it and retry once
-    expired_codes: frozenset
+    expired_codes: FrozenSet[int]
 
     def get(self) -> str: ...
 
@@ -717,7 +717,7 @@ def _resolve(value: Secret) -> Optional[str]:
 class _ManagedSource:
     kind = ""
     param = "access_token"
-    expired_codes: frozenset = frozenset()
+    expired_codes: FrozenSet[int] = frozenset()
 
     def __init__(self, client: Any, manager: TokenManager) -> None:
         self.client = client
@@ -733,7 +733,7 @@ class _ManagedSource:
     def invalidate(self, stale: Optional[str] = None) -> None:
         self.manager.invalidate(self.kind, self.owner, stale)
 
-    def blocked(self) -> Optional[dict]:
+    def blocked(self) -> Optional[Dict[str, Any]]:
         """The remembered failure that stops fetching this token now (see :class:`TokenManager`), or None."""
         return self.manager.blocked(self.kind, self.owner, self._credential)
 
@@ -751,7 +751,7 @@ class _ManagedSource:
         """What the fetch authenticates with (hashed with a salt in a remembered failure, never stored)."""
         return None
 
-    def peek(self) -> Optional[dict]:
+    def peek(self) -> Optional[Dict[str, Any]]:
         return self.manager.peek(self.kind, self.owner)
 
     def _fetch(self) -> tuple[str, int]:
@@ -761,7 +761,7 @@ class _ManagedSource:
         return f"<{type(self).__name__} {self.kind}|{self.owner}>"
 
 
-def _pick(data: dict, field: str, path: str) -> tuple[str, int]:
+def _pick(data: Dict[str, Any], field: str, path: str) -> tuple[str, int]:
     token = data.get(field)
     if not isinstance(token, str) or not token:
         raise TransportError(f"WeCom answered {path} without {field}")
@@ -894,7 +894,7 @@ class PinnedToken:
     def __init__(self, source: Any) -> None:
         self.source = source
         self.param: str = source.param
-        self.expired_codes: frozenset = source.expired_codes
+        self.expired_codes: FrozenSet[int] = source.expired_codes
         self._token: Optional[str] = None
         self._lock = threading.Lock()
 
