@@ -111,6 +111,11 @@ def _apply(state: WeComState, entry: SpoolEntry) -> None:
                  time.strftime("%H:%M:%S", time.localtime(entry.received_at)))
         after_template_event(state, state.app, event, outcome)
     elif entry.kind == "exchange":
+        record = state.store.get_auth_code(payload["code_id"])
+        if record is not None and record.status == "done":  # applied before; its process died before the delete
+            log.info("spool: the answer for AuthCode #%s (%s) was stored before (duplicate)", payload["code_id"],
+                     entry.name)
+            return
         corp = state.provider.store_exchange_result(
             payload["code_id"], payload["data"], info_type=payload["info_type"],
             recorded_at=payload.get("recorded_at"), spool=False)

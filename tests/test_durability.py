@@ -459,3 +459,27 @@ def test_the_sweep_takes_over_by_the_apps_clock(fake, tmp_path, clock):
         assert sweep(state)["exchanged"] == 1
     assert state.store.get_auth_code(code_id).status == "done" and _corp_stored(state.store, fake)
     state.store.dispose()
+
+
+def test_an_exchange_entry_applied_before_is_not_applied_or_signalled_again(serve, fake):
+    """A worker that stored a spooled exchange answer and died before deleting the entry: the next replay finds
+    the AuthCode done and only deletes the entry (no second corp_authorized)."""
+    from flask_wecom import signals
+    from flask_wecom.recovery import replay_spool
+
+    app, callback = serve(WECOM_SWEEP_INTERVAL=0)
+    state = app.extensions["wecom"]
+    assert fake.push_suite_ticket(callback).success
+    with fake.model.lock:
+        _, code = fake.model.create_authorization(None, "")
+    code_id, _ = state.store.record_auth_code(fake.suite.suite_id, "create_auth", code)
+    answer = state.client.get_permanent_code(state.provider.suite_token(), code)
+    payload = {"code_id": code_id, "info_type": "create_auth", "recorded_at": None, "data": answer}
+    assert state.provider.store_exchange_result(code_id, answer, info_type="create_auth", recorded_at=None)
+    state.spool.put("exchange", payload)  # applied, but the entry is still there
+    authorized = []
+    with app.app_context(), signals.corp_authorized.connected_to(lambda sender, **kw: authorized.append(kw),
+                                                                 sender=app):
+        replay_spool(state)
+    assert authorized == [] and len(state.spool) == 0 and not state.spool.failed_names()
+    assert state.store.get_auth_code(code_id).status == "done" and _corp_stored(state.store, fake)
