@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from cachelib import BaseCache
 
@@ -181,7 +181,7 @@ class _Local:
             self._data.clear()
 
 
-def _class_names(backend: Any) -> set:
+def _class_names(backend: Any) -> Set[str]:
     return {cls.__name__ for cls in type(backend).__mro__}
 
 

@@ -110,7 +110,7 @@ class Watchdog:
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         #: id(dbapi connection) -> (deadline, connection, seconds)
-        self._armed: Dict[int, tuple] = {}
+        self._armed: Dict[int, Tuple[float, Any, float]] = {}
         #: id(connection) -> (seconds, connection, when) of connections cut, until the driver's error is seen
         self.cut: Dict[int, Tuple[float, Any, float]] = {}  # id -> (deadline, connection, cut at)
         self._pid = 0

@@ -7,7 +7,7 @@ stands in for :data:`flask_wecom.cli.wecom_cli` in ``app.cli`` and hands over to
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import click
 
@@ -48,7 +48,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
         return self.group.get_command(ctx, cmd_name)
 
-    def to_info_dict(self, ctx: click.Context) -> dict:
+    def to_info_dict(self, ctx: click.Context) -> Dict[str, Any]:
         return self.group.to_info_dict(ctx)
 
 

@@ -33,7 +33,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Optional
+from typing import Any, Optional, Set
 
 from .cacheguard import CacheUnavailable, GuardedCache
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 FOLDER = "wecom-marks"
 
 
-def _class_names(backend: Any) -> set:
+def _class_names(backend: Any) -> Set[str]:
     return {cls.__name__ for cls in type(backend).__mro__}
 
 

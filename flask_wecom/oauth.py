@@ -24,7 +24,7 @@ import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, cast
 
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
@@ -345,7 +345,7 @@ def failure_from_error(exc: BaseException, step: str = "") -> LoginFailure:
 # -- the exchange --------------------------------------------------------------------------
 
 
-def _call(step: str, func: Callable[..., Any], *args: Any, optional: frozenset = frozenset()) -> Any:
+def _call(step: str, func: Callable[..., Any], *args: Any, optional: FrozenSet[int] = frozenset()) -> Any:
     """Run one step of the exchange; errors become a :class:`LoginFailure` (``optional`` errcodes → None)."""
     try:
         return func(*args)
@@ -369,7 +369,7 @@ def _call(step: str, func: Callable[..., Any], *args: Any, optional: frozenset =
 LOGIN_THREADS = 8
 
 #: one step of the exchange: (step name, function, its arguments, errcodes after which the login goes on)
-_Step = Tuple[str, Callable[..., Any], Tuple[Any, ...], frozenset]
+_Step = Tuple[str, Callable[..., Any], Tuple[Any, ...], FrozenSet[int]]
 
 
 class _LoginPool:
@@ -401,7 +401,7 @@ class _LoginPool:
         assert self._executor is not None
         return self._executor, self._slots
 
-    def submit(self, func: Callable[..., Any], *args: Any) -> Optional[Future]:
+    def submit(self, func: Callable[..., Any], *args: Any) -> Optional[Future[Any]]:
         """``func(*args)`` in a pool thread, or None when all are busy (the caller then runs it itself)."""
         executor, slots = self._current()
         if not slots.acquire(blocking=False):

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Tuple, Union
 from urllib.parse import urlencode
 
 from . import console, permissions
@@ -38,7 +38,7 @@ from .spool import Spool
 from .tokens import CorpTokenSource, SuiteTokenSource, ThirdPartyCorpTokenSource, TokenManager
 
 if TYPE_CHECKING:  # the store module imports SQLAlchemy: not with this module (flask_wecom.lazy_store)
-    from .storage import CorpRecord
+    from .storage import AuthCodeRecord, CorpRecord
     from .store import Store
 
 log = logging.getLogger("flask_wecom")
@@ -62,7 +62,7 @@ class EventOutcome:
     reason: str = ""
     #: ticket_stored: the AuthCodes worth exchanging now, read in the ticket's own transaction by the callback
     #: (None: not read)
-    pending: Optional[list] = None
+    pending: Optional[List[AuthCodeRecord]] = None
 
 
 class Provider:
@@ -199,7 +199,7 @@ class Provider:
         if corp_id:
             self.corp_token(corp_id, agent_id=agent_id).raise_if_blocked()
 
-    def blocks(self, corp_id: Optional[str] = None) -> list:
+    def blocks(self, corp_id: Optional[str] = None) -> List[Tuple[str, Dict[str, Any]]]:
         """``[(what, record)]`` of the failures remembered now (the suite's, and each corp's or ``corp_id``'s)."""
         found = []
         if corp_id is None and self.has_suite:
@@ -244,7 +244,7 @@ class Provider:
                 cleared += self.tokens.unblock(kind, owner)
         return cleared
 
-    def corp_ids(self) -> list:
+    def corp_ids(self) -> List[str]:
         """Every corp we may serve: the configured one plus the authorized ones in the store."""
         ids = [c.corp_id for c in self.store.list_corps(include_revoked=False)]
         if self.corp_id and self.corp_id not in ids and (self._secret or self.app_type == INTERNAL):
@@ -600,7 +600,7 @@ def install_page_url(provider: Provider, *, install_base: str, redirect_uri: str
     return f"{install_base}{'&' if '?' in install_base else '?'}{query}"
 
 
-def record_install_code(provider: Provider, auth_code: str, state: Optional[str]) -> tuple:
+def record_install_code(provider: Provider, auth_code: str, state: Optional[str]) -> Tuple[int, bool]:
     """Record the auth_code of a finished website install like a create_auth AuthCode: ``(id, created)``.
 
     The same auth_code (a reload of the redirect) is recorded once, so it is exchanged once."""

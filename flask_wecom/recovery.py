@@ -149,7 +149,7 @@ def _ensure_sweeper(state: WeComState) -> None:
         thread.start()
 
 
-def _sweeper_loop(ref: weakref.ref, interval: float) -> None:
+def _sweeper_loop(ref: weakref.ref[WeComState], interval: float) -> None:
     first = True
     while True:
         if not first:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 __all__ = ["SECRET_KEYS", "mask", "redact", "redact_text", "redact_query"]
 
@@ -70,7 +70,7 @@ def _redact_value(value: Any, secret: bool = False) -> Any:
     return value
 
 
-def redact(mapping: Optional[Mapping]) -> dict:
+def redact(mapping: Optional[Mapping[Any, Any]]) -> Dict[Any, Any]:
     """Return a copy of *mapping* with the values of :data:`SECRET_KEYS` masked.
 
     Keys are compared case-insensitively; nested dicts and lists are walked (a list under

@@ -176,7 +176,7 @@ class DurableStore(abc.ABC):
     @abc.abstractmethod
     def save_corp(self, corp_id: str, *, permanent_code: Optional[str] = None, suite_id: Optional[str] = None,
                   corp_name: Optional[str] = None, agent_id: Optional[Any] = None,
-                  auth_info: Optional[dict] = None, status: str = "active") -> None:
+                  auth_info: Optional[Dict[str, Any]] = None, status: str = "active") -> None:
         """Insert or update a corp; a field left None keeps its stored value. The permanent code is sealed."""
 
     @abc.abstractmethod

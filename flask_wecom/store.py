@@ -96,7 +96,7 @@ def _hash(value: str) -> str:
 
 #: INSERT-or-ignore statements per (dialect, table), built once: a statement built per call costs more
 #: in SQLAlchemy (construction, cache key) than SQLite's INSERT itself
-_INSERT_IGNORE: Dict[tuple, Any] = {}
+_INSERT_IGNORE: Dict[Tuple[str, sa.Table], Any] = {}
 
 
 def _insert_ignore_statement(dialect: str, table: sa.Table) -> Optional[sa.Executable]:
@@ -168,7 +168,7 @@ class Store(DurableStore):
     """The :class:`~flask_wecom.storage.DurableStore` on SQLAlchemy (SQLite, PostgreSQL, MySQL/MariaDB). Tables
     are created or upgraded on first use (see schema.py); no manual step."""
 
-    def __init__(self, url: str, box: SecretBox, *, engine_options: Optional[dict] = None,
+    def __init__(self, url: str, box: SecretBox, *, engine_options: Optional[Dict[str, Any]] = None,
                  clock: Callable[[], float] = time.time, auto_upgrade: bool = True) -> None:
         options = dict(engine_options or {})
         if url.startswith("sqlite"):
@@ -293,7 +293,7 @@ class Store(DurableStore):
     # -- auth codes ---------------------------------------------------------------
 
     def record_auth_code(self, suite_id: str, info_type: str, auth_code: str,
-                         state: Optional[str] = None, received_at: Optional[float] = None) -> tuple:
+                         state: Optional[str] = None, received_at: Optional[float] = None) -> Tuple[int, bool]:
         """Record an AuthCode durably. Returns ``(id, created)``; a retried delivery is not re-created."""
         code_hash = _hash(auth_code)
         with self._conn() as conn:
@@ -445,7 +445,7 @@ class Store(DurableStore):
 
     def save_corp(self, corp_id: str, *, permanent_code: Optional[str] = None, suite_id: Optional[str] = None,
                   corp_name: Optional[str] = None, agent_id: Optional[Any] = None,
-                  auth_info: Optional[dict] = None, status: str = "active") -> None:
+                  auth_info: Optional[Dict[str, Any]] = None, status: str = "active") -> None:
         """Insert or update a corp. Fields left as None keep their stored value."""
         now = self._clock()
         values: Dict[str, Any] = {"status": status, "updated_at": now}

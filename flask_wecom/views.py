@@ -18,7 +18,7 @@ import hmac
 import logging
 import threading
 import weakref
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
@@ -89,7 +89,7 @@ _warned_lock = threading.Lock()
 _warned_hosts: weakref.WeakKeyDictionary[Any, Set[str]] = weakref.WeakKeyDictionary()
 
 
-def _trusted_domain_fix(uri: str, app_type: AppType) -> tuple:
+def _trusted_domain_fix(uri: str, app_type: AppType) -> Tuple[str, str]:
     """(zh, en) fix of the 50001 page: the host to enter — never an IP or a port, which WeCom refuses (80001)."""
     checked = domains.redirect_host(uri)
     if checked is not None and checked.problem is None:

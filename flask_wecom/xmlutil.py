@@ -116,7 +116,7 @@ class _Builder:
     __slots__ = ("stack", "root")
 
     def __init__(self) -> None:
-        self.stack: List[list] = []
+        self.stack: List[List[Any]] = []
         self.root: Optional[XMLValue] = None
 
     def start(self, tag: str, _attrs: Any) -> None:

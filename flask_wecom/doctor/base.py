@@ -207,7 +207,7 @@ def _generic_fix(errcode: int, errmsg: str) -> str:
                  "check this server's network and proxy settings and WECOM_API_BASE")
 
 
-def _call(func: Callable[..., dict], *args: Any) -> dict:
+def _call(func: Callable[..., Dict[str, Any]], *args: Any) -> Dict[str, Any]:
     data = func(*args)
     return data if isinstance(data, dict) else {}
 

@@ -173,7 +173,7 @@ class FakeWeComApp:
 
     # -- WSGI ----------------------------------------------------------------------------
 
-    def __call__(self, environ: Dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         ip = request.remote_addr or ""
         path = request.path
@@ -391,7 +391,7 @@ class ServerHandle:
 SHUTDOWN_POLL = 0.01
 
 
-def serve_app(app: Callable, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
+def serve_app(app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
     """Start a threaded werkzeug server for ``app`` in a daemon thread; ``.url`` is its base URL."""
     server = make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
     server.daemon_threads = True  # type: ignore[attr-defined]
