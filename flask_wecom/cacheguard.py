@@ -275,7 +275,8 @@ class GuardedCache(BaseCache):
         if not self.in_process:
             self.local.set(key, value, ttl)
 
-    def set(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:  # type: ignore[override]  # seconds only
+    # seconds only; newer cachelib also takes a timedelta (an override error there, none before: unused-ignore)
+    def set(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:  # type: ignore[override,unused-ignore]
         self.remember(key, value, timeout or 0)
         if not self.usable():
             return True
@@ -290,7 +291,7 @@ class GuardedCache(BaseCache):
         self.breaker.succeeded()
         return True
 
-    def add(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:  # type: ignore[override]  # seconds only
+    def add(self, key: str, value: Any, timeout: Optional[int] = None) -> bool:  # type: ignore[override,unused-ignore]
         if not self.usable():
             return self.local.add(key, value, timeout or 0)
         try:

@@ -271,7 +271,7 @@ def _merge_profile(values: Dict[str, Any], data: Mapping[str, Any], *, sensitive
         department = data.get("department")
         if isinstance(department, list):
             values["department"] = [int(d) for d in department if str(d).lstrip("-").isdigit()]
-        main = data.get("main_department")
+        main: Any = data.get("main_department")
         if main not in (None, "") and str(main).lstrip("-").isdigit():
             values["main_department"] = int(main)
 
