@@ -49,8 +49,10 @@ def create_app(environ: Mapping[str, str] = os.environ) -> Flask:
     #    URI, url_for(_external=True) and the Secure session cookie need to know the request was HTTPS
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
-    # 3. flask-wecom: its blueprint (/wecom/login, /wecom/callback …), the store, the token cache
-    WeCom(app)
+    # 3. flask-wecom: its blueprint (/wecom/login, /wecom/callback …), the store, the token cache; and
+    #    this worker's sweeper at once (spool replay, AuthCode takeover), not only at its first request
+    wecom = WeCom(app)
+    wecom.start_recovery(app)
 
     @app.route("/")
     def home():

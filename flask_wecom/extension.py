@@ -30,6 +30,7 @@ from .login import ViewT, init_login, login_required
 from .outage import init_outage, register_store_errors
 from .provider import Provider
 from .recovery import kick
+from .recovery import start as start_sweeper
 from .secretbox import LockedSecretBox, SecretBox
 from .spool import Spool
 from .state import EXTENSION_KEY, WeComState, get_state
@@ -279,6 +280,13 @@ class WeCom:
     def state(app: Optional[Flask] = None) -> WeComState:
         """The per-app state (``current_app`` when no app is given)."""
         return get_state(app)
+
+    @staticmethod
+    def start_recovery(app: Optional[Flask] = None) -> None:
+        """Start the process's sweeper (spool replay, AuthCode takeover) now rather than on the first
+        request. Call it in each worker after the fork (gunicorn without ``preload_app``: where the app is
+        built), so recovery runs even while no request arrives."""
+        start_sweeper(get_state(app))
 
     # -- hooks --------------------------------------------------------------------------
 

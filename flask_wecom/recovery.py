@@ -133,6 +133,15 @@ def _apply(state: WeComState, entry: SpoolEntry) -> None:
 _sweepers_lock = threading.Lock()
 
 
+def start(state: WeComState) -> None:
+    """Start this process's sweeper now, without waiting for a first request.
+
+    The request path starts it anyway (:func:`kick`); a worker that may get no request for a while (a
+    restart at night) calls this once after the fork — ``deploy/wsgi.py`` does — so a code a crashed worker
+    held is taken over within a lease plus a sweep interval even with no traffic."""
+    _ensure_sweeper(state)
+
+
 def _ensure_sweeper(state: WeComState) -> None:
     interval = float(state.config.get("WECOM_SWEEP_INTERVAL") or 0)
     if interval <= 0 or state.store.closed:

@@ -24,8 +24,11 @@ from flask_wecom.testing.server import serve_app  # noqa: E402
 def main() -> None:
     config = json.loads(sys.argv[1])
     app = Flask("durability_worker", instance_path=config.pop("INSTANCE_PATH"))
+    start_recovery = config.pop("START_RECOVERY", False)
     app.config.update(config)
-    WeCom(app)
+    wecom = WeCom(app)
+    if start_recovery:  # as deploy/wsgi.py does: the sweeper runs before any request arrives
+        wecom.start_recovery(app)
     handle = serve_app(app)
     print(handle.url, flush=True)
     while True:
