@@ -64,6 +64,10 @@ def admin() -> str:
 def test_first_login(fake_wecom: FakeWeCom, tmp_path: Any) -> None:
     config: Dict[str, Any] = fake_wecom.flask_config(tmp_path)
     reveal_type(config)  # R:config
+    page = fake_wecom.login(app.test_client(), "zhangsan")
+    reveal_type(page)  # R:login(client)
+    reveal_type(page.get_data(as_text=True))  # R:page text
+    reveal_type(fake_wecom.login("http://127.0.0.1:5000", "zhangsan"))  # R:login(url)
 
 
 app_type: AppType = infer_app_type({"WECOM_SUITE_ID": "dk123"})
@@ -92,6 +96,9 @@ user: WeComUser = wecom_user
 
 EXPECTED_REVEALS = {
     "config": "dict[str, Any]",
+    "login(client)": "werkzeug.test.TestResponse",
+    "page text": "str",
+    "login(url)": "requests.models.Response",
     "wecom": "flask_wecom.extension.WeCom",
     "WeCom()": "flask_wecom.extension.WeCom",
     "wecom_user": "flask_wecom.user.WeComUser",

@@ -25,7 +25,7 @@ import os
 import secrets
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union, cast, overload
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..app_types import APP_TYPES, INTERNAL, THIRD_PARTY, AppType
@@ -51,6 +51,11 @@ from .model import (
 )
 from .server import Call, DroppedConnection, FakeWeComApp, Faults, ServerHandle, serve_app
 from .walk import AppTarget, FakeWeComError, NotFoundError, walk_login
+
+if TYPE_CHECKING:  # for the annotations only: the simulator imports neither at run time
+    import requests
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
 
 __all__ = [
     "FakeWeCom",
@@ -589,9 +594,19 @@ class FakeWeCom:
             req = self.model.validate_login(kind, params)
             return self.model.confirm_login(req, userid, corp_id=corp_id, non_member=non_member)
 
-    def login(self, app: Any, userid: Optional[str] = None, *, via: str = "oauth", next: Optional[str] = "/",
+    @overload
+    def login(self, app: FlaskClient, userid: Optional[str] = None, *, via: str = "oauth",
+              next: Optional[str] = "/", corp: Optional[Corp] = None, session: Any = None,
+              base_url: Optional[str] = None, timeout: float = 10.0) -> TestResponse: ...
+
+    @overload
+    def login(self, app: str, userid: Optional[str] = None, *, via: str = "oauth", next: Optional[str] = "/",
               corp: Optional[Corp] = None, session: Any = None, base_url: Optional[str] = None,
-              timeout: float = 10.0) -> Any:
+              timeout: float = 10.0) -> requests.Response: ...
+
+    def login(self, app: Union[FlaskClient, str], userid: Optional[str] = None, *, via: str = "oauth",
+              next: Optional[str] = "/", corp: Optional[Corp] = None, session: Any = None,
+              base_url: Optional[str] = None, timeout: float = 10.0) -> Any:
         """A member logs in to the app, the whole round trip; returns the app's final response.
 
         ``app`` is the app's test client (``app.test_client()``; its cookies then hold the login) or
