@@ -33,7 +33,7 @@ from flask import Flask
 from flask_wecom import ConfigError, WeCom, WeComUser, login_required, signals, wecom_user
 from flask_wecom.config import AppType, infer_app_type
 from flask_wecom.events import CallbackEvent
-from flask_wecom.testing import FakeWeCom
+from flask_wecom.testing import FakeWeCom, PushResult
 
 app = Flask(__name__)
 wecom = WeCom(app)
@@ -68,6 +68,8 @@ def test_first_login(fake_wecom: FakeWeCom, tmp_path: Any) -> None:
     reveal_type(page)  # R:login(client)
     reveal_type(page.get_data(as_text=True))  # R:page text
     reveal_type(fake_wecom.login("http://127.0.0.1:5000", "zhangsan"))  # R:login(url)
+    pushed: PushResult = fake_wecom.push_suite_ticket(app.test_client())
+    reveal_type(pushed.status_code)  # R:push status
 
 
 app_type: AppType = infer_app_type({"WECOM_SUITE_ID": "dk123"})
@@ -99,6 +101,7 @@ EXPECTED_REVEALS = {
     "login(client)": "werkzeug.test.TestResponse",
     "page text": "str",
     "login(url)": "requests.models.Response",
+    "push status": "int",
     "wecom": "flask_wecom.extension.WeCom",
     "WeCom()": "flask_wecom.extension.WeCom",
     "wecom_user": "flask_wecom.user.WeComUser",

@@ -52,10 +52,12 @@ from .model import (
 from .server import Call, DroppedConnection, FakeWeComApp, Faults, ServerHandle, serve_app
 from .walk import AppTarget, FakeWeComError, NotFoundError, walk_login
 
-if TYPE_CHECKING:  # for the annotations only: the simulator imports neither at run time
+if TYPE_CHECKING:  # for the annotations only: none of these is imported at run time
     import requests
     from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
+
+    from .pushes import PushResult, VerifyResult
 
 __all__ = [
     "FakeWeCom",
@@ -132,7 +134,7 @@ def _check_corp_stored(target: Any, corp_id: str, result: Any) -> None:
             "may have expired — push_suite_ticket(client) first, as WeCom does every 10 minutes)", result.url)
 
 
-def _raise_if_not_found(result: Any) -> Any:
+def _raise_if_not_found(result: PushResult) -> PushResult:
     if result.status_code == 404:
         raise NotFoundError(f"the push to {result.url} answered 404 Not Found: is that the app's callback URL, "
                             f"and is WeCom(app) initialised? ({result.text[:200]})", result.url)
@@ -383,7 +385,7 @@ class FakeWeCom:
     # -- pushes to the provider (docs 96466 / 97172) ---------------------------------------------------
 
     def _template_push(self, url: str, fields: Mapping[str, Any], client: Any,
-                       timeout: float, suite: Optional[Suite] = None) -> Any:
+                       timeout: float, suite: Optional[Suite] = None) -> PushResult:
         from .pushes import post_event
 
         suite = suite or self.suite
@@ -396,7 +398,7 @@ class FakeWeCom:
             timestamp=_wire_time(), client=client, timeout=timeout,
         ))
 
-    def push_suite_ticket(self, url: Any, *, client: Any = None, timeout: float = 5.0) -> Any:
+    def push_suite_ticket(self, url: Any, *, client: Any = None, timeout: float = 5.0) -> PushResult:
         """Issue a new suite_ticket and push it (doc 97162).  Returns a :class:`PushResult`.
 
         ``url``: the app's test client (``app.test_client()``), its base URL (``http://127.0.0.1:5000``,
@@ -408,7 +410,7 @@ class FakeWeCom:
                   "TimeStamp": int(self.now()), "SuiteTicket": ticket}
         return self._template_push(url, fields, client, timeout)
 
-    def push_login_suite_ticket(self, url: str, *, client: Any = None, timeout: float = 5.0) -> Any:
+    def push_login_suite_ticket(self, url: str, *, client: Any = None, timeout: float = 5.0) -> PushResult:
         """Issue and push a suite_ticket of the 登录授权 suite (its token is got like any suite's, 98179).
 
         ``url`` is the callback URL of the 登录授权 settings (with flask-wecom: the template URL)."""
@@ -419,7 +421,7 @@ class FakeWeCom:
         return self._template_push(url, fields, client, timeout, suite=self.login_suite)
 
     def authorize(self, url: Any, *, corp: Optional[Corp] = None, state: str = "", client: Any = None,
-                  timeout: float = 5.0) -> Any:
+                  timeout: float = 5.0) -> PushResult:
         """The customer admin scans the template QR code: push ``create_auth`` with a new AuthCode (doc 97174).
 
         ``url`` as for :meth:`push_suite_ticket`. Given the app's test client, it returns once the app
@@ -436,7 +438,7 @@ class FakeWeCom:
         return result
 
     def reset_secret(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
-                     timeout: float = 5.0) -> Any:
+                     timeout: float = 5.0) -> PushResult:
         """Click "重新获取secret": a new permanent code now (the old one -> 40001).
 
         Pushes ``reset_permanent_code`` with an AuthCode (doc 97175).
@@ -450,7 +452,7 @@ class FakeWeCom:
         return result
 
     def cancel_auth(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
-                    timeout: float = 5.0) -> Any:
+                    timeout: float = 5.0) -> PushResult:
         """The customer removes the app: the permanent code stops working; push ``cancel_auth`` (doc 90642)."""
         with self.model.lock:
             auth = self.model.cancel_authorization(corp)
@@ -459,7 +461,7 @@ class FakeWeCom:
         return self._template_push(url, fields, client, timeout)
 
     def change_auth(self, url: str, *, corp: Optional[Corp] = None, client: Any = None,
-                    timeout: float = 5.0) -> Any:
+                    timeout: float = 5.0) -> PushResult:
         """Push ``change_auth`` (doc 90642) — flip ``corp.app_closed`` / ``member.visible`` first."""
         corp = corp or self.corp
         fields = {"SuiteId": self.suite.suite_id, "InfoType": "change_auth",
@@ -468,7 +470,7 @@ class FakeWeCom:
 
     def verify_callback_url(self, url: str, *, receive_id: Optional[str] = None, client: Any = None,
                             token: Optional[str] = None, encoding_aes_key: Optional[str] = None,
-                            timeout: float = 5.0) -> Any:
+                            timeout: float = 5.0) -> VerifyResult:
         """Send the GET URL verification and check the plaintext answer (doc 96466).
 
         ``receive_id`` defaults to the provider's corp id: "配置的url对应的get请求都需以服务商本身的corpid
@@ -486,7 +488,7 @@ class FakeWeCom:
 
     def push_event(self, url: str, fields: Mapping[str, Union[str, int]], *, receive_id: Optional[str] = None,
                    corp: Optional[Corp] = None, client: Any = None, token: Optional[str] = None,
-                   encoding_aes_key: Optional[str] = None, timeout: float = 5.0) -> Any:
+                   encoding_aes_key: Optional[str] = None, timeout: float = 5.0) -> PushResult:
         """Push an app (data) callback event — ``change_contact``, ``enter_agent``… — to the app's URL
         (the test client or base URL: ``/wecom/callback/data``).
 
@@ -515,7 +517,7 @@ class FakeWeCom:
 
     def push_change_contact(self, url: str, change_type: str = "update_user", *,
                             member: Optional[Member] = None, corp: Optional[Corp] = None,
-                            client: Any = None, **extra: Union[str, int]) -> Any:
+                            client: Any = None, **extra: Union[str, int]) -> PushResult:
         """``Event=change_contact`` for a member (doc 96301, 96302); ``UserID`` as the app sees it."""
         corp = corp or self.corp
         member = member or corp.members[0]
@@ -526,7 +528,7 @@ class FakeWeCom:
         return self.push_event(url, fields, corp=corp, client=client)
 
     def push_enter_agent(self, url: str, *, member: Optional[Member] = None, corp: Optional[Corp] = None,
-                         client: Any = None) -> Any:
+                         client: Any = None) -> PushResult:
         """``Event=enter_agent`` (doc 96466 sample): a member opened the app."""
         corp = corp or self.corp
         member = member or corp.members[0]
