@@ -15,12 +15,12 @@ import base64
 import hashlib
 import secrets
 import threading
-from typing import Dict
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING, Dict
 
 from .errors import ConfigError, WeComError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "v1:"
 _SALT = b"flask-wecom store v1"
@@ -54,10 +54,13 @@ def _aead(key: bytes) -> AESGCM:
     sealing a suite_ticket, which happens before its callback answers, costs about 1 µs instead of
     the ~40 µs of building pycryptodome's GCM object per message. Same algorithm and layout
     (nonce | ciphertext | tag), so what 0.1.0 sealed with pycryptodome opens unchanged, and the
-    other way round. ``cryptography`` is already installed with Authlib.
+    other way round. ``cryptography`` is already installed with Authlib; it is imported here, with the
+    first secret, so a worker that never touches one does not carry it (start-up memory, issue 12).
     """
     aead = _aeads.get(key)
     if aead is None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         aead = _aeads[key] = AESGCM(key)
     return aead
 
@@ -100,8 +103,14 @@ class SecretBox:
             raw = base64.b64decode(sealed[len(_PREFIX):], validate=True)
             if len(raw) < 12 + 16:
                 raise ValueError("too short")
-            return _aead(self._key).decrypt(raw[:12], raw[12:], None).decode("utf-8")
-        except (ValueError, UnicodeDecodeError, InvalidTag) as exc:
+            aead = _aead(self._key)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SecretBoxError() from exc
+        from cryptography.exceptions import InvalidTag  # loaded by _aead already
+
+        try:
+            return aead.decrypt(raw[:12], raw[12:], None).decode("utf-8")
+        except (InvalidTag, UnicodeDecodeError) as exc:
             raise SecretBoxError() from exc
 
 
