@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
@@ -949,13 +950,21 @@ def test_gunicorn_with_two_workers_signs_in_with_one_key(fake, servers, tmp_path
                 assert time.time() < deadline, "gunicorn did not answer within 60 s"
                 time.sleep(0.2)
         kids, pids = set(), set()
-        for _ in range(200):  # new connections: gunicorn's workers take turns accepting them
-            answer = requests.get(base + HUB_PATH + "/jwks", timeout=10, headers={"Connection": "close"})
-            kids.add(tuple(k["kid"] for k in answer.json()["keys"]))
-            pids.add(answer.headers["X-Worker-Pid"])
+        # Two requests at once, each keeping its sync worker busy for a second: the second connection is
+        # accepted by the other worker (an idle worker may otherwise win every accept). Their answers are
+        # each worker's JWKS, read from the store the workers share.
+        for _ in range(3):  # a worker still booting may leave both to one worker once
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(pool.map(lambda _: requests.get(base + "/busy-jwks", timeout=30,
+                                                               headers={"Connection": "close"}), range(2)))
+            for answer in answers:
+                kids.add(tuple(k["kid"] for k in answer.json()["keys"]))
+                pids.add(answer.headers["X-Worker-Pid"])
             if len(pids) == 2:
                 break
         assert len(pids) == 2, "only one worker answered"
+        answer = requests.get(base + HUB_PATH + "/jwks", timeout=10)
+        kids.add(tuple(k["kid"] for k in answer.json()["keys"]))
         assert len(kids) == 1 and len(next(iter(kids))) == 1  # one key, the same for both workers
 
         make_rp(rp, base + HUB_PATH, "grafana", GRAFANA_SECRET)
