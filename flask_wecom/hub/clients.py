@@ -3,7 +3,7 @@
 Each is a mapping ``{"client_id", "client_secret" (absent for a public client), "redirect_uris": [...],
 "name", "corps" (optional: the corp ids allowed to use it), "post_logout_redirect_uris" (optional)}``.
 The setting may also be a JSON string (from an environment variable). Redirect URIs are compared as
-exact strings (OAuth 2.0 Security BCP, RFC 9700 §4.1.3): no prefix, no wildcard, no normalisation.
+exact strings (OAuth 2.0 Security BCP, RFC 9700 section 4.1.3): no prefix, no wildcard, no normalisation.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hub's signing keys: RS256 id_tokens (RFC 7518 §3.3) and the JWKS that verifies them.
+"""The hub's signing keys: RS256 id_tokens (RFC 7518 section 3.3) and the JWKS that verifies them.
 
 The key comes from ``WECOM_HUB_SIGNING_KEY`` (a PEM RSA private key) or is generated once and kept in
 the durable store, sealed with the store's SecretBox, so every worker and host signs with the same key.

@@ -111,7 +111,7 @@ class HubOpenIDCode(OpenIDCode):
         if code is not None and code.nonce:
             claims["nonce"] = code.nonce
         access_token = token.get("access_token")
-        if access_token:  # OIDC Core §3.1.3.6: left half of SHA-256 of the access token
+        if access_token:  # OIDC Core section 3.1.3.6: left half of SHA-256 of the access token
             half = hashlib.sha256(access_token.encode("ascii")).digest()[:16]
             claims["at_hash"] = base64.urlsafe_b64encode(half).rstrip(b"=").decode("ascii")
         claims.update(member_claims(self.hub.issuer, member.record, scope))

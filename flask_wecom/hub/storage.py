@@ -2,7 +2,7 @@
 
 Codes and tokens are stored as SHA-256 hashes only. A code is taken once, atomically (an ``UPDATE``
 that sets ``used_at`` where it is NULL): of two concurrent redemptions on any workers, one wins; the
-other, and every later one, finds the code used and revokes the tokens it issued (RFC 6749 §4.1.2).
+other, and every later one, finds the code used and revokes the tokens it issued (RFC 6749 section 4.1.2).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .tables import hub_codes, hub_tokens
 
 __all__ = ["HubStorage", "CodeRecord", "TokenRecord", "CODE_LIFETIME", "ACCESS_TOKEN_LIFETIME"]
 
-#: seconds a code is valid (the spec asks for ≤ 60 s here; RFC 6749 §4.1.2 allows up to 10 minutes)
+#: seconds a code is valid (the spec asks for ≤ 60 s here; RFC 6749 section 4.1.2 allows up to 10 minutes)
 CODE_LIFETIME = 60
 #: seconds an access token is valid at userinfo
 ACCESS_TOKEN_LIFETIME = 3600

@@ -125,7 +125,7 @@ class Hub:
         return f"{self.issuer}/{name}"
 
     def metadata(self) -> Dict[str, Any]:
-        """The discovery document (OpenID Connect Discovery 1.0 §3)."""
+        """The discovery document (OpenID Connect Discovery 1.0 section 3)."""
         return {
             "issuer": self.issuer,
             "authorization_endpoint": self.endpoint("authorize"),
@@ -194,7 +194,7 @@ def error_page(reason: str, **context: Any) -> Tuple[str, int]:
 
 
 def _oauth_error(hub: Hub, error: OAuth2Error) -> ResponseReturnValue:
-    """An OAuth error after the client and redirect_uri were checked: back to the client (RFC 6749 §4.1.2.1)."""
+    """An OAuth error after the client and redirect_uri were checked: back to the client (RFC 6749 section 4.1.2.1)."""
     response: Response = hub.server.handle_error_response(None, error)  # Authlib is untyped
     return response
 
@@ -281,7 +281,7 @@ def authorize_view() -> ResponseReturnValue:
         member = None
     max_age = values.get("max_age")
     if member is not None and max_age is not None and not fresh:
-        try:  # OIDC Core §3.1.2.1: a sign-in older than max_age seconds must be done again
+        try:  # OIDC Core section 3.1.2.1: a sign-in older than max_age seconds must be done again
             if member.auth_time + max(0, int(max_age)) < _now():
                 member = None
         except ValueError:
