@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 import socket
@@ -59,43 +60,36 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    url = os.environ.get(
-        "WECOM_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    )
+def _reachable_database(url: str, service: str, driver: str) -> str:
+    """``url`` once ``select 1`` answers there; else skip (locally) or fail (CI=true) naming ``service``."""
     try:
-        import psycopg2  # noqa: F401
+        importlib.import_module(driver)
         import sqlalchemy
     except ImportError:
-        require_service("PostgreSQL", "psycopg2 is not installed (pip install -e '.[test]')")
+        require_service(service, f"{driver} is not installed (pip install -e '.[test]')")
     try:
         engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 2})
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("select 1"))
         engine.dispose()
     except Exception as exc:  # noqa: BLE001
-        require_service("PostgreSQL", f"cannot reach {url} ({exc.__class__.__name__})")
+        require_service(service, f"cannot reach {url} ({exc.__class__.__name__})")
     return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get(
+        "WECOM_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    )
+    return _reachable_database(url, "PostgreSQL", "psycopg2")
 
 
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     """MariaDB/MySQL through PyMySQL (``.ci/run`` starts MariaDB with root and an empty password)."""
     url = os.environ.get("WECOM_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-    try:
-        import pymysql  # noqa: F401
-        import sqlalchemy
-    except ImportError:
-        require_service("MariaDB", "pymysql is not installed (pip install -e '.[test]')")
-    try:
-        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 2})
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("select 1"))
-        engine.dispose()
-    except Exception as exc:  # noqa: BLE001
-        require_service("MariaDB", f"cannot reach {url} ({exc.__class__.__name__})")
-    return url
+    return _reachable_database(url, "MariaDB", "pymysql")
 
 
 @contextlib.contextmanager
