@@ -91,3 +91,11 @@ def verdict(label: str, measured: Tuple[float, float, float], target: float) -> 
 
 def median(values: List[float]) -> float:
     return statistics.median(values)
+
+
+def exit_status(ok: bool, quick: bool) -> int:
+    """The script's exit status: 1 on a FAIL; a ``--quick`` run only checks the script runs (always 0)."""
+    if quick:
+        print("(--quick: too few rounds for the figures to mean anything)")
+        return 0
+    return 0 if ok else 1

@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)
 
-from _timing import interleaved, ratio, verdict  # noqa: E402
+from _timing import exit_status, interleaved, ratio, verdict  # noqa: E402
 
 #: delivery / bare at most this through the test client, and over HTTP with gunicorn
 TARGET = 2.5
@@ -354,10 +354,7 @@ def main() -> int:
     finally:
         fake.stop()
         shutil.rmtree(folder, ignore_errors=True)
-    if args.quick:
-        print("(--quick: too few rounds for the figures to mean anything)")
-        return 0
-    return 0 if ok else 1
+    return exit_status(ok, args.quick)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import Callable, List, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from _timing import interleaved, median, ratio, verdict  # noqa: E402
+from _timing import exit_status, interleaved, median, ratio, verdict  # noqa: E402
 
 from flask_wecom.crypto import MessageCrypto, signature  # noqa: E402
 from flask_wecom.xmlutil import parse_xml  # noqa: E402
@@ -129,10 +129,7 @@ def main() -> int:
     else:
         print("AES library: pycryptodome; a decrypt target was missed in this run (re-run on a quieter machine "
               "before concluding).")
-    if args.quick:
-        print("(--quick: too few rounds for the figures to mean anything)")
-        return 0
-    return 0 if ok else 1
+    return exit_status(ok, args.quick)
 
 
 if __name__ == "__main__":

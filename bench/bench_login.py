@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from _timing import alternate, median, ratio, verdict  # noqa: E402
+from _timing import alternate, exit_status, median, ratio, verdict  # noqa: E402
 from flask import Flask  # noqa: E402
 
 from flask_wecom import WeCom  # noqa: E402
@@ -167,10 +167,7 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
     print()
     print("\n".join(lines))
-    if args.quick:
-        print("(--quick: too few rounds for the figures to mean anything)")
-        return 0
-    return 0 if ok else 1
+    return exit_status(ok, args.quick)
 
 
 if __name__ == "__main__":

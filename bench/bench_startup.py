@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from _timing import alternate, median, verdict  # noqa: E402
+from _timing import alternate, exit_status, median, verdict  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 #: worker RSS with flask-wecom / a bare Flask app's, at most
@@ -181,10 +181,7 @@ def main() -> int:
                  f"{'yes: FAIL' if imported else 'no: PASS'}")
     ok = ok and not imported
     print("\n".join(lines))
-    if args.quick:
-        print("(--quick: too few rounds for the figures to mean anything)")
-        return 0
-    return 0 if ok else 1
+    return exit_status(ok, args.quick)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from _timing import alternate, median, ratio, timed_calls, verdict  # noqa: E402
+from _timing import alternate, exit_status, median, ratio, timed_calls, verdict  # noqa: E402
 from cachelib import FileSystemCache, SimpleCache  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
@@ -287,10 +287,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
     print("\n".join(lines))
-    if args.quick:
-        print("(--quick: too few rounds for the figures to mean anything)")
-        return 0
-    return 0 if ok else 1
+    return exit_status(ok, args.quick)
 
 
 def redis_cleanup(backend: Any) -> None:
