@@ -491,15 +491,10 @@ def exchange_code(provider: Provider, code: str, *, corp_id: Optional[str] = Non
         values["open_userid"] = identity.open_userid
 
     # user/get: name, department, position (which fields come back depends on the app's grants, doc 96255)
-    corp_token = token if not third_party else None
-    if third_party:
-        try:
-            corp_token = PinnedToken(provider.corp_token(corp_id))
-        except WeComError as exc:  # a third-party login from a corp we hold no authorization for
-            log.info("login: no corp token for %s (%s); skipping user/get", corp_id, exc.__class__.__name__)
-    get_member: Optional[_Step] = None
-    if corp_token is not None:
-        get_member = ("user/get", client.get_user, (corp_token, identity.userid), _USER_GET_OPTIONAL)
+    # Building a token source calls nothing (the token is fetched by user/get itself), so a third-party
+    # member of a corp we hold no authorization for fails there, with that failure's page.
+    corp_token = PinnedToken(provider.corp_token(corp_id)) if third_party else token
+    get_member: _Step = ("user/get", client.get_user, (corp_token, identity.userid), _USER_GET_OPTIONAL)
     # getuserdetail: the sensitive fields the member agreed to share (scope snsapi_privateinfo only, doc 96443).
     # Made beside user/get, each request sent once under the client's usual rules (nothing is resent
     # because the other call failed); the user_ticket is valid 1800 s (doc 96442).
