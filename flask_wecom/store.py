@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -111,6 +111,98 @@ def _insert_ignore_statement(dialect: str, table: sa.Table) -> Optional[sa.Execu
     return None
 
 
+class _DriverSQL:
+    """A fixed Core statement as its driver's SQL, compiled by SQLAlchemy once per dialect and set of keys."""
+
+    __slots__ = ("sql", "names", "positional", "processors", "direct")
+
+    def __init__(self, sql: str, names: Tuple[str, ...], positional: bool,
+                 processors: Dict[str, Callable[[Any], Any]], direct: bool) -> None:
+        self.sql, self.names, self.positional, self.processors = sql, names, positional, processors
+        #: may go to the DB-API cursor itself when nothing listens (see _execute)
+        self.direct = direct
+
+    def parameters(self, values: Dict[str, Any]) -> Any:
+        procs = self.processors
+        if self.positional:
+            return tuple(procs[name](values[name]) if name in procs else values[name] for name in self.names)
+        return {name: procs[name](values[name]) if name in procs else values[name] for name in self.names}
+
+
+#: (dialect, statement, keys) -> its driver SQL, or None when it must go through ``Connection.execute``
+_DRIVER_SQL: Dict[Tuple[str, int, Tuple[str, ...]], Optional[_DriverSQL]] = {}
+
+
+def _driver_sql(dialect: sa.Dialect, statement: sa.Executable, keys: Tuple[str, ...]) -> Optional[_DriverSQL]:
+    compiled: Any = cast(sa.ClauseElement, statement).compile(dialect=dialect, column_keys=list(keys))
+    if compiled.escaped_bind_names or compiled.literal_execute_params or compiled.post_compile_params:
+        return None  # rendered per call: leave it to SQLAlchemy
+    binds: Dict[str, Any] = compiled.binds
+    if set(binds) - set(keys):
+        return None  # a bind with a default value, not given by the caller
+    processors = {}
+    for name, bind in binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    positional = bool(compiled.positional)
+    names = tuple(compiled.positiontup) if positional else tuple(binds)
+    # SQLite only: PostgreSQL and MySQL engines always have listeners (dbguard's statement timeouts)
+    return _DriverSQL(compiled.string, names, positional, processors, direct=dialect.name == "sqlite")
+
+
+def _listened(conn: sa.Connection) -> bool:
+    """Whether SQLAlchemy would do anything around a cursor's execute on ``conn`` but call it: engine or
+    connection events (the app's monitoring, dbguard), or statement logging (``echo``, or the
+    ``sqlalchemy.engine`` logger at INFO). SQLAlchemy asks the same attributes before its own dispatch."""
+    return bool(conn._has_events or conn.engine._has_events or conn._echo)
+
+
+def _execute(conn: sa.Connection, statement: sa.Executable, values: Dict[str, Any]) -> int:
+    """Run one of the store's fixed statements; its rowcount.
+
+    The callback's statements run on every delivery, where SQLAlchemy's per-call work (the statement's
+    cache key, the compiled parameters, the execution context and result objects) cost more than SQLite's
+    own INSERT. So each is compiled by SQLAlchemy once per dialect, and run
+
+    * on SQLite, when nothing listens (:func:`_listened`), with the DB-API cursor of the same connection
+      and transaction, a driver error wrapped as SQLAlchemy would (``OperationalError``…);
+    * otherwise with :meth:`~sqlalchemy.engine.Connection.exec_driver_sql`: the same engine events,
+      ``echo`` logging and error handling as :meth:`~sqlalchemy.engine.Connection.execute`."""
+    dialect = conn.dialect
+    key = (dialect.name, id(statement), tuple(values))
+    try:
+        prepared = _DRIVER_SQL[key]
+    except KeyError:
+        prepared = _DRIVER_SQL[key] = _driver_sql(dialect, statement, key[2])
+    if prepared is None:
+        rowcount: int = conn.execute(statement, values).rowcount
+        return rowcount
+    parameters = prepared.parameters(values)
+    if not prepared.direct or _listened(conn):
+        rowcount = conn.exec_driver_sql(prepared.sql, parameters).rowcount
+        return rowcount
+    return _execute_on_cursor(conn, prepared.sql, parameters)
+
+
+def _execute_on_cursor(conn: sa.Connection, sql: str, parameters: Any) -> int:
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, parameters)
+        rowcount: int = cursor.rowcount
+        return rowcount
+    except conn.dialect.loaded_dbapi.Error as exc:
+        invalidated = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if invalidated:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(sql, parameters, exc, conn.dialect.loaded_dbapi.Error,
+                                         hide_parameters=conn.engine.hide_parameters, dialect=conn.dialect,
+                                         connection_invalidated=invalidated) from exc
+    finally:
+        cursor.close()
+
+
 def _insert_ignore(conn: sa.Connection, table: sa.Table, values: Dict[str, Any]) -> bool:
     """INSERT that does nothing on a unique-key conflict; True when the row was inserted.
 
@@ -121,9 +213,8 @@ def _insert_ignore(conn: sa.Connection, table: sa.Table, values: Dict[str, Any])
     if key not in _INSERT_IGNORE:
         _INSERT_IGNORE[key] = _insert_ignore_statement(dialect, table)
     statement = _INSERT_IGNORE[key]
-    if statement is not None:  # the values are parameters: one compiled form per set of columns, cached
-        inserted: int = conn.execute(statement, values).rowcount
-        return inserted == 1
+    if statement is not None:
+        return _execute(conn, statement, values) == 1
     try:
         with conn.begin_nested():
             conn.execute(table.insert(), values)
@@ -264,13 +355,13 @@ class Store(DurableStore):
         update = _TICKET_UPDATE_KEEP_NEWER if keep_newer else _TICKET_UPDATE
         params = {"b_suite_id": suite_id, "b_ticket": sealed, "b_received_at": now}
         with self._conn() as conn:
-            if conn.execute(update, params).rowcount:
+            if _execute(conn, update, params):
                 return
             # the suite's first ticket: AuthCodes any process recorded before it may be waiting for it
             self._waits_noted += 1
             if not _insert_ignore(conn, suite_tickets, {"suite_id": suite_id, "ticket": sealed, "received_at": now}):
                 # inserted meanwhile by another process: latest wins
-                conn.execute(update, params)
+                _execute(conn, update, params)
 
     def get_suite_ticket(self, suite_id: str) -> Optional[Tuple[str, float]]:
         """``(ticket, received_at)`` or None when WeCom never pushed one."""
