@@ -11,6 +11,9 @@ In-process mode (the default), through the app's test client:
   timestamp and ticket, made up front with the simulator's encryption), fully processed on the default
   store: SQLite in the app's instance folder (``--dir``; the output names the file system: a tmpfs hides
   the cost of the disk). The replay mark and the ticket commit in one transaction before ``success``;
+- ``floor``: for context, the delivery's own checks (``authenticate``) and then the same two writes (the replay
+  mark, the sealed ticket on a row of its own) in one transaction on a plain sqlite3 connection: no pool, no
+  SQLAlchemy, no provider logic, no signals — what the framework around the store has left of the target;
 - ``wechatpy``: for context, a minimal view built on wechatpy (``WeChatCrypto.decrypt_message``, then the
   XML parsed to a dict with xmltodict as wechatpy's ``parse_message`` does — that one only knows MsgType
   messages, not InfoType events — answer ``success``, nothing stored).
@@ -75,6 +78,10 @@ def create_app(config: Optional[Dict[str, Any]] = None):
     def bare() -> str:
         return "ok"
 
+    @app.route("/floor", methods=["POST"])
+    def floor() -> Response:
+        return _floor_view(app)
+
     crypto = _wechatpy_crypto(config)
     if crypto is not None:
         import xmltodict  # wechatpy's own XML parser: its parse_message knows MsgType messages, not InfoType events
@@ -89,6 +96,49 @@ def create_app(config: Optional[Dict[str, Any]] = None):
             return Response("success", mimetype="text/plain")
 
     return app
+
+
+_FLOOR: Dict[str, Any] = {}
+_FLOOR_INSERT = "INSERT INTO wecom_delivery (key, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+_FLOOR_UPDATE = "UPDATE wecom_suite_ticket SET ticket=?, received_at=? WHERE suite_id=? AND received_at <= ?"
+
+
+def _floor_view(app) -> Any:
+    """What the delivery cannot go below, for context: the same checks (``authenticate``: signature, decryption,
+    receive id, event XML), then the same two writes in one transaction (the replay mark, the sealed ticket on a
+    row of its own) on a plain sqlite3 connection kept open for this view: no pool, no SQLAlchemy, no
+    provider logic, no signals or handlers."""
+    import hashlib
+    import sqlite3
+
+    from flask import Response, request
+
+    from flask_wecom import WeCom
+    from flask_wecom.delivery import Delivery, authenticate
+
+    state = WeCom.state(app)
+    delivery = authenticate(state.provider, state.config, "template", "POST", request.args,
+                            content_length=request.content_length, read=request.stream.read, now=time.time())
+    if not isinstance(delivery, Delivery) or delivery.event is None:
+        return Response("refused", status=403)
+    conn = _FLOOR.get("conn")
+    if conn is None:
+        conn = _FLOOR["conn"] = sqlite3.connect(state.store.engine.url.database, isolation_level=None)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("INSERT OR IGNORE INTO wecom_suite_ticket (suite_id, ticket, received_at) VALUES (?, '', 0)",
+                     ("floor",))
+    now = time.time()
+    mark = hashlib.sha256(f"{delivery.msg_signature}|{delivery.nonce}".encode()).hexdigest()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute(_FLOOR_INSERT, (mark, now)).rowcount == 1:
+            conn.execute(_FLOOR_UPDATE, (state.store.secret_box.seal(delivery.event.suite_ticket or ""), now,
+                                         "floor", now))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return Response("success", mimetype="text/plain")
 
 
 def _wechatpy_crypto(config: Dict[str, Any]):
@@ -208,13 +258,26 @@ def run_in_process(fake, folder: str, rounds: int, turn: float) -> Tuple[List[st
         query, body, _ = peer_pool[next(turns) % len(peer_pool)]
         assert client.post("/wechatpy?" + query, data=body, headers=headers).data == b"success"
 
-    cases: Dict[str, Callable[[], object]] = {"bare": lambda: client.get("/bare"), "delivery": delivery}
+    floor_supply = Supply(make_deliveries(fake, _estimate(rounds, turn, 120e-6)))
+
+    def floor_case() -> None:
+        query, body, _ = floor_supply()
+        answer = client.post("/floor?" + query, data=body, headers=headers)
+        if answer.data != b"success":
+            raise SystemExit(f"bench_callback: the floor view answered {answer.status_code} {answer.data!r}")
+
+    cases: Dict[str, Callable[[], object]] = {"bare": lambda: client.get("/bare"), "delivery": delivery,
+                                              "floor": floor_case}
     if has_peer:
         cases["wechatpy"] = wechatpy_case
     warm_up(cases)
     figures = interleaved(cases, rounds=rounds, turn_seconds=turn)
     lines, ok = _report(figures, TARGET, has_peer)
+    value, low, high = ratio(figures, "floor", "bare")
+    lines.append(f"floor (the same checks, then the same two writes on a plain sqlite3 connection: no pool, no "
+                 f"SQLAlchemy, no signals) / bare route: {value:.2f}x ({low:.2f}-{high:.2f}), for context")
     _check_processed(state, fake, supply)
+    _FLOOR.pop("conn").close()
     state.store.dispose()
     return lines, ok, supply.used
 

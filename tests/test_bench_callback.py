@@ -44,7 +44,10 @@ def _check(out: str, target: str) -> None:
 
 
 def test_bench_callback_runs_in_process():
-    _check(run_bench(), "2.50")
+    out = run_bench()
+    _check(out, "2.50")
+    # the floor for context: the same checks and the same two writes without the framework around them
+    assert "floor (the same checks, then the same two writes on a plain sqlite3 connection" in out
 
 
 def test_bench_callback_runs_over_http_with_gunicorn():
