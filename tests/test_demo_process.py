@@ -76,9 +76,10 @@ def test_stopping_the_demo_removes_its_temporary_folder(tmp_path: Path, sig: int
     temp = tmp_path / "tmp"
     temp.mkdir()
     port = _free_port()
+    # PYTHONFAULTHANDLER: should the demo not stop, SIGABRT makes it print where each of its threads is
     proc = subprocess.Popen([FLASK, "--app", "demo.app", "run", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=_clean_env(TMPDIR=str(temp)), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, env=_clean_env(TMPDIR=str(temp), PYTHONFAULTHANDLER="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -92,7 +93,12 @@ def test_stopping_the_demo_removes_its_temporary_folder(tmp_path: Path, sig: int
         folders = [p.name for p in temp.iterdir() if p.name.startswith("wecom-demo-")]
         assert len(folders) == 1, folders  # the sandbox keeps its store there
         proc.send_signal(sig)
-        output, _ = proc.communicate(timeout=30)
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            output, _ = proc.communicate(timeout=30)
+            pytest.fail(f"the demo did not stop within 30 s of {signal.Signals(sig).name}; its threads:\n{output}")
     finally:
         if proc.poll() is None:
             proc.kill()
