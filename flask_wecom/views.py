@@ -348,17 +348,23 @@ def failure_response(failure: LoginFailure, *, next_url: Optional[str] = None,
     details = describe_failure(failure)
     via = via if via in (OAUTH, QR) else None
     retry_url = url_for("wecom.login", next=safe_next(next_url) or None, via=via) if details["retry"] else None
-    return render_failure(details, retry_url)
+    corp_form = None
+    if details["reason"] == "corp_required":
+        # the member types their corp id and the login goes on where it was going (a hub client, a page)
+        corp_form = {"action": url_for("wecom.login"), "next": safe_next(next_url), "via": via}
+    return render_failure(details, retry_url, corp_form=corp_form)
 
 
 #: reasons that pass by themselves: their 503 carries ``Retry-After`` (seconds; from the registry)
 RETRY_AFTER: Dict[str, int] = reasons.RETRY_AFTER
 
 
-def render_failure(details: Dict[str, Any], retry_url: Optional[str], *,
-                   retry_label: Optional[str] = None) -> ResponseReturnValue:
+def render_failure(details: Dict[str, Any], retry_url: Optional[str], *, retry_label: Optional[str] = None,
+                   corp_form: Optional[Dict[str, Any]] = None) -> ResponseReturnValue:
     """The failure page (or JSON) for :func:`describe_failure`'s ``details``, with its status and, for a
-    failure that passes by itself, a ``Retry-After`` header."""
+    failure that passes by itself, a ``Retry-After`` header. ``corp_form``: the page asks for the corp id and
+    sends it to ``action`` with the login's ``next`` and ``via`` (JSON: ``corp_login_url``, to which the
+    client adds ``corp_id``)."""
     status = details["status"]
     retry_after = RETRY_AFTER.get(details["reason"])
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
@@ -367,9 +373,12 @@ def render_failure(details: Dict[str, Any], retry_url: Optional[str], *,
         body["error"] = details["reason"]
         if retry_url:
             body["retry_url"] = retry_url
+        if corp_form:
+            body["corp_login_url"] = url_for("wecom.login", next=corp_form["next"] or None, via=corp_form["via"])
         response = jsonify(body)
         response.status_code = status
         response.headers.update(headers)
         return response
-    page = render_template("wecom/login_error.html", failure=details, retry_url=retry_url, retry_label=retry_label)
+    page = render_template("wecom/login_error.html", failure=details, retry_url=retry_url, retry_label=retry_label,
+                           corp_form=corp_form)
     return (page, status, headers) if headers else (page, status)

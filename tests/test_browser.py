@@ -154,3 +154,37 @@ def test_failure_page_and_setup_page_in_chromium(demo_server, browser):
     page.goto(base + "/setup")
     expect(page.locator(".wecom-doctor-summary")).to_have_attribute("data-passed", "true")
     page.close()
+
+
+def test_corp_id_form_of_a_provider_serving_two_corps_in_chromium(demo_server, browser):
+    """Two customers authorized the app and the login link names neither: the page asks for the corp id, and
+    typing it finishes the login where it was going (``next``)."""
+    from playwright.sync_api import expect
+
+    from flask_wecom import WeCom
+
+    app, base = demo_server
+    fake = app.extensions["wecom_demo"].fake
+    page = browser.new_page(viewport=PHONE)
+    page.set_default_timeout(20_000)
+    page.goto(base + "/")
+    page.click("#push-ticket")
+    page.click("#authorize")
+    expect(page.locator("#auth-state")).to_contain_text("已授权")
+    second = fake.add_corp(name="第二客户贸易有限公司", trusted_domain=fake.corp.trusted_domain)
+    assert fake.authorize(base + "/wecom/callback", corp=second).success
+    assert WeCom.state(app).wait_background(timeout=30)
+    member = second.visible_members[0]
+
+    page.goto(base + "/wecom/login?next=/profile")
+    expect(page.locator("#wecom-login-error")).to_have_attribute("data-reason", "corp_required")
+    expect(page.locator("#wecom-login-error")).not_to_contain_text(fake.corp.name)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.fill("#wecom-corp-id", second.auth_corp_id)
+    page.screenshot(path=os.path.join(ARTIFACTS, "demo-corp-required.png"), full_page=True)
+    page.click("#wecom-corp-form button")
+    page.wait_for_url(fake.url + "/**")
+    page.click(f'form.wecom-member[data-userid="{member.userid}"] button')
+    page.wait_for_url(base + "/profile")
+    expect(page.locator("#profile-name")).to_have_text(member.name)
+    page.close()

@@ -7,6 +7,8 @@ another customer. ``?corp_id=`` of an authorized corp goes to WeCom with that co
 """
 from __future__ import annotations
 
+import html
+import re
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
@@ -134,3 +136,33 @@ def test_no_corp_yet_still_says_not_authorized_yet(served):
     assert response.status_code == 503
     assert 'data-reason="no_corp"' in response.text and "还没有企业授权" in response.text
     assert "No organisation has authorized this app yet" in response.text
+
+
+def test_the_corp_required_page_asks_for_the_corp_id_and_keeps_where_the_login_was_going(served):
+    """A hub client (or any page) sent the member to /wecom/login?next=…: the page's form carries ``next`` and
+    ``via`` on, so typing the corp id finishes the login where it was going (not on the home page)."""
+    first, second = _authorize_two(served)
+    browser = requests.Session()
+    response = _login(served, "?next=" + quote("/who?x=1") + "&via=qr", session=browser)
+    assert response.status_code == 400 and 'id="wecom-corp-form"' in response.text
+    form = re.search(r'<form method="get" action="([^"]+)" id="wecom-corp-form"[^>]*>(.*?)</form>', response.text, re.S)
+    assert form is not None
+    hidden = {html.unescape(name): html.unescape(value)
+              for name, value in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2))}
+    assert hidden == {"next": "/who?x=1", "via": "qr"} and 'name="corp_id"' in form.group(2)
+    _names_nobody(response.text, first, second)
+
+    start = browser.get(served.url + html.unescape(form.group(1)), params={**hidden, "corp_id": second.auth_corp_id},
+                        headers={"User-Agent": BROWSER_UA}, allow_redirects=False, timeout=10)
+    assert start.status_code == 302, start.text[:2000]
+    location = start.headers["Location"]
+    assert dict(parse_qsl(urlsplit(location).query))["appid"] == second.auth_corp_id
+    answer = confirm(location)
+    back = urlsplit(answer.headers["Location"])
+    done = browser.get(f"{served.url}{back.path}?{back.query}", allow_redirects=False, timeout=10)
+    assert done.status_code == 302 and done.headers["Location"].endswith("/who?x=1"), done.headers
+    assert browser.get(served.url + "/who", timeout=10).text.startswith(second.auth_corp_id + "|")
+
+    # JSON clients get the same login URL to add corp_id to
+    body = _login(served, "?next=" + quote("/who?x=1"), json=True).json()
+    assert dict(parse_qsl(urlsplit(body["corp_login_url"]).query))["next"] == "/who?x=1"

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import pytest
 import requests
@@ -655,6 +657,15 @@ def test_several_corps_the_hub_asks_only_when_it_cannot_tell(corps_world):
     page, url = stranger.walk(w["any"].url + "/login")
     assert page.status_code == 400 and 'data-reason="corp_required"' in page.text and "/wecom/login" in url
     assert wecom_calls(fake) == before
+    # the page's form asks for the corp id and goes on with the same authorization request (its next=)
+    form = re.search(r'<form method="get" action="([^"]+)" id="wecom-corp-form"[^>]*>(.*?)</form>', page.text, re.S)
+    assert form is not None, page.text[:2000]
+    hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
+    hidden = {name: html.unescape(value) for name, value in hidden.items()}
+    assert HUB_PATH + "/authorize" in hidden["next"]
+    typed = urljoin(url, html.unescape(form.group(1))) + "?" + urlencode({**hidden, "corp_id": second.auth_corp_id})
+    _, back = stranger.walk(typed, second.members[0].userid, stop_at=w["any"].url + "/callback")
+    assert back.startswith(w["any"].url + "/callback?") and "code" in query_of(back)
 
     # corp_id in the authorization request (documented extension): straight to that corp
     redirect_uri = w["any"].url + "/callback"
