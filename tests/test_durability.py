@@ -68,13 +68,15 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-def _signed(fake, fields, *, nonce):
-    """(query, body) of one template POST signed and encrypted as WeCom does it."""
+def _signed(fake, fields, *, nonce, receive_id=None):
+    """(query, body) of one POST signed and encrypted as WeCom does it: a template event (for the suite id), or
+    with ``receive_id`` an app message (for the corp id)."""
     suite = fake.suite
+    receive_id = receive_id or suite.suite_id
     encrypt = MessageCrypto(suite.token, suite.encoding_aes_key, None).encrypt(to_xml(fields),
-                                                                              receive_id=suite.suite_id)
+                                                                              receive_id=receive_id)
     ts = str(int(time.time()))
-    body = to_xml({"ToUserName": suite.suite_id, "Encrypt": encrypt, "AgentID": ""})
+    body = to_xml({"ToUserName": receive_id, "Encrypt": encrypt, "AgentID": str(fields.get("AgentID", ""))})
     return {"msg_signature": signature(suite.token, ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}, body
 
 
@@ -127,6 +129,46 @@ def test_database_crashing_inside_the_create_auth_delivery_loses_nothing(serve, 
     assert len(state.spool) == 0
     records = state.store.recent_auth_codes()
     assert [r.status for r in records] == ["done"]
+
+
+def test_database_crashing_inside_an_app_message_delivery_answers_503_and_the_retry_counts_once(serve, fake,
+                                                                                                  database):
+    """App (数据) callbacks are retried by WeCom (3 times, 5 s apart: doc 96466) and a passive reply can only be
+    given now, so they are not spooled: PostgreSQL dies after the replay mark is written but before the delivery
+    commits, WeCom gets 503 and no handler has run; once the database is back, the retry is processed once."""
+    app, callback = serve(WECOM_DATABASE_URI=database.db_url)
+    state = app.extensions["wecom"]
+    assert fake.push_suite_ticket(callback).success
+    assert fake.authorize(callback).success
+    assert _wait_for(lambda: _corp_stored(state.store, fake), 15, "the corp authorized")
+    seen = []
+    state.ext.on("change_contact")(lambda event: seen.append(event.get("UserID")))
+    fields = {"ToUserName": fake.corp.auth_corp_id, "FromUserName": "sys", "CreateTime": int(time.time()),
+              "MsgType": "event", "Event": "change_contact", "ChangeType": "update_user", "UserID": "zhangsan",
+              "AgentID": fake.corp.agent_id}
+    params, body = _signed(fake, fields, nonce="app-message-1", receive_id=fake.corp.auth_corp_id)
+    crashed = []
+
+    def crash_after_the_mark(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO WECOM_DELIVERY") and not crashed:
+            crashed.append(time.monotonic())
+            database.crash()  # the mark is written, the transaction not committed
+
+    sa.event.listen(state.store.engine, "after_cursor_execute", crash_after_the_mark)
+    try:
+        first = requests.post(callback + "/data", params=params, data=body.encode(), timeout=30)
+    finally:
+        sa.event.remove(state.store.engine, "after_cursor_execute", crash_after_the_mark)
+    assert crashed, "the fault was not placed"
+    assert first.status_code == 503 and seen == [], (first.status_code, first.text)
+    assert len(state.spool) == 0
+
+    database.start()
+    retry = _wait_for(lambda: (lambda r: r if r.status_code == 200 else None)(
+        requests.post(callback + "/data", params=params, data=body.encode(), timeout=30)), 20, "the retry processed")
+    assert retry.status_code == 200 and seen == ["zhangsan"]
+    again = requests.post(callback + "/data", params=params, data=body.encode(), timeout=30)
+    assert again.status_code == 200 and seen == ["zhangsan"], "WeCom's next retry is not processed again"
 
 
 def test_database_crashing_while_wecom_answers_the_exchange_keeps_the_permanent_code(serve, fake, database):
