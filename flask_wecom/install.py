@@ -58,35 +58,30 @@ def _page(kind: str, status: int, **values: Any) -> Tuple[str, int]:
     return render_template("wecom/install.html", kind=kind, **values), status
 
 
+def _text_page(name: str, values: Optional[Dict[str, object]] = None, **extra: Any) -> Tuple[str, int]:
+    """An error page with the words of ``reasons.page(name)`` (the registry holds every page text)."""
+    record = reasons.page(name)
+    return _page("error", record.status, **record.render(values or {}), **extra)
+
+
 def _not_third_party() -> Tuple[str, int]:
-    return _page(
-        "error", 404,
-        title_zh="本应用不通过网站安装", title_en="This app is not installed from a website",
-        what_zh="从服务商网站发起的安装只适用于第三方应用（WECOM_APP_TYPE=third_party）。代开发应用由客户企业的管理员"
-                "扫描代开发模板的授权二维码授权，授权通知（create_auth）推送到模板回调 URL。",
-        what_en="Installs started from the provider's website are for third-party apps (WECOM_APP_TYPE="
-                "third_party). A 代开发 app is authorized by the customer's admin scanning the template's QR code; "
-                "the create_auth notice arrives on the template callback URL.",
-        fix_zh="", fix_en="")
+    return _text_page("install_not_third_party")
 
 
 def _failure_page(exc: BaseException, step: str) -> Tuple[str, int]:
+    record = reasons.page("install_unavailable")
+    values: Dict[str, object] = {}
     if isinstance(exc, NoSuiteTicketError):  # the login page's words for the same failure
-        record = reasons.RECORDS["no_suite_ticket"]
-        (what_zh, what_en), (fix_zh, fix_en) = record.what, record.fix
+        words = reasons.RECORDS["no_suite_ticket"]
     elif isinstance(exc, WeComAPIError):
-        what_zh = f"企业微信接口 {step} 返回错误码 {exc.errcode}。"
-        what_en = f"WeCom's {step} answered errcode {exc.errcode}."
-        fix_zh = fix_en = exc.hint or ""
+        words = reasons.page("install_api_error")
+        values = {"step": step, "errcode": exc.errcode, "hint": exc.hint or ""}
     elif isinstance(exc, TransportError):
-        record = reasons.RECORDS["unreachable"]
-        (what_zh, what_en), (fix_zh, fix_en) = record.what, record.fix
+        words = reasons.RECORDS["unreachable"]
     else:
-        what_zh, what_en = "安装时出错。", "The install failed."
-        fix_zh, fix_en = "管理员：运行 `flask wecom doctor` 并查看服务器日志。", \
-            "Admins: run `flask wecom doctor` and see the server log."
-    return _page("error", 503, title_zh="暂时无法安装", title_en="The install cannot start right now",
-                 what_zh=what_zh, what_en=what_en, fix_zh=fix_zh, fix_en=fix_en)
+        words = record
+    text = words.render(values)
+    return _page("error", record.status, **dict(text, title_zh=record.title[0], title_en=record.title[1]))
 
 
 def install_view() -> ResponseReturnValue:
@@ -129,11 +124,7 @@ def installed_view() -> ResponseReturnValue:
     auth_code = request.args.get("auth_code", "")
     value = request.args.get("state", "")
     if not auth_code:
-        return _page("error", 400, title_zh="安装未完成", title_en="The install was not completed",
-                     what_zh="企业微信没有返回授权码（auth_code）：安装被取消或未完成。",
-                     what_en="WeCom came back without an auth_code: the install was cancelled or not finished.",
-                     fix_zh="请重新安装。", fix_en="Start the install again.",
-                     retry_url=url_for("wecom.install"))
+        return _text_page("install_cancelled", retry_url=url_for("wecom.install"))
     if not _take_state(value):
         # The auth_code stands for a real install of our app, and no create_auth will follow (90642):
         # exchanging it loses nothing, refusing it would lose the install. So it is exchanged anyway.
@@ -143,9 +134,7 @@ def installed_view() -> ResponseReturnValue:
         code_id, created = record_install_code(state.provider, auth_code, value or None)
     except Exception:  # noqa: BLE001 - the store is down: nothing was recorded, say so
         log.exception("install: could not record the auth_code")
-        return _page("error", 503, title_zh="暂时无法完成安装", title_en="The install cannot be completed right now",
-                     what_zh="本站无法保存授权码。", what_en="This site could not record the auth_code.",
-                     fix_zh="请在 10 分钟内刷新本页重试。", fix_en="Reload this page within 10 minutes.")
+        return _text_page("install_unrecorded")
     corp = None
     if created:
         corp = exchange_and_notify(state, current_app_object(), code_id, "create_auth")
@@ -157,15 +146,7 @@ def installed_view() -> ResponseReturnValue:
                      login_url=url_for("wecom.login", corp_id=corp.corp_id))
     status = record.status if record is not None else "failed"
     if status in ("pending", "exchanging"):
-        return _page("error", 503, title_zh="安装处理中", title_en="The install is being completed",
-                     what_zh="授权码已保存，正在向企业微信换取永久授权码。",
-                     what_en="The auth_code is recorded and is being exchanged with WeCom.",
-                     fix_zh="请稍后刷新本页（授权码 10 分钟内有效，也可由管理员运行 `flask wecom exchange`）。",
-                     fix_en="Reload this page shortly (the code is valid 10 minutes; admins can also run "
-                            "`flask wecom exchange`).")
+        return _text_page("install_pending")
     error: Optional[str] = record.error if record is not None else None
     log.error("install: exchanging the auth_code failed: %s", error)
-    return _page("error", 502, title_zh="安装失败", title_en="The install failed",
-                 what_zh="企业微信拒绝了授权码（可能已过期或已使用）。",
-                 what_en="WeCom refused the auth_code (it may have expired or been used).",
-                 fix_zh="请重新安装。", fix_en="Start the install again.", retry_url=url_for("wecom.install"))
+    return _text_page("install_refused", retry_url=url_for("wecom.install"))

@@ -16,7 +16,7 @@ from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
 from . import console
 
-__all__ = ["Reason", "REASONS", "RECORDS", "RETRY_AFTER", "get", "reason_for_errcode"]
+__all__ = ["PAGES", "Reason", "REASONS", "RECORDS", "RETRY_AFTER", "get", "page", "reason_for_errcode"]
 
 Text = Tuple[str, str]
 
@@ -339,6 +339,115 @@ for _record in _RECORDS:
         if _code in _BY_ERRCODE:  # pragma: no cover - a table error, caught on import
             raise RuntimeError(f"errcode {_code} is claimed by {_BY_ERRCODE[_code]} and {_record.name}")
         _BY_ERRCODE[_code] = _record.name
+
+
+# -- the words of the other pages -------------------------------------------------------------------
+# Not login failures (no errcodes, never in REASONS): the OIDC hub's refusals (flask_wecom/hub/views.py) and the
+# third-party install pages (flask_wecom/install.py). Same record, so each text is written here, once.
+_PAGE_RECORDS = (
+    Reason(
+        "hub_unknown_client", 400, retry=False,
+        title=("未知的应用", "Unknown application"),
+        what=("发起登录的应用（client_id）没有在本登录中心登记。",
+              "The application that sent you here (its client_id) is not registered with this sign-in hub."),
+        fix=("请从该应用重新登录；仍然失败请联系管理员：在 WECOM_HUB_CLIENTS 中登记它"
+             "（`flask wecom hub clients` 列出已登记的应用）。",
+             "Start again from the application; if it keeps failing, ask your admin to register it in "
+             "WECOM_HUB_CLIENTS (`flask wecom hub clients` lists the registered ones)."),
+    ),
+    Reason(
+        "hub_redirect_uri_mismatch", 400, retry=False,
+        title=("回调地址未登记", "Redirect URI not registered"),
+        what=("该应用请求的回调地址（redirect_uri）与登记的任何一个都不完全一致，本登录中心不会跳转过去。",
+              "The redirect URI this application asked for is not exactly one of its registered ones, so this hub "
+              "will not send you there."),
+        fix=("管理员：把应用实际使用的回调地址（逐字一致，含协议、端口、路径和末尾斜杠）"
+             "加入 WECOM_HUB_CLIENTS 中该应用的 redirect_uris。",
+             "Admins: add the exact redirect URI the application uses (scheme, port, path and trailing slash, "
+             "character for character) to that client's redirect_uris in WECOM_HUB_CLIENTS."),
+    ),
+    Reason(
+        "hub_logout_uri_mismatch", 400, retry=False,
+        title=("退出后的跳转地址未登记", "Post-logout redirect URI not registered"),
+        what=("退出登录请求中的 post_logout_redirect_uri 没有为该应用登记，本登录中心不会跳转过去。",
+              "The post_logout_redirect_uri of this sign-out request is not registered for the application, so "
+              "this hub will not send you there."),
+        fix=("管理员：把该地址（逐字一致）加入 WECOM_HUB_CLIENTS 中该应用的 post_logout_redirect_uris，"
+             "并确保请求带有 client_id 或 id_token_hint。",
+             "Admins: add that exact URI to the client's post_logout_redirect_uris in WECOM_HUB_CLIENTS, and make "
+             "sure the request carries client_id or id_token_hint."),
+    ),
+    Reason(
+        "hub_request_too_long", 400, retry=False,
+        title=("登录请求过长", "Sign-in request too long"),
+        what=("该应用的登录请求超过 2048 个字符，无法在企业微信登录后继续。",
+              "This application's sign-in request is longer than 2048 characters and cannot be resumed after "
+              "the WeCom sign-in."),
+        fix=("请联系该应用的管理员缩短 state / nonce 等参数。",
+             "Ask the application's admin to shorten its state / nonce parameters."),
+    ),
+    # a 代开发 or self-built app has no website install (its admin scans the template QR code)
+    Reason(
+        "install_not_third_party", 404, retry=False,
+        title=("本应用不通过网站安装", "This app is not installed from a website"),
+        what=("从服务商网站发起的安装只适用于第三方应用（WECOM_APP_TYPE=third_party）。代开发应用由客户企业的管理员"
+              "扫描代开发模板的授权二维码授权，授权通知（create_auth）推送到模板回调 URL。",
+              "Installs started from the provider's website are for third-party apps (WECOM_APP_TYPE="
+              "third_party). A 代开发 app is authorized by the customer's admin scanning the template's QR code; "
+              "the create_auth notice arrives on the template callback URL."),
+        fix=("", ""),
+    ),
+    # the install cannot start (get_pre_auth_code failed); what/fix of a known cause come from its login reason
+    Reason(
+        "install_unavailable", 503, retry=False,
+        title=("暂时无法安装", "The install cannot start right now"),
+        what=("安装时出错。", "The install failed."),
+        fix=("管理员：运行 `flask wecom doctor` 并查看服务器日志。",
+             "Admins: run `flask wecom doctor` and see the server log."),
+    ),
+    Reason(
+        "install_api_error", 503, retry=False,
+        title=("暂时无法安装", "The install cannot start right now"),
+        what=("企业微信接口 {step} 返回错误码 {errcode}。", "WeCom's {step} refused the request with errcode {errcode}."),
+        fix=("{hint}", "{hint}"),
+    ),
+    Reason(
+        "install_cancelled", 400, retry=True,
+        title=("安装未完成", "The install was not completed"),
+        what=("企业微信没有返回授权码（auth_code）：安装被取消或未完成。",
+              "WeCom came back without an auth_code: the install was cancelled or not finished."),
+        fix=("请重新安装。", "Start the install again."),
+    ),
+    Reason(
+        "install_unrecorded", 503, retry=False,
+        title=("暂时无法完成安装", "The install cannot be completed right now"),
+        what=("本站无法保存授权码。", "This site could not record the auth_code."),
+        fix=("请在 10 分钟内刷新本页重试。", "Reload this page within 10 minutes."),
+    ),
+    Reason(
+        "install_pending", 503, retry=False,
+        title=("安装处理中", "The install is being completed"),
+        what=("授权码已保存，正在向企业微信换取永久授权码。",
+              "The auth_code is recorded and is being exchanged with WeCom."),
+        fix=("请稍后刷新本页（授权码 10 分钟内有效，也可由管理员运行 `flask wecom exchange`）。",
+             "Reload this page shortly (the code is valid 10 minutes; admins can also run `flask wecom exchange`)."),
+    ),
+    Reason(
+        "install_refused", 502, retry=True,
+        title=("安装失败", "The install failed"),
+        what=("企业微信拒绝了授权码（可能已过期或已使用）。",
+              "WeCom refused the auth_code (it may have expired or been used)."),
+        fix=("请重新安装。", "Start the install again."),
+    ),
+)
+
+#: page name -> :class:`Reason`: the hub's refusals (``hub_*``) and the install pages (``install_*``)
+PAGES: Dict[str, Reason] = {record.name: record for record in _PAGE_RECORDS}
+
+
+def page(name: str) -> Reason:
+    """The words of one of the other pages (KeyError for an unknown name: these are never user input)."""
+    return PAGES[name]
 
 
 def get(name: str) -> Reason:

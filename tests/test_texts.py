@@ -38,6 +38,19 @@ def test_every_reason_has_one_record_and_its_errcodes_are_documented():
     assert not reasons.RECORDS["refused"].retry and reasons.RECORDS["secret_rejected"].own_fix
 
 
+def test_the_other_pages_texts_are_records_too():
+    """The OIDC hub's refusals and the install pages: bilingual, with a status, and apart from the login reasons."""
+    assert not set(reasons.PAGES) & set(reasons.RECORDS)
+    for name, record in reasons.PAGES.items():
+        assert name.startswith(("hub_", "install_")), name
+        assert all(record.title) and all(record.what) and 400 <= record.status < 600, name
+        assert bool(record.fix[0]) == bool(record.fix[1]), name
+    from flask_wecom.hub.views import HUB_ERRORS
+
+    assert set(HUB_ERRORS) == {"unknown_client", "redirect_uri_mismatch", "logout_uri_mismatch", "request_too_long"}
+    assert HUB_ERRORS["unknown_client"][:3] == (400, "未知的应用", "Unknown application")
+
+
 def test_the_no_suite_ticket_exception_says_what_its_page_says():
     record = reasons.RECORDS["no_suite_ticket"]
     message = errors.NoSuiteTicketError().message
@@ -107,7 +120,8 @@ def test_console_places_are_written_in_console_py_only():
 def test_reason_texts_are_written_in_reasons_py_only():
     """No second table of page texts: what happened and the fix of each reason (Chinese and English, without
     their templates) are written in reasons.py and nowhere else; other pages read the records."""
-    texts = [part for record in reasons.RECORDS.values() for text in (*record.what, *record.fix)
+    records = [*reasons.RECORDS.values(), *reasons.PAGES.values()]  # the login's, the hub's and the install's
+    texts = [part for record in records for text in (*record.what, *record.fix)
              for part in re.split(r"\{[a-z_]+\}", text) if len(part) >= 12]
     offenders = []
     for path in sorted(PACKAGE.rglob("*")):

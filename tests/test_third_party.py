@@ -169,6 +169,26 @@ def test_install_from_the_website_end_to_end(third):
     assert back["auth_code"][0] not in done.text
 
 
+def test_an_install_that_cannot_start_says_why(third):
+    """get_pre_auth_code refused (an errcode) or unreachable: 503 with the registry's words, no traceback."""
+    fake, app, base = third
+    fake.fail("/cgi-bin/service/get_pre_auth_code", 48002)
+    refused = requests.get(base + "/wecom/install", timeout=10)
+    assert refused.status_code == 503 and 'id="wecom-install-error"' in refused.text
+    text = html.unescape(refused.text)
+    assert "暂时无法安装" in text and "The install cannot start right now" in text
+    assert "企业微信接口 get_pre_auth_code 返回错误码 48002" in text
+    assert "WeCom's get_pre_auth_code refused the request with errcode 48002" in text
+    fake.drop("/cgi-bin/service/get_pre_auth_code")
+    unreachable = requests.get(base + "/wecom/install", timeout=20)
+    assert unreachable.status_code == 503 and "暂时无法安装" in html.unescape(unreachable.text)
+    from flask_wecom import reasons
+
+    assert reasons.RECORDS["unreachable"].what[1] in html.unescape(unreachable.text)
+    assert "Traceback" not in refused.text + unreachable.text
+    assert requests.get(base + "/wecom/install", timeout=10).status_code == 200  # faults gone: it starts
+
+
 def test_the_install_page_refuses_what_wecom_refuses(third):
     fake, app, base = third
     browser = requests.Session()

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, re
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from .. import reasons
 from ..errors import ConfigError
 from ..login import SESSION_KEY, logout_user, safe_next, wecom_user
 from ..state import current_app_object, get_state
@@ -43,45 +44,11 @@ def _now() -> float:
     """The app's clock (``WeCom(app, clock=...)``; time.time unless a test gives another)."""
     return get_state().clock()
 
-#: (HTTP status, title zh, title en, what zh, what en, fix zh, fix en) — the hub's own error pages
+#: reason -> (HTTP status, title zh, title en, what zh, what en, fix zh, fix en) of the hub's own error pages; the
+#: words are written in flask_wecom/reasons.py (``hub_<reason>``)
 HUB_ERRORS: Dict[str, Tuple[int, str, str, str, str, str, str]] = {
-    "unknown_client": (
-        400, "未知的应用", "Unknown application",
-        "发起登录的应用（client_id）没有在本登录中心登记。",
-        "The application that sent you here (its client_id) is not registered with this sign-in hub.",
-        "请从该应用重新登录；仍然失败请联系管理员：在 WECOM_HUB_CLIENTS 中登记它"
-        "（`flask wecom hub clients` 列出已登记的应用）。",
-        "Start again from the application; if it keeps failing, ask your admin to register it in WECOM_HUB_CLIENTS "
-        "(`flask wecom hub clients` lists the registered ones).",
-    ),
-    "redirect_uri_mismatch": (
-        400, "回调地址未登记", "Redirect URI not registered",
-        "该应用请求的回调地址（redirect_uri）与登记的任何一个都不完全一致，本登录中心不会跳转过去。",
-        "The redirect URI this application asked for is not exactly one of its registered ones, so this hub "
-        "will not send you there.",
-        "管理员：把应用实际使用的回调地址（逐字一致，含协议、端口、路径和末尾斜杠）"
-        "加入 WECOM_HUB_CLIENTS 中该应用的 redirect_uris。",
-        "Admins: add the exact redirect URI the application uses (scheme, port, path and trailing slash, character "
-        "for character) to that client's redirect_uris in WECOM_HUB_CLIENTS.",
-    ),
-    "logout_uri_mismatch": (
-        400, "退出后的跳转地址未登记", "Post-logout redirect URI not registered",
-        "退出登录请求中的 post_logout_redirect_uri 没有为该应用登记，本登录中心不会跳转过去。",
-        "The post_logout_redirect_uri of this sign-out request is not registered for the application, so this hub "
-        "will not send you there.",
-        "管理员：把该地址（逐字一致）加入 WECOM_HUB_CLIENTS 中该应用的 post_logout_redirect_uris，"
-        "并确保请求带有 client_id 或 id_token_hint。",
-        "Admins: add that exact URI to the client's post_logout_redirect_uris in WECOM_HUB_CLIENTS, and make sure "
-        "the request carries client_id or id_token_hint.",
-    ),
-    "request_too_long": (
-        400, "登录请求过长", "Sign-in request too long",
-        "该应用的登录请求超过 2048 个字符，无法在企业微信登录后继续。",
-        "This application's sign-in request is longer than 2048 characters and cannot be resumed after the WeCom "
-        "sign-in.",
-        "请联系该应用的管理员缩短 state / nonce 等参数。",
-        "Ask the application's admin to shorten its state / nonce parameters.",
-    ),
+    name[len("hub_"):]: (record.status, *record.title, *record.what, *record.fix)
+    for name, record in reasons.PAGES.items() if name.startswith("hub_")
 }
 
 
