@@ -408,7 +408,8 @@ _PAGE_RECORDS = (
     Reason(
         "install_api_error", 503, retry=False,
         title=("暂时无法安装", "The install cannot start right now"),
-        what=("企业微信接口 {step} 返回错误码 {errcode}。", "WeCom's {step} refused the request with errcode {errcode}."),
+        what=("企业微信接口 {step} 返回错误码 {errcode}。",
+              "WeCom's {step} refused the request with errcode {errcode}."),
         fix=("{hint}", "{hint}"),
     ),
     Reason(
