@@ -117,6 +117,13 @@ SETTINGS["WECOM_DATABASE_OPTIONS"] = (
     "timeouts inside `connect_args` unless given here",
 )
 DEFAULTS["WECOM_DATABASE_OPTIONS"] = None
+SETTINGS["WECOM_DATABASE_COOLDOWN"] = (
+    5,
+    "seconds the store stops asking a PostgreSQL/MySQL database that failed to connect twice in a row (down or "
+    "frozen): pages answer 503 and template events are spooled at once instead of each request waiting for the "
+    "connect timeout; then it asks again; 0 = always ask",
+)
+DEFAULTS["WECOM_DATABASE_COOLDOWN"] = SETTINGS["WECOM_DATABASE_COOLDOWN"][0]
 
 
 def database_options(config: Mapping[str, Any]) -> Dict[str, Any]:
@@ -210,7 +217,7 @@ _DEFAULT_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "development",
 #: settings read as whole numbers (seconds, bytes or counts)
 _NON_NEGATIVE_INTS = ("WECOM_HTTP_RETRIES", "WECOM_BUSY_RETRIES", "WECOM_TOKEN_MARGIN", "WECOM_TOKEN_REFRESH_AHEAD",
                       "WECOM_CALLBACK_MAX_AGE", "WECOM_CALLBACK_MAX_BODY", "WECOM_STATE_MAX_AGE",
-                      "WECOM_EXCHANGE_LEASE", "WECOM_SWEEP_INTERVAL")
+                      "WECOM_EXCHANGE_LEASE", "WECOM_SWEEP_INTERVAL", "WECOM_DATABASE_COOLDOWN")
 
 
 def _is_non_negative_int(value: Any) -> bool:

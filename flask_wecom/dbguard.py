@@ -16,6 +16,12 @@ application passed its own (``WECOM_DATABASE_OPTIONS``):
   template callback: spooled and answered ``success``).
 
 Schema upgrades (long ``ALTER TABLE``) run without these limits (:func:`unlimited`).
+
+Those bounds still cost each request up to :data:`CONNECT_TIMEOUT` s while the database stays down or frozen,
+and a busy site then has every worker waiting. So the store also keeps a :class:`Breaker` (PostgreSQL,
+MySQL/MariaDB): after :data:`BREAKER_FAILURES` connection failures in a row it does not ask the database for
+``WECOM_DATABASE_COOLDOWN`` seconds (:data:`COOLDOWN`) and raises :class:`DatabaseUnavailable` at once — a 503
+page, a template event spooled — then lets calls through again; the first that reaches the database closes it.
 """
 from __future__ import annotations
 
@@ -50,8 +56,80 @@ UNLIMITED = "flask_wecom_unlimited"
 _LIBPQ_DRIVERS = ("psycopg2", "psycopg")
 
 
+#: connection failures in a row after which the store stops asking the database for a while (:class:`Breaker`)
+BREAKER_FAILURES = 2
+#: default ``WECOM_DATABASE_COOLDOWN``: seconds the store then answers without asking (0: never stop asking)
+COOLDOWN = 5.0
+
+
 class DatabaseTimeout(sa.exc.SQLAlchemyError):
     """The database did not answer within the bound: treated like a database that is down (HTTP 503)."""
+
+
+class DatabaseUnavailable(sa.exc.SQLAlchemyError):
+    """The store did not ask the database: it failed just before and is cooling down (:class:`Breaker`). Treated
+    like a database that is down (HTTP 503, a template event spooled)."""
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """An error raised inside a transaction that says the database is gone (the connection was lost or cut, or a
+    statement got no answer), not that it refused a statement (a constraint, a lock timeout, bad SQL)."""
+    return isinstance(exc, (DatabaseTimeout, DatabaseUnavailable)) or bool(getattr(exc, "connection_invalidated",
+                                                                                   False))
+
+
+class Breaker:
+    """Per store and process: after ``failures`` connection failures in a row, :meth:`check` raises
+    :class:`DatabaseUnavailable` for ``cooldown`` seconds instead of letting a request wait for the database.
+    Then calls go through again; one that fails opens it for another ``cooldown``, one that reaches the
+    database closes it. Thread-safe; a forked worker starts with its parent's state (a fresh cooldown at most)."""
+
+    def __init__(self, cooldown: float = COOLDOWN, failures: int = BREAKER_FAILURES,
+                 clock: Any = time.monotonic) -> None:
+        self.cooldown = float(cooldown)
+        self.failures = max(1, int(failures))
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._count = 0
+        self._open_until = 0.0
+        self._last = ""
+
+    def __repr__(self) -> str:
+        return f"<Breaker {'open' if self.is_open else 'closed'} failures={self._count}/{self.failures}>"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether calls are refused right now."""
+        return self._count >= self.failures and self._clock() < self._open_until
+
+    def check(self) -> None:
+        """Raise :class:`DatabaseUnavailable` while open (the message says why, and for how long still)."""
+        if self._count >= self.failures:
+            left = self._open_until - self._clock()
+            if left > 0:
+                raise DatabaseUnavailable(
+                    f"the database failed {self._count} times in a row (last: {self._last}); not asked again for "
+                    f"{left:.1f} s (WECOM_DATABASE_COOLDOWN)")
+
+    def failure(self, reason: str) -> None:
+        """A connection failure (``reason``: a short, secret-free description for the log and the error)."""
+        with self._lock:
+            self._count += 1
+            self._last = reason
+            if self._count >= self.failures:
+                now = self._clock()
+                if now >= self._open_until:
+                    log.warning("store: the database failed %d times in a row (last: %s); not asking it for %g s",
+                                self._count, reason, self.cooldown)
+                self._open_until = now + self.cooldown
+
+    def success(self) -> None:
+        """The database answered: close."""
+        if self._count:
+            with self._lock:
+                if self._count >= self.failures:
+                    log.warning("store: the database answers again after %d failures", self._count)
+                self._count = 0
 
 
 def default_engine_options(url: sa.engine.URL, options: Dict[str, Any]) -> Dict[str, Any]:

@@ -267,7 +267,7 @@ class WeCom:
 
         try:
             return Store(url, box, auto_upgrade=bool(auto_upgrade), engine_options=database_options(config),
-                         clock=clock)
+                         clock=clock, cooldown=float(config["WECOM_DATABASE_COOLDOWN"]))
         except (ImportError, ArgumentError) as exc:  # never the URL itself in the message: it may hold a password
             raise ConfigError(
                 f"WECOM_DATABASE_URI is not a usable SQLAlchemy URL ({_first_line(exc)}) — 检查数据库地址并安装其驱动 "

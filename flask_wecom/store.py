@@ -260,7 +260,8 @@ class Store(DurableStore):
     are created or upgraded on first use (see schema.py); no manual step."""
 
     def __init__(self, url: str, box: SecretBox, *, engine_options: Optional[Dict[str, Any]] = None,
-                 clock: Callable[[], float] = time.time, auto_upgrade: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, auto_upgrade: bool = True,
+                 cooldown: float = dbguard.COOLDOWN) -> None:
         options = dict(engine_options or {})
         if url.startswith("sqlite"):
             # One file shared by threads of the dev server and the background exchanger.
@@ -277,6 +278,10 @@ class Store(DurableStore):
         options = dbguard.default_engine_options(sa.engine.make_url(url), options)
         self.engine = sa.create_engine(url, **options)
         dbguard.install(self.engine)
+        #: stops asking a database that is down or frozen for ``cooldown`` s (PostgreSQL, MySQL; see dbguard.py).
+        #: SQLite is a local file: nothing to wait for, no breaker.
+        self.breaker: Optional[dbguard.Breaker] = (
+            dbguard.Breaker(cooldown) if cooldown > 0 and self.engine.dialect.name != "sqlite" else None)
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:") \
                 and "mode=memory" not in str(self.engine.url):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -303,12 +308,45 @@ class Store(DurableStore):
         active = getattr(self._local, "conn", None)
         if active is not None:  # inside transaction(): join it
             return contextlib.nullcontext(active)
+        if self.breaker is not None:
+            return self._guarded_begin(self.breaker)
+        self._ensure_ready()
+        return self.engine.begin()
+
+    def _ensure_ready(self) -> None:
         if not self._ready:
             with self._ready_lock:
                 if not self._ready:
                     self.ensure_schema()
                     self._ready = True
-        return self.engine.begin()
+
+    @contextlib.contextmanager
+    def _guarded_begin(self, breaker: dbguard.Breaker) -> Iterator[sa.Connection]:
+        """``engine.begin()`` behind the breaker: a failure to connect (or to check the schema) or a connection
+        lost inside the transaction counts; anything that reached the database closes it."""
+        breaker.check()
+        try:
+            self._ensure_ready()
+            conn = self.engine.connect()
+        except sa.exc.SQLAlchemyError as exc:
+            breaker.failure(unavailable_reason(exc) or type(exc).__name__)
+            raise
+        try:
+            with conn.begin():
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            if dbguard.lost_connection(exc):
+                breaker.failure(unavailable_reason(exc) or type(exc).__name__)
+            else:
+                breaker.success()
+            raise
+        except BaseException:
+            breaker.success()
+            raise
+        else:
+            breaker.success()
+        finally:
+            conn.close()
 
     def ensure_schema(self) -> Optional[str]:
         """Check the schema version (one query) and, with ``auto_upgrade``, create or upgrade the tables under a

@@ -127,16 +127,19 @@ def login_app(fake_wecom, tmp_path, database):
 
 
 def test_a_login_with_the_database_frozen_is_a_503_in_bounded_time(login_app, database) -> None:
+    """The first answers wait for the bounds (the pool's pre-ping, then a connect timeout); after those two
+    failures in a row the store stops asking for WECOM_DATABASE_COOLDOWN s, so the next answers are at once.
+    Thawed, the database is asked again after the cool-down and everything works."""
     client = login_app.test_client()
     assert login(client, "?next=/corp").status_code == 302  # the pool holds live connections
     other = login_app.test_client()
     database.freeze()
     times = []
-    for _ in range(3):  # a pooled connection (pre-ping cut), then new connections (connect timeout)
+    for _ in range(4):  # a pooled connection (pre-ping cut), a new connection (connect timeout), then none
         answer, elapsed = _timed(lambda: start_login(other, "?next=/corp"))
         body = answer.get_data(as_text=True)
         assert answer.status_code == 503 and 'data-reason="store_unavailable"' in body, body[:500]
-        assert "Traceback" not in body and "psycopg2" not in body
+        assert "Traceback" not in body and "psycopg2" not in body and "COOLDOWN" not in body
         times.append(elapsed)
     page, elapsed = _timed(lambda: client.get("/corp"))
     assert page.status_code == 503
@@ -144,9 +147,71 @@ def test_a_login_with_the_database_frozen_is_a_503_in_bounded_time(login_app, da
     print("login / page answers with the database frozen (s):", ", ".join(f"{t:.2f}" for t in times))
     assert max(times) < BOUND
     assert times[0] < 1.5  # the first: the pool's pre-ping cut after PING_DEADLINE
+    assert times[1] >= dbguard.CONNECT_TIMEOUT - 0.5  # the second waited for a new connection
+    assert max(times[2:]) < 0.3, times  # then the breaker answers without asking the database
+    assert WeCom.state(login_app).store.breaker.is_open
     database.thaw()
+    thawed = time.monotonic()
+    deadline = thawed + dbguard.COOLDOWN + 5
+    while client.get("/corp").status_code != 200:
+        assert time.monotonic() < deadline, "the database is not asked again after the cool-down"
+        time.sleep(0.2)
+    print(f"answered again {time.monotonic() - thawed:.1f} s after the thaw")
     assert client.get("/corp").get_json() == {"corp_name": "示例科技有限公司"}
     assert login(other, "?next=/corp").status_code == 302
+    assert not WeCom.state(login_app).store.breaker.is_open
+
+
+def test_the_breaker_counts_connection_failures_only(tmp_path) -> None:
+    """Two connection failures in a row open it for the cool-down (a message that says why, secret-free); a
+    statement the database refused, or any call that reached it, closes it; calls go through after the
+    cool-down and one more failure opens it again."""
+    now = [100.0]
+    breaker = dbguard.Breaker(cooldown=5, clock=lambda: now[0])
+    breaker.check()
+    breaker.failure("OperationalError: timeout expired")
+    breaker.check()  # one failure: still asking
+    breaker.failure("OperationalError: timeout expired")
+    with pytest.raises(dbguard.DatabaseUnavailable, match=r"failed 2 times in a row \(last: OperationalError: "
+                                                         r"timeout expired\); not asked again for 5.0 s"):
+        breaker.check()
+    assert isinstance(dbguard.DatabaseUnavailable("x"), sa.exc.SQLAlchemyError)  # a 503 / spool like any outage
+    now[0] += 5.1
+    breaker.check()  # cooled down: the next call asks
+    breaker.failure("OperationalError: timeout expired")
+    assert breaker.is_open  # and a failure opens it again at once
+    breaker.success()
+    breaker.check()
+    assert not breaker.is_open
+    # what counts inside a transaction: a lost connection or a statement without an answer, not a refusal
+    refused = sa.exc.IntegrityError("INSERT …", {}, Exception("duplicate key"))
+    lost = sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"),
+                                   connection_invalidated=True)
+    assert not dbguard.lost_connection(refused) and dbguard.lost_connection(lost)
+    assert dbguard.lost_connection(dbguard.DatabaseTimeout("no answer"))
+
+
+def test_an_unreachable_database_is_asked_twice_then_cools_down(tmp_path) -> None:
+    """Down (connection refused) rather than frozen: the same breaker, with a real engine. SQLite has none."""
+    store = Store("postgresql+psycopg2://nobody@127.0.0.1:9/none", SecretBox("breaker-key-0123456789abcdef"),
+                  cooldown=30)
+    try:
+        for _ in range(2):
+            with pytest.raises(sa.exc.OperationalError):
+                store.get_corp("wwAny")
+        started = time.monotonic()
+        with pytest.raises(dbguard.DatabaseUnavailable):
+            store.get_corp("wwAny")
+        assert time.monotonic() - started < 0.05 and store.breaker.is_open
+        with pytest.raises(dbguard.DatabaseUnavailable):
+            with store.transaction():
+                pass
+    finally:
+        store.dispose()
+    assert Store("postgresql+psycopg2://nobody@127.0.0.1:9/none", SecretBox("k" * 32), cooldown=0).breaker is None
+    local = Store(f"sqlite:///{tmp_path}/wecom.sqlite3", SecretBox("k" * 32))
+    assert local.breaker is None
+    local.dispose()
 
 
 def test_a_template_event_with_the_database_frozen_is_spooled_and_answered_success(tmp_path, database) -> None:
@@ -206,7 +271,7 @@ def test_a_frozen_mysql_answers_errors_in_bounded_time(frozen_mysql) -> None:
     """PyMySQL with flask-wecom's defaults: the pre-ping of a pooled connection is cut after PING_DEADLINE, a new
     connection gives up after CONNECT_TIMEOUT, a statement inside a transaction after STATEMENT_DEADLINE."""
     proxy, url = frozen_mysql
-    store = Store(url, SecretBox("frozen-store-key-0123456789abcdef"))
+    store = Store(url, SecretBox("frozen-store-key-0123456789abcdef"), cooldown=0)  # the bounds themselves
     try:
         store.save_corp("wwFrozen", permanent_code="permanent")  # creates the tables; a connection stays pooled
         proxy.freeze()
@@ -238,7 +303,7 @@ def test_a_frozen_mysql_answers_errors_in_bounded_time(frozen_mysql) -> None:
 
 def test_a_frozen_mysql_pre_ping_is_cut_quickly(frozen_mysql) -> None:
     proxy, url = frozen_mysql
-    store = Store(url, SecretBox("frozen-store-key-0123456789abcdef"))
+    store = Store(url, SecretBox("frozen-store-key-0123456789abcdef"), cooldown=0)  # the bounds themselves
     try:
         store.save_corp("wwFrozen", permanent_code="permanent")
         proxy.freeze()
