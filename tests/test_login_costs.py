@@ -51,15 +51,21 @@ class Meeting:
     seconds): made at the same time they pass at once; made one after the other, the first waits in vain
     and they do not overlap."""
 
-    def __init__(self, fake, monkeypatch, paths, wait: float = 5.0) -> None:
+    def __init__(self, fake, monkeypatch, paths, wait: float = 5.0, on_meeting=None) -> None:
         self.arrived = {path: threading.Event() for path in paths}
         original = fake.app._respond
+        met = threading.Lock()
+        done: list = []
 
         def respond(request, ip, path, call):
             if path in self.arrived:
                 self.arrived[path].set()
                 for event in self.arrived.values():
                     event.wait(wait)
+                if on_meeting is not None:
+                    with met:  # once, when all have arrived and before any is answered
+                        if not done:
+                            done.append(on_meeting())
             return original(request, ip, path, call)
 
         monkeypatch.setattr(fake.app, "_respond", respond)
@@ -163,12 +169,11 @@ def test_getuserdetail_failing_alone_shows_its_failure(fake_wecom, tmp_path):
 
 
 def test_an_expired_token_seen_by_both_calls_is_fetched_once(fake_wecom, tmp_path, monkeypatch):
-    """42001 to both calls at once: each retries once with the new token; one gettoken between them."""
+    """The token expires at WeCom while both calls are on their way: both get 42001, each retries once with
+    the new token; one gettoken between them. (A real expiry: gettoken then issues a new token, doc 97164.)"""
     app = make_app(fake_wecom, tmp_path, "internal")
     login(app.test_client(), ua=WXWORK_UA)
-    Meeting(fake_wecom, monkeypatch, (USER_GET, DETAIL))
-    fake_wecom.fail(USER_GET, 42001)
-    fake_wecom.fail(DETAIL, 42001)
+    Meeting(fake_wecom, monkeypatch, (USER_GET, DETAIL), on_meeting=fake_wecom.expire_access_tokens)
     client = app.test_client()
     assert login(client, ua=WXWORK_UA).location == "/profile"
     assert len(fake_wecom.calls_to("/cgi-bin/gettoken")) == 2

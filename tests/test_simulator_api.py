@@ -121,6 +121,19 @@ def test_access_token_expires_after_7200s_with_42001_and_garbage_is_40014(fake: 
     assert get(url, "/cgi-bin/getcallbackip", access_token=fresh)["errcode"] == 0
 
 
+def test_expire_access_tokens_ends_them_now_as_their_7200_s_would(fake: FakeWeCom, url: str) -> None:
+    """FakeWeCom.expire_access_tokens(): the token of a moment ago answers 42001 (not the 40014 of a token WeCom
+    never issued), and gettoken issues a new one; a token fetched afterwards lives its full 7200 s."""
+    token = self_built_token(fake, url)
+    assert fake.expire_access_tokens() == 1
+    assert get(url, "/cgi-bin/getcallbackip", access_token=token)["errcode"] == 42001
+    fresh = self_built_token(fake, url)
+    assert fresh != token
+    fake.advance(7199)
+    assert get(url, "/cgi-bin/getcallbackip", access_token=fresh)["errcode"] == 0
+    assert fake.expire_access_tokens() == 1 and fake.expire_access_tokens() == 0
+
+
 def test_getcallbackip_lists_the_fakes_push_source(fake: FakeWeCom, url: str) -> None:
     """Doc 98988: getcallbackip → {"ip_list": [...], "errcode": 0, "errmsg": "ok"}; the fake pushes from loopback."""
     data = get(url, "/cgi-bin/getcallbackip", access_token=self_built_token(fake, url))

@@ -282,6 +282,13 @@ class FakeWeCom:
         """The next ``times`` requests to ``path`` get their connection closed, no response at all."""
         self.faults.add("drop", path, times)
 
+    def expire_access_tokens(self) -> int:
+        """Every access token WeCom issued so far expires now, as after its 7200 s: the next call made with one
+        answers 42001 and ``gettoken`` issues a new token (``fail(path, 42001)`` instead answers 42001 while the
+        token stays valid, so gettoken hands the same token back). Returns how many were live."""
+        with self.model.lock:
+            return self.model.expire_access_tokens()
+
     def clear_faults(self) -> None:
         self.faults.clear()
 

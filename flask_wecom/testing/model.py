@@ -950,6 +950,15 @@ class WeComModel:
                 return auth
         return None
 
+    def expire_access_tokens(self) -> int:
+        """Every access token issued so far expires now (a call with one answers 42001, and gettoken issues a
+        new one: doc 97164). Returns how many were live."""
+        now = self.now()
+        live = [rec for rec in self._access_tokens.values() if not rec.revoked and rec.expires_at > now]
+        for rec in live:
+            rec.expires_at = now
+        return len(live)
+
     def _revoke_tokens(self, auth: Authorization) -> None:
         # UNCONFIRMED (doc 97175): whether access tokens from the old secret keep working after
         # reset_permanent_code / cancel_auth.  We revoke them at once (40014): WeCom "may invalidate
