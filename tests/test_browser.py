@@ -59,6 +59,16 @@ def browser(chromium_path):
             browser.close()
 
 
+def _ticket_and_authorization(page, base: str) -> None:
+    """Steps ① and ② of the demo's home page: WeCom pushes the suite ticket, the customer authorizes."""
+    from playwright.sync_api import expect
+
+    page.goto(base + "/")
+    page.click("#push-ticket")
+    page.click("#authorize")
+    expect(page.locator("#auth-state")).to_contain_text("已授权")
+
+
 def test_sandbox_demo_round_trip_in_chromium(demo_server, browser):
     from playwright.sync_api import expect
 
@@ -120,10 +130,7 @@ def test_failure_page_and_setup_page_in_chromium(demo_server, browser):
     app, base = demo_server
     page = browser.new_page(viewport=PHONE)
     page.set_default_timeout(20_000)
-    page.goto(base + "/")
-    page.click("#push-ticket")
-    page.click("#authorize")
-    expect(page.locator("#auth-state")).to_contain_text("已授权")
+    _ticket_and_authorization(page, base)
     page.click('li[data-switch="ip"] button')
     page.click("#login")
     page.click('form.wecom-member[data-userid="zhangsan"] button')
@@ -167,10 +174,7 @@ def test_corp_id_form_of_a_provider_serving_two_corps_in_chromium(demo_server, b
     fake = app.extensions["wecom_demo"].fake
     page = browser.new_page(viewport=PHONE)
     page.set_default_timeout(20_000)
-    page.goto(base + "/")
-    page.click("#push-ticket")
-    page.click("#authorize")
-    expect(page.locator("#auth-state")).to_contain_text("已授权")
+    _ticket_and_authorization(page, base)
     second = fake.add_corp(name="第二客户贸易有限公司", trusted_domain=fake.corp.trusted_domain)
     assert fake.authorize(base + "/wecom/callback", corp=second).success
     assert WeCom.state(app).wait_background(timeout=30)

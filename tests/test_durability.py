@@ -9,6 +9,7 @@ stored with no customer action) and that nothing is applied twice.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -85,6 +86,25 @@ def _corp_stored(store, fake):
     return corp is not None and corp.active and store.get_permanent_code(corp.corp_id) == fake.corp.permanent_code
 
 
+@contextlib.contextmanager
+def _crash_after(engine, database, statement_start: str):
+    """Crash the cluster right after the first statement that starts with ``statement_start`` (upper case) ran:
+    its row is written, its transaction not committed. Fails the test if no such statement ran."""
+    crashed = []
+
+    def crash(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(statement_start) and not crashed:
+            crashed.append(time.monotonic())
+            database.crash()
+
+    sa.event.listen(engine, "after_cursor_execute", crash)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", crash)
+    assert crashed, f"the fault was not placed: no {statement_start} ran"
+
+
 def _spool_text(spool) -> str:
     text = ""
     for root, _, files in os.walk(spool.directory):
@@ -104,19 +124,8 @@ def test_database_crashing_inside_the_create_auth_delivery_loses_nothing(serve, 
     app, callback = serve(WECOM_DATABASE_URI=database.db_url)
     state = app.extensions["wecom"]
     assert fake.push_suite_ticket(callback).success
-    crashed = []
-
-    def crash_after_auth_code_insert(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO WECOM_AUTH_CODE") and not crashed:
-            crashed.append(time.monotonic())
-            database.crash()  # the row is written, the transaction not committed
-
-    sa.event.listen(state.store.engine, "after_cursor_execute", crash_after_auth_code_insert)
-    try:
+    with _crash_after(state.store.engine, database, "INSERT INTO WECOM_AUTH_CODE"):
         result = fake.authorize(callback)
-    finally:
-        sa.event.remove(state.store.engine, "after_cursor_execute", crash_after_auth_code_insert)
-    assert crashed, "the fault was not placed"
     assert result.success and result.in_time, (result.status_code, result.text, result.elapsed)
     assert len(state.spool) == 1
     assert result.fields["AuthCode"] not in _spool_text(state.spool)  # sealed, not in clear
@@ -147,19 +156,8 @@ def test_database_crashing_inside_an_app_message_delivery_answers_503_and_the_re
               "MsgType": "event", "Event": "change_contact", "ChangeType": "update_user", "UserID": "zhangsan",
               "AgentID": fake.corp.agent_id}
     params, body = _signed(fake, fields, nonce="app-message-1", receive_id=fake.corp.auth_corp_id)
-    crashed = []
-
-    def crash_after_the_mark(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO WECOM_DELIVERY") and not crashed:
-            crashed.append(time.monotonic())
-            database.crash()  # the mark is written, the transaction not committed
-
-    sa.event.listen(state.store.engine, "after_cursor_execute", crash_after_the_mark)
-    try:
+    with _crash_after(state.store.engine, database, "INSERT INTO WECOM_DELIVERY"):
         first = requests.post(callback + "/data", params=params, data=body.encode(), timeout=30)
-    finally:
-        sa.event.remove(state.store.engine, "after_cursor_execute", crash_after_the_mark)
-    assert crashed, "the fault was not placed"
     assert first.status_code == 503 and seen == [], (first.status_code, first.text)
     assert len(state.spool) == 0
 
