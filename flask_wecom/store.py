@@ -129,8 +129,9 @@ class _DriverSQL:
         return {name: procs[name](values[name]) if name in procs else values[name] for name in self.names}
 
 
-#: (dialect, statement, keys) -> its driver SQL, or None when it must go through ``Connection.execute``
-_DRIVER_SQL: Dict[Tuple[str, int, Tuple[str, ...]], Optional[_DriverSQL]] = {}
+#: (dialect class, paramstyle, statement, keys) -> its driver SQL, or None when it must go through
+#: ``Connection.execute``. The class and paramstyle, not the name: two PostgreSQL drivers render differently.
+_DRIVER_SQL: Dict[Tuple[type, str, int, Tuple[str, ...]], Optional[_DriverSQL]] = {}
 
 
 def _driver_sql(dialect: sa.Dialect, statement: sa.Executable, keys: Tuple[str, ...]) -> Optional[_DriverSQL]:
@@ -170,11 +171,11 @@ def _execute(conn: sa.Connection, statement: sa.Executable, values: Dict[str, An
     * otherwise with :meth:`~sqlalchemy.engine.Connection.exec_driver_sql`: the same engine events,
       ``echo`` logging and error handling as :meth:`~sqlalchemy.engine.Connection.execute`."""
     dialect = conn.dialect
-    key = (dialect.name, id(statement), tuple(values))
+    key = (type(dialect), dialect.paramstyle, id(statement), tuple(values))
     try:
         prepared = _DRIVER_SQL[key]
     except KeyError:
-        prepared = _DRIVER_SQL[key] = _driver_sql(dialect, statement, key[2])
+        prepared = _DRIVER_SQL[key] = _driver_sql(dialect, statement, key[3])
     if prepared is None:
         rowcount: int = conn.execute(statement, values).rowcount
         return rowcount

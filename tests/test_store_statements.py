@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import FrozenClock
 
+from flask_wecom import store as store_module
 from flask_wecom.secretbox import SecretBox
 from flask_wecom.store import Store, deliveries, unavailable_reason
 
@@ -159,3 +160,24 @@ def test_a_locked_database_is_an_operational_error(tmp_path):
     finally:
         other.close()
         store.dispose()
+
+
+def test_two_engines_of_one_dialect_with_other_paramstyles_each_get_their_own_sql(tmp_path):
+    """The compiled SQL is kept per dialect class and paramstyle: a second engine rendering ``:name`` instead of
+    ``?`` (two PostgreSQL drivers differ the same way) never gets the first one's SQL."""
+    qmark = Store(f"sqlite:///{tmp_path}/qmark.sqlite3", SecretBox(KEY), clock=FrozenClock())
+    named = Store(f"sqlite:///{tmp_path}/named.sqlite3", SecretBox(KEY), clock=FrozenClock(),
+                  engine_options={"paramstyle": "named"})
+    try:
+        assert named.engine.dialect.paramstyle == "named" != qmark.engine.dialect.paramstyle
+        for turn, store in enumerate((qmark, named, qmark, named)):
+            assert _delivery(store, f"sig-{turn}", f"ticket-{turn}", 10.0 + turn)
+            assert store.get_suite_ticket("suite") == (f"ticket-{turn}", 10.0 + turn)
+            assert not _delivery(store, f"sig-{turn}", f"ticket-{turn}", 10.0 + turn)
+        # sqlite3 takes either style, so look at what each was given: its own rendering
+        marks = {prepared.sql for prepared in store_module._DRIVER_SQL.values()
+                 if prepared is not None and prepared.sql.startswith("INSERT INTO wecom_delivery")}
+        assert {"?" in sql for sql in marks} == {True, False} and any(":key" in sql for sql in marks), marks
+    finally:
+        qmark.dispose()
+        named.dispose()
