@@ -154,10 +154,9 @@ def _hub() -> Hub:
 
 
 def error_page(reason: str, **context: Any) -> Tuple[str, int]:
-    status, title_zh, title_en, what_zh, what_en, fix_zh, fix_en = HUB_ERRORS[reason]
-    failure = {"reason": reason, "status": status, "title_zh": title_zh, "title_en": title_en,
-               "what_zh": what_zh, "what_en": what_en, "fix_zh": fix_zh, "fix_en": fix_en}
-    return render_template("wecom/hub_error.html", failure=failure, **context), status
+    record = reasons.page("hub_" + reason)
+    failure = {"reason": reason, "status": record.status, **record.render({})}
+    return render_template("wecom/hub_error.html", failure=failure, **context), record.status
 
 
 def _oauth_error(hub: Hub, error: OAuth2Error) -> ResponseReturnValue:
