@@ -31,7 +31,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import sqlalchemy as sa
 
@@ -85,7 +85,7 @@ class Breaker:
     database closes it. Thread-safe; a forked worker starts with its parent's state (a fresh cooldown at most)."""
 
     def __init__(self, cooldown: float = COOLDOWN, failures: int = BREAKER_FAILURES,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cooldown = float(cooldown)
         self.failures = max(1, int(failures))
         self._clock = clock

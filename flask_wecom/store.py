@@ -332,21 +332,18 @@ class Store(DurableStore):
         except sa.exc.SQLAlchemyError as exc:
             breaker.failure(unavailable_reason(exc) or type(exc).__name__)
             raise
+        lost = False
         try:
             with conn.begin():
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
-            if dbguard.lost_connection(exc):
+            lost = dbguard.lost_connection(exc)
+            if lost:
                 breaker.failure(unavailable_reason(exc) or type(exc).__name__)
-            else:
-                breaker.success()
             raise
-        except BaseException:
-            breaker.success()
-            raise
-        else:
-            breaker.success()
         finally:
+            if not lost:  # the database answered (whatever the block then did)
+                breaker.success()
             conn.close()
 
     def ensure_schema(self) -> Optional[str]:
