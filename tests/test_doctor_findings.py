@@ -16,6 +16,18 @@ from flask_wecom.testing.model import APIError
 pytestmark = pytest.mark.fake_wecom(trusted_domain=HOST)
 
 
+def _answer_without(fake, method: str, key: str) -> None:
+    """The simulator's ``method`` (gettoken, get_suite_token…) answers as usual but without ``key``."""
+    original = getattr(type(fake.model), method)
+
+    def without(*args):
+        answer = original(fake.model, *args)
+        answer.pop(key, None)
+        return answer
+
+    setattr(fake.model, method, without)
+
+
 def _is_callback_get() -> bool:
     return request.method == "GET" and request.path.startswith("/wecom/callback")
 
@@ -120,14 +132,7 @@ def test_get_suite_token_errors_without_a_special_fix_get_the_errcode_tables_fix
 
 def test_a_get_suite_token_answer_without_the_token_fails_check_3(fake, tmp_path):
     app = make_app(fake, tmp_path)
-    original = type(fake.model).get_suite_token
-
-    def without_token(body, ip):
-        answer = original(fake.model, body, ip)
-        answer.pop("suite_access_token", None)
-        return answer
-
-    fake.model.get_suite_token = without_token
+    _answer_without(fake, "get_suite_token", "suite_access_token")
     token = row(run_doctor(app), "suite_token")
     assert token.status == "fail" and "without suite_access_token" in token.finding
 
@@ -285,14 +290,7 @@ def test_after_40001_an_unanswered_agent_get_leaves_both_causes_in_the_fix(fake,
 
 def test_a_gettoken_answer_without_the_token_fails_check_4(fake, tmp_path):
     app = make_app(fake, tmp_path, "internal")
-    original = type(fake.model).gettoken
-
-    def without_token(corpid, corpsecret, ip):
-        answer = original(fake.model, corpid, corpsecret, ip)
-        answer.pop("access_token", None)
-        return answer
-
-    fake.model.gettoken = without_token
+    _answer_without(fake, "gettoken", "access_token")
     token = row(run_doctor(app), "corp_token")
     assert token.status == "fail" and "gettoken answered without access_token" in token.finding
 
@@ -312,14 +310,7 @@ def test_a_customized_corp_run_with_wecom_secret_has_no_stored_authorization_to_
 
 def test_a_get_provider_token_answer_without_the_token_leaves_the_trial_unknown(fake, tmp_path):
     app = make_app(fake, tmp_path)
-    original = type(fake.model).get_provider_token
-
-    def without_token(body, ip):
-        answer = original(fake.model, body, ip)
-        answer.pop("provider_access_token", None)
-        return answer
-
-    fake.model.get_provider_token = without_token
+    _answer_without(fake, "get_provider_token", "provider_access_token")
     auth = row(run_doctor(app), "authorization")
     assert auth.status == "ok" and "without provider_access_token" in auth.finding
 
