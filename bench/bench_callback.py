@@ -78,9 +78,7 @@ def create_app(config: Optional[Dict[str, Any]] = None):
     def bare() -> str:
         return "ok"
 
-    @app.route("/floor", methods=["POST"])
-    def floor() -> Response:
-        return _floor_view(app)
+    app.add_url_rule("/floor", "floor", _floor_view(app), methods=["POST"])
 
     crypto = _wechatpy_crypto(config)
     if crypto is not None:
@@ -103,11 +101,11 @@ _FLOOR_INSERT = "INSERT INTO wecom_delivery (key, received_at) VALUES (?, ?) ON 
 _FLOOR_UPDATE = "UPDATE wecom_suite_ticket SET ticket=?, received_at=? WHERE suite_id=? AND received_at <= ?"
 
 
-def _floor_view(app) -> Any:
+def _floor_view(app) -> Callable[[], Any]:
     """What the delivery cannot go below, for context: the same checks (``authenticate``: signature, decryption,
     receive id, event XML), then the same two writes in one transaction (the replay mark, the sealed ticket on a
     row of its own) on a plain sqlite3 connection kept open for this view: no pool, no SQLAlchemy, no
-    provider logic, no signals or handlers."""
+    provider logic, no signals or handlers. Everything it needs is imported once, here, not per request."""
     import hashlib
     import sqlite3
 
@@ -116,29 +114,32 @@ def _floor_view(app) -> Any:
     from flask_wecom import WeCom
     from flask_wecom.delivery import Delivery, authenticate
 
-    state = WeCom.state(app)
-    delivery = authenticate(state.provider, state.config, "template", "POST", request.args,
-                            content_length=request.content_length, read=request.stream.read, now=time.time())
-    if not isinstance(delivery, Delivery) or delivery.event is None:
-        return Response("refused", status=403)
-    conn = _FLOOR.get("conn")
-    if conn is None:
-        conn = _FLOOR["conn"] = sqlite3.connect(state.store.engine.url.database, isolation_level=None)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("INSERT OR IGNORE INTO wecom_suite_ticket (suite_id, ticket, received_at) VALUES (?, '', 0)",
-                     ("floor",))
-    now = time.time()
-    mark = hashlib.sha256(f"{delivery.msg_signature}|{delivery.nonce}".encode()).hexdigest()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute(_FLOOR_INSERT, (mark, now)).rowcount == 1:
-            conn.execute(_FLOOR_UPDATE, (state.store.secret_box.seal(delivery.event.suite_ticket or ""), now,
-                                         "floor", now))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return Response("success", mimetype="text/plain")
+    def floor() -> Response:
+        state = WeCom.state(app)
+        delivery = authenticate(state.provider, state.config, "template", "POST", request.args,
+                                content_length=request.content_length, read=request.stream.read, now=time.time())
+        if not isinstance(delivery, Delivery) or delivery.event is None:
+            return Response("refused", status=403)
+        conn = _FLOOR.get("conn")
+        if conn is None:
+            conn = _FLOOR["conn"] = sqlite3.connect(state.store.engine.url.database, isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("INSERT OR IGNORE INTO wecom_suite_ticket (suite_id, ticket, received_at) "
+                         "VALUES (?, '', 0)", ("floor",))
+        now = time.time()
+        mark = hashlib.sha256(f"{delivery.msg_signature}|{delivery.nonce}".encode()).hexdigest()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute(_FLOOR_INSERT, (mark, now)).rowcount == 1:
+                conn.execute(_FLOOR_UPDATE, (state.store.secret_box.seal(delivery.event.suite_ticket or ""), now,
+                                             "floor", now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return Response("success", mimetype="text/plain")
+
+    return floor
 
 
 def _wechatpy_crypto(config: Dict[str, Any]):
