@@ -114,18 +114,29 @@ def skip_wecom_tables(obj: Any, name: Optional[str], type_: str, reflected: bool
 def _select_versions(conn: sa.Connection, table: str) -> Optional[List[str]]:
     """The rows of a version table, or None when the table does not exist. A database that is down raises."""
     version_table = sa.table(table, sa.column("version_num"))
+
+    def rows() -> List[str]:
+        try:
+            return list(conn.execute(sa.select(version_table.c.version_num)).scalars())
+        finally:
+            if conn.in_transaction():
+                # PostgreSQL refuses further statements in a failed transaction, and a long open snapshot
+                # would hide another process's upgrade: end the read either way
+                conn.rollback()
+
     try:
-        rows = list(conn.execute(sa.select(version_table.c.version_num)).scalars())
+        return rows()
     except DBAPIError as exc:
-        if conn.in_transaction():
-            conn.rollback()  # PostgreSQL refuses further statements in a failed transaction
-        if exc.connection_invalidated or sa.inspect(conn).has_table(table):
+        if exc.connection_invalidated:
             raise
-        return None
-    finally:
+        exists = sa.inspect(conn).has_table(table)
         if conn.in_transaction():
-            conn.rollback()  # end the read: a long open snapshot would hide another process's upgrade
-    return rows
+            conn.rollback()
+        if not exists:
+            return None
+    # Missing a moment ago and there now: a process booting beside us committed its upgrade in between.
+    # Read it again; an error this time is a real one.
+    return rows()
 
 
 def _latest(revisions: List[str]) -> str:

@@ -388,6 +388,32 @@ def _assert_times_exact(store: Store, url: str, now: float) -> None:
     assert taken is not None and taken.taken_over
 
 
+def test_a_version_table_created_between_the_read_and_the_check_is_read(empty_db: str) -> None:
+    """The race behind a failed boot on PostgreSQL: this process's SELECT finds no version table, another
+    process's upgrade commits it, and only then does this one look for the table. It reads the rows then,
+    instead of raising the first error."""
+    engine = sa.create_engine(empty_db)
+    other = sa.create_engine(empty_db)
+    raced = []
+
+    def commit_the_table_meanwhile(context) -> None:
+        if not raced and schema.VERSION_TABLE in str(context.statement):
+            raced.append(True)
+            with other.begin() as conn:  # the process beside us commits its upgrade now
+                conn.execute(sa.text(f"CREATE TABLE {schema.VERSION_TABLE} (version_num VARCHAR(32) NOT NULL)"))
+                conn.execute(sa.text(f"INSERT INTO {schema.VERSION_TABLE} VALUES ('{schema.HEAD}')"))
+
+    sa.event.listen(engine, "handle_error", commit_the_table_meanwhile)
+    try:
+        with engine.connect() as conn:
+            status = schema.read_status(conn)
+    finally:
+        engine.dispose()
+        other.dispose()
+    assert raced, "the first read did not fail"
+    assert status.current == schema.HEAD and status.up_to_date
+
+
 def test_times_round_trip_within_a_millisecond(empty_db: str) -> None:
     """sa.Float is a 4-byte FLOAT on MySQL/MariaDB (today's epoch to ±64 s): epoch-second columns are DOUBLE there."""
     now = time.time()
